@@ -1,0 +1,413 @@
+"""DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning" (Nature);
+``--double``: Double DQN, van Hasselt, Guez, Silver 2016, "Deep RL with Double Q-learning".
+
+The Q-network minimises the Huber loss between Q(s, a) and a target computed with a target
+network Q' (weights theta^-) from transitions sampled uniformly from a replay buffer:
+
+    DQN:         y = r + gamma * (1 - terminated) * max_a' Q'(s', a')
+    Double DQN:  y = r + gamma * (1 - terminated) * Q'(s', argmax_a' Q(s', a'))
+
+Actions are epsilon-greedy with epsilon decayed linearly from ``start_e`` to ``end_e`` over
+``exploration_fraction * total_timesteps`` steps. The target network is copied every
+``target_network_frequency`` env steps (``tau=1``, the paper) or moved towards the online network
+by Polyak averaging ``theta^- <- (1 - tau) theta^- + tau theta`` (in place, ``lerp_``).
+
+Deviations from the paper: vector observations and an MLP instead of frames and a CNN; Adam
+instead of RMSProp; the Huber loss is ``smooth_l1_loss`` (the paper's clipped error term);
+target updates and training frequency count env steps summed over the parallel envs.
+
+Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
+observation and the real final one in ``info["final_obs"]``. The replay buffer stores that real
+final observation as the transition's next observation, and only ``terminated`` zeroes the
+bootstrap, so a time-limit truncation bootstraps from Q'(final observation) (CleanRL's dqn.py
+does the same with ``infos["final_observation"]``). No transition spans a reset.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.returns import td_targets
+from common.runs import (
+    Run,
+    check_env_id,
+    fail,
+    load_checkpoint,
+    pick_device,
+    rng_states,
+    seed_everything,
+    set_rng_states,
+)
+
+
+@dataclass
+class Args:
+    exp_name: str = "dqn"
+    """name of this experiment (part of the run folder's name)"""
+    env_id: str = "CartPole-v1"
+    """Gymnasium id of an env with a discrete action space"""
+    seed: int = 1
+    """seed of the envs, torch, numpy and python"""
+    total_timesteps: int = 200_000
+    """env steps to train for, summed over the parallel envs"""
+    num_envs: int = 1
+    """parallel envs in the vector env"""
+    vector_mode: Literal["sync", "async"] = "sync"
+    """sync steps envs in this process (fastest on few cores); async uses one process per env"""
+    double: bool = False
+    """Double DQN: the online network picks the next action, the target network evaluates it"""
+    learning_rate: float = 2.5e-4
+    """Adam learning rate"""
+    buffer_size: int = 100_000
+    """replay buffer capacity (transitions)"""
+    gamma: float = 0.99
+    """discount factor"""
+    tau: float = 1.0
+    """target network update rate: 1 copies (hard update), < 1 is Polyak averaging"""
+    target_network_frequency: int = 500
+    """env steps between target network updates"""
+    batch_size: int = 128
+    """transitions per gradient step"""
+    start_e: float = 1.0
+    """epsilon at the start"""
+    end_e: float = 0.05
+    """epsilon after the decay"""
+    exploration_fraction: float = 0.5
+    """fraction of total_timesteps over which epsilon decays linearly"""
+    learning_starts: int = 10_000
+    """transitions in the buffer before learning starts"""
+    train_frequency: int = 10
+    """env steps between training phases"""
+    gradient_steps: int = 1
+    """gradient steps per training phase"""
+    max_grad_norm: float = 10.0
+    """global gradient-norm clip (0: none)"""
+    hidden_sizes: tuple[int, ...] = (120, 84)
+    """hidden layer widths of the Q-network"""
+    activation: Literal["relu", "tanh"] = "relu"
+    """activation of the hidden layers"""
+    layer_norm: bool = False
+    """LayerNorm after each hidden linear layer"""
+    cuda: bool = False
+    """use CUDA when available"""
+    torch_deterministic: bool = True
+    """deterministic torch algorithms"""
+    torch_threads: int = 1
+    """torch CPU threads (1 is fastest for small networks)"""
+    capture_video: bool = False
+    """record videos of env 0 into the run folder's videos/"""
+    save_model: bool = False
+    """write a checkpoint at the end of training"""
+    checkpoint_every: int = 0
+    """also write a checkpoint every this many env steps (0: never)"""
+    checkpoint_buffer: bool = True
+    """put the replay buffer into checkpoints (exact resume; off: a resumed run refills it)"""
+    resume: str | None = None
+    """path of a checkpoint to continue training from"""
+    runs_dir: str = "runs"
+    """folder of the run folders"""
+
+
+def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
+    def thunk():
+        if capture_video and idx == 0:
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, video_dir)
+        else:
+            env = gym.make(env_id)
+        return env
+
+    return thunk
+
+
+def make_envs(args: Args, video_dir: str) -> gym.vector.VectorEnv:
+    """The vector env in SAME_STEP autoreset mode, with episode statistics."""
+    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
+    envs = envs(
+        [make_env(args.env_id, i, args.capture_video, video_dir) for i in range(args.num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
+
+
+def mlp(sizes, activation, layer_norm: bool) -> nn.Sequential:
+    """Linear layers (PyTorch's default init) with an activation between them."""
+    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers += [nn.LayerNorm(n_out), act()] if layer_norm else [act()]
+    return nn.Sequential(*layers)
+
+
+class QNetwork(nn.Module):
+    """Q(s, .): one output per action."""
+
+    def __init__(self, obs_dim: int, n_actions: int, args: Args):
+        super().__init__()
+        self.net = mlp([obs_dim, *args.hidden_sizes, n_actions], args.activation, args.layer_norm)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs.flatten(1).float())
+
+
+class ReplayBuffer:
+    """Ring buffer of transitions in preallocated numpy arrays; observations keep their dtype."""
+
+    def __init__(self, capacity: int, obs_shape: tuple, obs_dtype, device: torch.device):
+        self.capacity, self.device = capacity, device
+        self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
+        self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
+        self.actions = np.zeros(capacity, dtype=np.int64)
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.terminated = np.zeros(capacity, dtype=np.float32)
+        self.pos, self.size = 0, 0
+
+    def add(self, obs, next_obs, actions, rewards, terminated) -> np.ndarray:
+        """Store a batch of transitions (one per env); returns the slots written."""
+        idx = (self.pos + np.arange(len(actions))) % self.capacity
+        self.obs[idx], self.next_obs[idx], self.actions[idx] = obs, next_obs, actions
+        self.rewards[idx], self.terminated[idx] = rewards, terminated
+        self.pos = int(idx[-1] + 1) % self.capacity
+        self.size = min(self.size + len(actions), self.capacity)
+        return idx
+
+    def get(self, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """(obs, actions, rewards, next_obs, terminated) at the slots ``idx``, as tensors."""
+        arrays = (
+            self.obs[idx],
+            self.actions[idx],
+            self.rewards[idx],
+            self.next_obs[idx],
+            self.terminated[idx],
+        )
+        return tuple(torch.from_numpy(a).to(self.device) for a in arrays)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        return self.get(rng.integers(0, self.size, size=batch_size))
+
+    def state_dict(self) -> dict:
+        n = self.size
+        arrays = {
+            k: getattr(self, k)[:n].copy() for k in ("obs", "next_obs", "actions", "rewards", "terminated")
+        }
+        return {"pos": self.pos, "size": n, **arrays}
+
+    def load_state_dict(self, state: dict) -> None:
+        n = state["size"]
+        for k in ("obs", "next_obs", "actions", "rewards", "terminated"):
+            getattr(self, k)[:n] = state[k]
+        self.pos, self.size = state["pos"], n
+
+
+def store_step(buffer, obs, next_obs, actions, rewards, terminated, truncated, info) -> np.ndarray:
+    """Add one vector step to ``buffer`` and return the slots written.
+
+    Easy to overlook: with SAME_STEP autoreset ``next_obs`` of an env whose episode just ended
+    (terminated or truncated) is already the *reset* observation of the next episode. The real
+    final observation is ``info["final_obs"]``; it is what a truncated transition bootstraps from.
+    Only ``terminated`` goes into the bootstrap mask.
+    """
+    real_next_obs = next_obs
+    if "_final_obs" in info and info["_final_obs"].any():
+        ended = info["_final_obs"]
+        real_next_obs = next_obs.copy()
+        real_next_obs[ended] = np.stack(info["final_obs"][ended])
+    return buffer.add(obs, real_next_obs, actions, rewards, terminated)
+
+
+def linear_schedule(start: float, end: float, duration: float, t: int) -> float:
+    return end if t >= duration else start + (end - start) * t / duration
+
+
+def compute_loss(q_network, target_network, batch, args: Args):
+    """Huber TD loss on one batch; returns (loss, td_errors (B,), q_values (B,))."""
+    obs, actions, rewards, next_obs, terminated = batch
+    with torch.no_grad():
+        next_q_target = target_network(next_obs)
+        if args.double:
+            next_actions = q_network(next_obs).argmax(1, keepdim=True)
+            next_q = next_q_target.gather(1, next_actions).squeeze(1)
+        else:
+            next_q = next_q_target.max(1).values
+        # y = r + gamma * (1 - terminated) * Q'(s', a*)
+        q_targets = td_targets(rewards, next_q, terminated, args.gamma)
+    q_values = q_network(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+    loss = F.smooth_l1_loss(q_values, q_targets)
+    return loss, (q_values - q_targets).detach(), q_values.detach()
+
+
+def update_target(target_network: nn.Module, q_network: nn.Module, tau: float) -> None:
+    """theta^- <- theta (tau = 1) or theta^- <- theta^- + tau (theta - theta^-), in place."""
+    target_params, params = list(target_network.parameters()), list(q_network.parameters())
+    with torch.no_grad():
+        if tau == 1.0:
+            torch._foreach_copy_(target_params, params)
+        else:
+            torch._foreach_lerp_(target_params, params, tau)
+
+
+def check_args(args: Args) -> None:
+    if args.batch_size > args.learning_starts:
+        fail(f"--batch-size {args.batch_size} is larger than --learning-starts {args.learning_starts}")
+    if args.learning_starts > args.buffer_size:
+        fail(f"--learning-starts {args.learning_starts} is larger than --buffer-size {args.buffer_size}")
+    if args.num_envs > args.buffer_size:
+        fail(f"--num-envs {args.num_envs} is larger than --buffer-size {args.buffer_size}")
+    if not 0.0 < args.tau <= 1.0:
+        fail(f"--tau {args.tau} must lie in (0, 1]")
+    if min(args.train_frequency, args.target_network_frequency, args.gradient_steps) < 1:
+        fail("--train-frequency, --target-network-frequency and --gradient-steps must be >= 1")
+
+
+def check_action_space(envs, run: Run, env_id: str) -> None:
+    space = envs.single_action_space
+    if not isinstance(space, gym.spaces.Discrete):
+        envs.close()
+        run.finish(0)
+        hint = (
+            "algos/sac_continuous.py" if isinstance(space, gym.spaces.Box) else "an env with Discrete actions"
+        )
+        fail(f"{env_id} has a {space} action space; DQN needs Discrete actions: use {hint}")
+
+
+def train(args: Args, report=None) -> dict:
+    check_args(args)
+    check_env_id(args.env_id)
+    checkpoint = load_checkpoint(args.resume) if args.resume else None
+
+    torch.set_num_threads(args.torch_threads)
+    seed_everything(args.seed, args.torch_deterministic)
+    rng = np.random.default_rng(args.seed)
+    device = pick_device(args.cuda)
+    run = Run(args, report)
+    envs = make_envs(args, str(run.dir / "videos"))
+    check_action_space(envs, run, args.env_id)
+    obs_space, n_actions = envs.single_observation_space, int(envs.single_action_space.n)
+
+    q_network = QNetwork(int(np.prod(obs_space.shape)), n_actions, args).to(device)
+    target_network = QNetwork(int(np.prod(obs_space.shape)), n_actions, args).to(device)
+    target_network.load_state_dict(q_network.state_dict())
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, foreach=True)
+    buffer = ReplayBuffer(args.buffer_size, obs_space.shape, obs_space.dtype, device)
+
+    global_step = 0
+    obs, _ = envs.reset(seed=args.seed)
+    if checkpoint is not None:
+        q_network.load_state_dict(checkpoint["q_network"])
+        target_network.load_state_dict(checkpoint["target_network"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        global_step = checkpoint["global_step"]
+        set_rng_states(checkpoint["rng"])
+        rng.bit_generator.state = checkpoint["buffer_rng"]
+        if checkpoint.get("buffer") is not None:
+            buffer.load_state_dict(checkpoint["buffer"])
+        if checkpoint.get("envs") is not None:  # classic-control and Box2D envs pickle: resume is exact
+            envs.close()
+            envs, obs = pickle.loads(checkpoint["envs"])
+        else:
+            obs, _ = envs.reset(seed=args.seed + global_step)
+        run.start_step = global_step
+
+    def save(name: str) -> None:
+        try:
+            env_state = pickle.dumps((envs, obs)) if args.vector_mode == "sync" else None
+        except (TypeError, pickle.PicklingError, AttributeError):
+            env_state = None  # e.g. MuJoCo or ALE envs: a resumed run starts fresh episodes
+        state = {
+            "q_network": q_network.state_dict(),
+            "target_network": target_network.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "global_step": global_step,
+            "rng": rng_states(),
+            "buffer_rng": rng.bit_generator.state,
+            "buffer": buffer.state_dict() if args.checkpoint_buffer else None,
+            "envs": env_state,
+            "args": vars(args),
+        }
+        run.save_checkpoint(state, name)
+
+    def check_finite(td_loss: float) -> None:
+        if not np.isfinite(td_loss):
+            fail(
+                f"non-finite td_loss at step {global_step}; last good checkpoint in {run.dir / 'checkpoints'}",
+                1,
+            )
+
+    n = args.num_envs
+    progress_every = max(1, 1000 // n)  # vector steps between progress lines / report calls
+    exploration_steps = args.exploration_fraction * args.total_timesteps
+    num_updates, stats = 0, []
+    for step in range(global_step // n, args.total_timesteps // n):
+        epsilon = linear_schedule(args.start_e, args.end_e, exploration_steps, global_step)
+        global_step += n
+        actions = rng.integers(0, n_actions, size=n)
+        greedy = rng.random(n) >= epsilon
+        if greedy.any():  # no forward pass while every env explores
+            with torch.inference_mode():
+                q = q_network(torch.as_tensor(obs, device=device))
+            actions = np.where(greedy, q.argmax(1).cpu().numpy(), actions)
+
+        next_obs, rewards, terminated, truncated, info = envs.step(actions)
+        store_step(buffer, obs, next_obs, actions, rewards, terminated, truncated, info)
+        run.log_episodes(global_step, info)
+        obs = next_obs
+
+        if buffer.size >= args.learning_starts:
+            tf = args.train_frequency
+            for _ in range((global_step // tf - (global_step - n) // tf) * args.gradient_steps):
+                batch = buffer.sample(args.batch_size, rng)
+                loss, _td_errors, q_values = compute_loss(q_network, target_network, batch, args)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if args.max_grad_norm > 0:
+                    nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm, foreach=True)
+                optimizer.step()
+                num_updates += 1
+                stats.append(torch.stack([loss.detach(), q_values.mean()]))
+                if len(stats) == 100:
+                    td_loss, mean_q = torch.stack(stats).mean(0).tolist()
+                    stats.clear()
+                    check_finite(td_loss)
+                    run.log(global_step, {"losses/td_loss": td_loss, "losses/q_values": mean_q})
+            tnf = args.target_network_frequency
+            if global_step // tnf != (global_step - n) // tnf:
+                update_target(target_network, q_network, args.tau)
+
+        if args.checkpoint_every and global_step // args.checkpoint_every != (
+            (global_step - n) // args.checkpoint_every
+        ):
+            if stats:
+                check_finite(stats[-1][0].item())
+            save("latest")
+        if step % progress_every == 0 or step == args.total_timesteps // n - 1:
+            run.log(global_step, {"charts/epsilon": epsilon})
+            if run.progress(global_step, f"epsilon {epsilon:.3f}  updates {num_updates}"):
+                if run.stop_signal is not None:
+                    save("latest")
+                break
+
+    if args.save_model:
+        save("latest")
+    envs.close()
+    summary = run.finish(global_step)
+    if run.stop_signal is not None:
+        raise SystemExit(1)
+    return summary
+
+
+if __name__ == "__main__":
+    train(tyro.cli(Args))

@@ -1,0 +1,176 @@
+"""algos/dqn.py and algos/dqn_per.py: truncation stored right, targets, learning, CLI, bad input."""
+
+import glob
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from conftest import run_script
+
+from algos import dqn, dqn_per
+
+TINY_ID = "fdrl-test/TinyTruncation-v0"
+
+
+class TinyEnv(gym.Env):
+    """obs = [t, episode]; action 1 terminates, otherwise the TimeLimit truncates at t = 3."""
+
+    observation_space = gym.spaces.Box(0.0, 1e6, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self):
+        self.t, self.episode = 0, -1
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.episode = 0, self.episode + 1
+        return np.array([self.t, self.episode], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.array([self.t, self.episode], np.float32)
+        return obs, 1.0, bool(action == 1), False, {}
+
+
+if TINY_ID not in gym.registry:
+    gym.register(TINY_ID, entry_point=TinyEnv, max_episode_steps=3)
+
+
+@pytest.mark.parametrize("module", [dqn, dqn_per])
+def test_truncated_transition_stores_final_obs(module, tmp_path):
+    """Env 0 is truncated at t=3, env 1 terminates at t=2: the buffer holds the real final
+    observations as next_obs (not the reset ones), terminated only as the bootstrap mask, and the
+    transition after an episode end starts from the reset observation (none spans a reset)."""
+    args = module.Args(env_id=TINY_ID, num_envs=2)
+    envs = module.make_envs(args, str(tmp_path))
+    buffer_cls = getattr(module, "ReplayBuffer", None) or module.PrioritizedReplayBuffer
+    buffer = buffer_cls(16, (2,), np.float32, torch.device("cpu"))
+    obs, _ = envs.reset(seed=0)
+    for actions in ([0, 0], [0, 1], [0, 0], [0, 0]):
+        next_obs, rewards, terminated, truncated, info = envs.step(np.array(actions))
+        module.store_step(buffer, obs, next_obs, np.array(actions), rewards, terminated, truncated, info)
+        obs = next_obs
+    envs.close()
+    # Slots are step * 2 + env.
+    np.testing.assert_array_equal(buffer.next_obs[4], [3, 0])  # env 0 truncated: final obs, not [0, 1]
+    np.testing.assert_array_equal(buffer.next_obs[3], [2, 0])  # env 1 terminated at t=2
+    np.testing.assert_array_equal(buffer.terminated[:8], [0, 0, 0, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(buffer.obs[6], [0, 1])  # env 0's next transition starts after the reset
+    np.testing.assert_array_equal(buffer.obs[5], [0, 1])  # env 1 likewise
+    np.testing.assert_array_equal(buffer.next_obs[6], [1, 1])
+    assert buffer.obs.dtype == np.float32 and buffer.size == 8
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_targets_bootstrap_only_without_termination(double):
+    """y = r + gamma * (1 - terminated) * Q'(s', a*), a* = argmax Q' (DQN) or argmax Q (Double DQN)."""
+    q_next = torch.tensor([[1.0, 5.0], [1.0, 5.0]])  # online net at s'
+    q_target_next = torch.tensor([[3.0, 2.0], [3.0, 2.0]])  # target net at s'
+
+    def q_network(obs):  # Q(s, .) = 0 at the states s = 0, 1; q_next at the next states s' = 2, 3
+        return q_next if obs[0, 0] >= 2 else torch.zeros(2, 2)
+
+    def target_network(obs):
+        return q_target_next
+
+    obs, next_obs = torch.tensor([[0.0], [1.0]]), torch.tensor([[2.0], [3.0]])
+    batch = (obs, torch.tensor([0, 1]), torch.tensor([1.0, 1.0]), next_obs, torch.tensor([0.0, 1.0]))
+    args = dqn.Args(double=double, gamma=0.5)
+    _, td_errors, q_values = dqn.compute_loss(q_network, target_network, batch, args)
+    bootstrap = 2.0 if double else 3.0  # Q'(s', argmax Q) = Q'(s', 1) = 2 vs max Q' = 3
+    np.testing.assert_allclose(-td_errors.numpy(), [1.0 + 0.5 * bootstrap, 1.0])
+    loss_per, td_per, _ = dqn_per.compute_loss(
+        q_network, target_network, batch, torch.tensor([1.0, 0.0]), dqn_per.Args(double=double, gamma=0.5)
+    )
+    np.testing.assert_allclose(td_per.numpy(), td_errors.numpy())
+    huber = abs(td_errors[0].item()) - 0.5  # |delta| > 1: linear part of the Huber loss
+    assert loss_per.item() == pytest.approx(huber / 2)  # second weight is 0
+
+
+def test_prioritized_buffer_priorities_and_weights():
+    """New transitions get the max priority; updates store (|delta| + eps)^alpha; weights <= 1."""
+    buffer = dqn_per.PrioritizedReplayBuffer(8, (1,), np.float32, torch.device("cpu"))
+    idx = buffer.add(np.zeros((4, 1)), np.ones((4, 1)), np.zeros(4), np.zeros(4), np.zeros(4))
+    np.testing.assert_array_equal(buffer.tree.priorities(idx), 1.0)
+    buffer.update_priorities(idx, torch.tensor([0.0, 1.0, 3.0, 8.0]), alpha=0.5, eps=1.0)
+    np.testing.assert_allclose(buffer.tree.priorities(idx), [1.0, np.sqrt(2), 2.0, 3.0])
+    (new,) = buffer.add(np.zeros((1, 1)), np.ones((1, 1)), [0], [0.0], [0.0])
+    assert buffer.tree.priorities(new) == 3.0
+    counts = np.zeros(8)
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        slots, _batch, weights = buffer.sample(5, rng, beta=0.4)
+        counts += np.bincount(slots, minlength=8)
+        assert weights.max().item() == pytest.approx(1.0) and weights.min().item() > 0
+    assert counts[5:].sum() == 0  # empty slots are never drawn
+    np.testing.assert_allclose(
+        counts[:5] / counts.sum(), np.array([1, np.sqrt(2), 2, 3, 3]) / 10.41, atol=0.03
+    )
+
+
+def test_dqn_learns_cartpole(runs_dir):
+    """CartPole-v1, seed 1, default hyperparameters: mean of the last 100 episodes >= 400."""
+    summary = dqn.train(dqn.Args(seed=1, total_timesteps=60_000, runs_dir=runs_dir))
+    assert summary["final_return"] >= 400, summary
+
+
+def test_dqn_per_learns_cartpole(runs_dir):
+    """CartPole-v1, seed 1: Double DQN + PER, mean of the last 100 episodes >= 400."""
+    args = dqn_per.Args(env_id="CartPole-v1", seed=1, total_timesteps=60_000, runs_dir=runs_dir)
+    summary = dqn_per.train(args)
+    assert summary["final_return"] >= 400, summary
+
+
+def test_dqn_cli_smoke_and_resume(tmp_path):
+    """`python algos/dqn.py ...` writes TensorBoard events, args.json, curve.csv and a checkpoint
+    holding the replay buffer; a resumed run continues from the checkpoint's step."""
+    common = ["--total-timesteps", "600", "--learning-starts", "200", "--batch-size", "32"]
+    out = run_script("dqn.py", *common, "--runs-dir", str(tmp_path / "a"), "--checkpoint-every", "400")
+    assert out.returncode == 0, out.stderr
+    (run_dir,) = glob.glob(str(tmp_path / "a" / "CartPole-v1__dqn__1__*"))
+    assert glob.glob(f"{run_dir}/events.out.tfevents.*")
+    assert glob.glob(f"{run_dir}/args.json") and glob.glob(f"{run_dir}/curve.csv")
+    checkpoint = torch.load(f"{run_dir}/checkpoints/latest.pt", weights_only=False)
+    assert checkpoint["global_step"] == 400 and checkpoint["buffer"]["size"] == 400
+    args = dqn.Args(total_timesteps=800, learning_starts=200, batch_size=32, runs_dir=str(tmp_path / "b"))
+    args.resume = f"{run_dir}/checkpoints/latest.pt"
+    summary = dqn.train(args)
+    assert summary["global_step"] == 800
+
+
+def test_dqn_per_cli_smoke(tmp_path):
+    out = run_script(
+        "dqn_per.py",
+        *["--env-id", "CartPole-v1", "--total-timesteps", "600", "--learning-starts", "200"],
+        *["--runs-dir", str(tmp_path), "--save-model", "--no-checkpoint-buffer"],
+    )
+    assert out.returncode == 0, out.stderr
+    (run_dir,) = glob.glob(str(tmp_path / "CartPole-v1__dqn_per__1__*"))
+    assert glob.glob(f"{run_dir}/events.out.tfevents.*")
+    checkpoint = torch.load(f"{run_dir}/checkpoints/latest.pt", weights_only=False)
+    assert checkpoint["buffer"] is None and checkpoint["global_step"] == 600
+
+
+@pytest.mark.parametrize("module", [dqn, dqn_per])
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({"env_id": "CartPol-v1"}, "unknown env id 'CartPol-v1' (did you mean CartPole-v1"),
+        ({"env_id": "Pendulum-v1"}, "DQN needs Discrete actions: use algos/sac_continuous.py"),
+        (
+            {"batch_size": 512, "learning_starts": 100},
+            "--batch-size 512 is larger than --learning-starts 100",
+        ),
+        (
+            {"learning_starts": 5000, "buffer_size": 1000},
+            "--learning-starts 5000 is larger than --buffer-size 1000",
+        ),
+    ],
+)
+def test_bad_input_one_line(module, overrides, expected, runs_dir, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        module.train(module.Args(runs_dir=runs_dir, **overrides))
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
