@@ -1,0 +1,527 @@
+"""Discrete SAC for Atari: Christodoulou 2019, "Soft Actor-Critic for Discrete Action Settings"
+(after Haarnoja et al. 2018), with Nature-CNN encoders (Mnih et al. 2015) and CleanRL's
+sac_atari.py settings (1M replay, batch 64, learning from 20k steps, an update every 4 steps,
+target networks copied every 8000 steps, target entropy 0.89 * log |A|).
+
+With a discrete policy the expectations over actions are exact sums (no sampling):
+
+    V(s')  = sum_a' pi(a'|s') * ( min_i Q_targ_i(s', a') - alpha * log pi(a'|s') )
+    y      = r + gamma * (1 - terminated) * V(s')              L_Q = sum_i (Q_i(s, a) - y)^2
+    L_pi   = E_s[ sum_a pi(a|s) * ( alpha * log pi(a|s) - min_i Q_i(s, a) ) ]
+    L_alpha = log(alpha) * ( H[pi(.|s)] - target_entropy ),   target_entropy = scale * log |A|
+
+log pi comes from one ``log_softmax`` (pi = its ``exp``). Actor and each Q network have their own
+CNN encoder. Deviations: the actor's loss uses the Q values computed for the critic step just
+before it (saves two CNN forwards; CleanRL recomputes them after the critic step); alpha's loss
+is written with log(alpha) and the exact entropy (CleanRL averages over actions with alpha).
+Actions are uniform random until ``learning_starts``, then sampled from pi.
+
+Env (the same lines in every *_atari.py): ``ALE/<Game>-v5`` with ``frameskip=1`` and Gymnasium's
+``AtariPreprocessing`` (4 skipped frames with max-pooling of the last two, 84x84 grayscale, up to
+30 no-op starts) and ``FrameStackObservation(4)`` (padded with the reset frame); obs stay uint8
+until the device, the ``/ 255`` happens inside the networks. What each choice does to the scores:
+
+- Logged ``charts/episodic_return`` is the raw game score of a whole game (all lives):
+  ``RecordEpisodeStatistics`` wraps the vector env *inside* the ``sign(r)`` reward clipping that
+  only the learner sees. One step = 4 frames: 5M steps are 20M frames.
+- ``--repeat-action-probability 0.25`` (sticky actions, ALE v5 default, Machado et al. 2018) makes
+  the game stochastic; scores run lower than the v4 / NoFrameskip numbers (0.0 to compare with those).
+- ``--terminal-on-life-loss`` (off by default) marks a lost life as terminal *for learning only*
+  (bootstrap zeroed) without resetting the game, so logged scores stay whole games. (The
+  wrapper's own flag resets the whole game at each lost life: scores would be one life's.)
+- ALE v5 truncates a game at 108k frames (30 min); no-op starts randomise the start.
+
+Replay memory: each 84x84 frame is stored once and stacks are rebuilt from indices (see
+``FrameReplayBuffer``, the same class as in dqn_atari.py): ~7.07 KB per transition, ~7.1 GB for
+1M. The buffer is not put into checkpoints (it would be gigabytes): a resumed run starts fresh
+episodes and refills ``learning_starts`` transitions before it learns again.
+
+Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
+observation and the real final one in ``info["final_obs"]``; the buffer stores the real final
+frame as the transition's next frame, and only ``terminated`` zeroes the bootstrap, so a
+truncated game bootstraps from V(final observation). No transition and no stack spans a reset.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import tyro
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.returns import td_targets
+from common.runs import (
+    Run,
+    check_env_id,
+    fail,
+    load_checkpoint,
+    pick_device,
+    rng_states,
+    seed_everything,
+    set_rng_states,
+)
+
+
+@dataclass
+class Args:
+    exp_name: str = "sac_atari"
+    """name of this experiment (part of the run folder's name)"""
+    env_id: str = "ALE/Breakout-v5"
+    """ALE id (``ALE/<Game>-v5``)"""
+    seed: int = 1
+    """seed of the envs, torch, numpy and python"""
+    total_timesteps: int = 5_000_000
+    """env steps to train for, summed over the parallel envs (1 step = 4 frames)"""
+    repeat_action_probability: float = 0.25
+    """sticky actions (ALE v5 default; 0.0 for v4-style numbers)"""
+    terminal_on_life_loss: bool = False
+    """a lost life is terminal for learning (the game goes on; logged returns stay whole games)"""
+    noop_max: int = 30
+    """at most this many no-op actions at each reset"""
+    num_envs: int = 1
+    """parallel envs in the vector env"""
+    vector_mode: Literal["sync", "async"] = "sync"
+    """sync steps envs in this process (fastest on few cores); async uses one process per env"""
+    buffer_size: int = 1_000_000
+    """replay capacity in frames (~7.07 KB each; one transition per frame except at episode starts)"""
+    gamma: float = 0.99
+    """discount factor"""
+    tau: float = 1.0
+    """target network update rate: 1 copies (hard update), < 1 is Polyak averaging"""
+    target_network_frequency: int = 8000
+    """env steps between target network updates"""
+    batch_size: int = 64
+    """transitions per gradient step"""
+    learning_starts: int = 20_000
+    """transitions collected (by this process, random actions) before learning starts"""
+    policy_lr: float = 3e-4
+    """Adam learning rate of the actor"""
+    q_lr: float = 3e-4
+    """Adam learning rate of the Q networks and of alpha"""
+    update_frequency: int = 4
+    """env steps between gradient steps"""
+    alpha: float = 0.2
+    """entropy coefficient (the start value when autotuned)"""
+    autotune: bool = True
+    """learn alpha towards the target entropy"""
+    target_entropy_scale: float = 0.89
+    """target entropy = scale * log(number of actions) (the uniform policy's entropy times scale)"""
+    hidden_sizes: tuple[int, ...] = (512,)
+    """widths of the dense layers after each Nature CNN's convolutions"""
+    activation: Literal["relu", "tanh"] = "relu"
+    """activation of the dense layers"""
+    layer_norm: bool = False
+    """LayerNorm after each dense hidden layer"""
+    cuda: bool = False
+    """use CUDA when available"""
+    torch_deterministic: bool = True
+    """deterministic torch algorithms"""
+    torch_threads: int = 1
+    """torch CPU threads"""
+    capture_video: bool = False
+    """record videos of env 0 into the run folder's videos/"""
+    save_model: bool = False
+    """write a checkpoint at the end of training (networks, optimizers, alpha; not the replay buffer)"""
+    checkpoint_every: int = 0
+    """also write a checkpoint every this many env steps (0: never)"""
+    resume: str | None = None
+    """path of a checkpoint to continue training from (the buffer refills first)"""
+    runs_dir: str = "runs"
+    """folder of the run folders"""
+
+
+def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args: Args):
+    def thunk():
+        render_mode = "rgb_array" if capture_video and idx == 0 else None
+        env = gym.make(
+            env_id,
+            frameskip=1,
+            repeat_action_probability=args.repeat_action_probability,
+            render_mode=render_mode,
+        )
+        if render_mode:
+            env = gym.wrappers.RecordVideo(env, video_dir)
+        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
+        return gym.wrappers.FrameStackObservation(env, 4)
+
+    return thunk
+
+
+def make_envs(args: Args, video_dir: str) -> gym.vector.VectorEnv:
+    """SAME_STEP autoreset; statistics of the raw score, then sign(r) for the learner (order matters)."""
+    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
+    envs = envs(
+        [make_env(args.env_id, i, args.capture_video, video_dir, args) for i in range(args.num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    return gym.wrappers.vector.TransformReward(envs, np.sign)
+
+
+def nature_cnn(hidden_sizes, activation: str, layer_norm: bool) -> nn.Sequential:
+    """Mnih et al. 2015: (N, 4, 84, 84) in [0, 1] -> conv 32x8s4, 64x4s2, 64x3s1 -> dense layers."""
+    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    layers = [
+        nn.Conv2d(4, 32, 8, stride=4),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 4, stride=2),
+        nn.ReLU(),
+        nn.Conv2d(64, 64, 3, stride=1),
+        nn.ReLU(),
+        nn.Flatten(),
+    ]
+    for n_in, n_out in zip([64 * 7 * 7, *hidden_sizes[:-1]], hidden_sizes):
+        layers.append(nn.Linear(n_in, n_out))
+        layers += [nn.LayerNorm(n_out), act()] if layer_norm else [act()]
+    return nn.Sequential(*layers)
+
+
+class CNNHead(nn.Module):
+    """uint8 frames (N, 4, 84, 84), scaled to [0, 1] here, on the device -> one output per action.
+    The actor (logits) and each Q network (Q(s, .)) are one of these."""
+
+    def __init__(self, n_actions: int, args: Args):
+        super().__init__()
+        self.net = nn.Sequential(
+            nature_cnn(args.hidden_sizes, args.activation, args.layer_norm),
+            nn.Linear(args.hidden_sizes[-1], n_actions),
+        )
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs.float() / 255.0)
+
+
+class FrameReplayBuffer:
+    """Replay memory that stores each 84x84 frame once and rebuilds the 4-frame stacks from indices.
+
+    One ring of ``capacity // num_envs`` slots per env. Each env step writes one slot per env: the
+    newest frame of the transition's *real* next observation (``info["final_obs"]`` where the
+    episode ended) with the transition's action, reward and terminated flag. An episode's first
+    observation takes a slot of its own (``depth`` 0, not a transition). ``depth[e, j]`` counts the
+    frames of the same episode before slot j (capped at 4), so the stacks ending at slots j - 1
+    and j are the frames at ``j - min(i, depth)`` for i = 4..1 and 3..0: frames of an earlier
+    episode never enter, and an episode's first frame pads the start exactly as the env's
+    ``FrameStackObservation(padding_type="reset")`` does. Writing slot w takes the oldest frames
+    from the stacks of slots w+1..w+4, so those stop being sampleable (``valid``).
+
+    Memory: 84 * 84 + 15 bytes per slot (~7.07 KB; ~7.1 GB for 1M slots), against 2 * 28 KB for
+    storing obs and next_obs stacks. Episode starts take a slot each, so a full buffer holds
+    slightly fewer transitions than slots (one per episode, plus 4 per env at the write head).
+    """
+
+    def __init__(self, capacity: int, num_envs: int, obs_shape: tuple, device: torch.device):
+        self.stack, *frame_shape = obs_shape
+        self.num_envs, self.slots, self.device = num_envs, capacity // num_envs, device
+        self.frames = np.zeros((num_envs, self.slots, *frame_shape), dtype=np.uint8)
+        self.actions = np.zeros((num_envs, self.slots), dtype=np.int64)
+        self.rewards = np.zeros((num_envs, self.slots), dtype=np.float32)
+        self.terminated = np.zeros((num_envs, self.slots), dtype=np.bool_)
+        self.depth = np.zeros((num_envs, self.slots), dtype=np.uint8)
+        self.valid = np.zeros((num_envs, self.slots), dtype=np.bool_)
+        self.pos = np.zeros(num_envs, dtype=np.int64)  # next slot to write, per env
+        self.filled = np.zeros(num_envs, dtype=np.int64)  # slots written so far, per env (<= slots)
+        self.offsets = np.arange(self.stack, -1, -1)  # 4, 3, 2, 1, 0 frames back
+
+    def _write(self, envs: np.ndarray, frames: np.ndarray, depth: np.ndarray, valid: bool) -> np.ndarray:
+        """Write one slot for each env in ``envs``; returns the flat indices whose ``valid`` changed."""
+        slots = self.pos[envs]
+        self.frames[envs, slots] = frames
+        self.depth[envs, slots] = depth
+        self.valid[envs, slots] = valid
+        ahead = (slots[:, None] + np.arange(1, self.stack + 1)) % self.slots
+        self.valid[envs[:, None], ahead] = False
+        self.pos[envs] = (slots + 1) % self.slots
+        self.filled[envs] = np.minimum(self.filled[envs] + 1, self.slots)
+        return np.concatenate([envs * self.slots + slots, (envs[:, None] * self.slots + ahead).ravel()])
+
+    def start(self, obs: np.ndarray) -> np.ndarray:
+        """The first observations after ``envs.reset()`` (N, 4, 84, 84)."""
+        return self._write(np.arange(self.num_envs), obs[:, -1], np.zeros(self.num_envs), False)
+
+    def add(self, actions, rewards, terminated, next_obs, ended, final_obs) -> np.ndarray:
+        """One vector step. Easy to overlook: with SAME_STEP autoreset ``next_obs[e]`` of an env whose
+        episode ``ended`` is the reset observation; the transition's next frame comes from
+        ``final_obs[e]`` (``info["final_obs"]``) and the reset frame starts a new episode.
+
+        Returns the flat indices (e * slots + j) whose ``valid`` flag may have changed.
+        """
+        all_envs = np.arange(self.num_envs)
+        new_frames = next_obs[:, -1].copy()
+        if ended.any():
+            new_frames[ended] = np.stack(final_obs[ended])[:, -1]
+        slots = self.pos.copy()
+        self.actions[all_envs, slots] = actions
+        self.rewards[all_envs, slots] = rewards
+        self.terminated[all_envs, slots] = terminated
+        depth = np.minimum(self.depth[all_envs, (slots - 1) % self.slots] + 1, self.stack)
+        changed = self._write(all_envs, new_frames, depth, True)
+        if ended.any():
+            envs = np.flatnonzero(ended)
+            changed = np.concatenate(
+                [changed, self._write(envs, next_obs[envs, -1], np.zeros(len(envs)), False)]
+            )
+        return changed
+
+    def get(self, indices: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """(obs, actions, rewards, next_obs, terminated) of the transitions ending at flat ``indices``.
+
+        Stacks stay uint8 here; the network scales them on the device.
+        """
+        envs, slots = np.divmod(indices, self.slots)
+        back = np.minimum(self.offsets, self.depth[envs, slots][:, None].astype(np.int64))
+        window = self.frames[envs[:, None], (slots[:, None] - back) % self.slots]  # (B, 5, 84, 84)
+        arrays = (
+            window[:, :-1],
+            self.actions[envs, slots],
+            self.rewards[envs, slots],
+            window[:, 1:],
+            self.terminated[envs, slots],
+        )
+        return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays)
+
+    def sample_indices(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        """Uniform over each env's written slots, redrawing the few that hold no transition."""
+        indices = np.empty(batch_size, dtype=np.int64)
+        todo = np.arange(batch_size)
+        while todo.size:
+            envs = rng.integers(0, self.num_envs, todo.size)
+            slots = (rng.random(todo.size) * self.filled[envs]).astype(np.int64)
+            indices[todo] = envs * self.slots + slots
+            todo = todo[~self.valid[envs, slots]]
+        return indices
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        return self.get(self.sample_indices(batch_size, rng))
+
+
+def soft_q_targets(rewards, terminated, next_log_probs, next_q_values, alpha, gamma: float) -> torch.Tensor:
+    """y = r + gamma * (1 - terminated) * sum_a' pi(a'|s') (min_i Q_targ_i(s', a') - alpha log pi(a'|s')).
+
+    next_log_probs (B, A); next_q_values (2, B, A).
+    """
+    next_values = (next_log_probs.exp() * (next_q_values.min(0).values - alpha * next_log_probs)).sum(1)
+    return td_targets(rewards, next_values, terminated, gamma)
+
+
+def actor_loss(log_probs: torch.Tensor, q_values: torch.Tensor, alpha) -> torch.Tensor:
+    """E_s[ sum_a pi(a|s) (alpha log pi(a|s) - min_i Q_i(s, a)) ]; log_probs (B, A), q_values (2, B, A)."""
+    return (log_probs.exp() * (alpha * log_probs - q_values.min(0).values)).sum(1).mean()
+
+
+def alpha_loss(log_alpha: torch.Tensor, entropy: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """log(alpha) * (H - target_entropy): alpha grows while the entropy is below the target."""
+    return log_alpha * (entropy.detach() - target_entropy)
+
+
+def update_target(target_network: nn.Module, q_network: nn.Module, tau: float) -> None:
+    """theta^- <- theta (tau = 1) or theta^- <- theta^- + tau (theta - theta^-), in place."""
+    target_params, params = list(target_network.parameters()), list(q_network.parameters())
+    with torch.no_grad():
+        if tau == 1.0:
+            torch._foreach_copy_(target_params, params)
+        else:
+            torch._foreach_lerp_(target_params, params, tau)
+
+
+def check_args(args: Args) -> None:
+    if not args.env_id.startswith("ALE/"):
+        fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use algos/sac_discrete.py")
+    slots = args.buffer_size // max(args.num_envs, 1)
+    if slots < 16:
+        fail(
+            f"--buffer-size {args.buffer_size} gives {slots} slots per env for --num-envs {args.num_envs}: need >= 16"
+        )
+    if args.batch_size > args.learning_starts:
+        fail(f"--batch-size {args.batch_size} is larger than --learning-starts {args.learning_starts}")
+    if args.learning_starts > args.buffer_size:
+        fail(f"--learning-starts {args.learning_starts} is larger than --buffer-size {args.buffer_size}")
+    if not 0.0 < args.tau <= 1.0:
+        fail(f"--tau {args.tau} must lie in (0, 1]")
+    if min(args.update_frequency, args.target_network_frequency) < 1:
+        fail("--update-frequency and --target-network-frequency must be >= 1")
+
+
+def train(args: Args, report=None) -> dict:
+    check_args(args)
+    check_env_id(args.env_id)
+    checkpoint = load_checkpoint(args.resume) if args.resume else None
+
+    torch.set_num_threads(args.torch_threads)
+    seed_everything(args.seed, args.torch_deterministic)
+    rng = np.random.default_rng(args.seed)
+    device = pick_device(args.cuda)
+    run = Run(args, report)
+    envs = make_envs(args, str(run.dir / "videos"))
+    obs_shape, n_actions = envs.single_observation_space.shape, int(envs.single_action_space.n)
+
+    actor = CNNHead(n_actions, args).to(device)
+    qf1, qf2 = CNNHead(n_actions, args).to(device), CNNHead(n_actions, args).to(device)
+    qf1_target, qf2_target = CNNHead(n_actions, args).to(device), CNNHead(n_actions, args).to(device)
+    qf1_target.load_state_dict(qf1.state_dict())
+    qf2_target.load_state_dict(qf2.state_dict())
+    q_params = [*qf1.parameters(), *qf2.parameters()]
+    q_optimizer = torch.optim.Adam(q_params, lr=args.q_lr, eps=1e-4, foreach=True)
+    actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr, eps=1e-4, foreach=True)
+    target_entropy = args.target_entropy_scale * math.log(n_actions)
+    log_alpha = torch.tensor(math.log(args.alpha), device=device, requires_grad=True)
+    alpha_optimizer = torch.optim.Adam([log_alpha], lr=args.q_lr, eps=1e-4)
+    buffer = FrameReplayBuffer(args.buffer_size, args.num_envs, obs_shape, device)
+
+    global_step = 0
+    if checkpoint is not None:
+        for name, module in [("actor", actor), ("qf1", qf1), ("qf2", qf2), ("qf1_target", qf1_target)]:
+            module.load_state_dict(checkpoint[name])
+        qf2_target.load_state_dict(checkpoint["qf2_target"])
+        q_optimizer.load_state_dict(checkpoint["q_optimizer"])
+        actor_optimizer.load_state_dict(checkpoint["actor_optimizer"])
+        alpha_optimizer.load_state_dict(checkpoint["alpha_optimizer"])
+        with torch.no_grad():
+            log_alpha.copy_(checkpoint["log_alpha"])
+        global_step = checkpoint["global_step"]
+        set_rng_states(checkpoint["rng"])
+        rng.bit_generator.state = checkpoint["buffer_rng"]
+        run.start_step = global_step
+    # Fresh episodes also on resume: the buffer (not checkpointed) must see each episode's start.
+    obs, info = envs.reset(seed=args.seed + global_step)
+    lives = info["lives"]
+    buffer.start(obs)
+
+    def save(name: str) -> None:
+        state = {
+            "actor": actor.state_dict(),
+            "qf1": qf1.state_dict(),
+            "qf2": qf2.state_dict(),
+            "qf1_target": qf1_target.state_dict(),
+            "qf2_target": qf2_target.state_dict(),
+            "q_optimizer": q_optimizer.state_dict(),
+            "actor_optimizer": actor_optimizer.state_dict(),
+            "alpha_optimizer": alpha_optimizer.state_dict(),
+            "log_alpha": log_alpha.detach().clone(),
+            "global_step": global_step,
+            "rng": rng_states(),
+            "buffer_rng": rng.bit_generator.state,
+            "args": vars(args),
+        }
+        run.save_checkpoint(state, name)
+
+    def update() -> torch.Tensor:
+        """One gradient step of the Q networks, the actor and alpha; returns the losses to log."""
+        obs_b, actions, rewards, next_obs_b, terminated = buffer.sample(args.batch_size, rng)
+        alpha = log_alpha.detach().exp()
+        with torch.no_grad():
+            next_log_probs = torch.log_softmax(actor(next_obs_b), dim=1)
+            next_q_values = torch.stack([qf1_target(next_obs_b), qf2_target(next_obs_b)])
+            q_targets = soft_q_targets(rewards, terminated, next_log_probs, next_q_values, alpha, args.gamma)
+        q_values = torch.stack([qf1(obs_b), qf2(obs_b)])  # (2, B, A)
+        q_taken = q_values.gather(2, actions.view(1, -1, 1).expand(2, -1, 1)).squeeze(2)
+        qf_loss = ((q_taken - q_targets) ** 2).mean(1).sum()
+        q_optimizer.zero_grad(set_to_none=True)
+        qf_loss.backward()
+        q_optimizer.step()
+
+        log_probs = torch.log_softmax(actor(obs_b), dim=1)
+        pi_loss = actor_loss(log_probs, q_values.detach(), alpha)
+        actor_optimizer.zero_grad(set_to_none=True)
+        pi_loss.backward()
+        actor_optimizer.step()
+
+        entropy = -(log_probs.detach().exp() * log_probs.detach()).sum(1).mean()
+        a_loss = alpha_loss(log_alpha, entropy, target_entropy)
+        if args.autotune:
+            alpha_optimizer.zero_grad(set_to_none=True)
+            a_loss.backward()
+            alpha_optimizer.step()
+        return torch.stack(
+            [qf_loss.detach(), pi_loss.detach(), a_loss.detach(), entropy, q_taken.detach().mean()]
+        )
+
+    def check_finite(losses: list[float]) -> None:
+        if not np.isfinite(losses).all():
+            name = ["qf_loss", "actor_loss", "alpha_loss"][int(np.argmin(np.isfinite(losses)))]
+            fail(
+                f"non-finite {name} at step {global_step}; last good checkpoint in {run.dir / 'checkpoints'}",
+                1,
+            )
+
+    n = args.num_envs
+    progress_every = max(1, 1000 // n)  # vector steps between progress lines / report calls
+    num_updates, collected, stats = 0, 0, []
+    for step in range(global_step // n, args.total_timesteps // n):
+        global_step += n
+        if collected < args.learning_starts:
+            actions = rng.integers(0, n_actions, size=n)
+        else:
+            with torch.inference_mode():
+                logits = actor(torch.as_tensor(obs, device=device))
+                # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
+                actions = torch.argmax(logits - torch.empty_like(logits).exponential_().log(), dim=1)
+            actions = actions.cpu().numpy()
+
+        next_obs, rewards, terminated, truncated, info = envs.step(actions)
+        ended = terminated | truncated
+        if args.terminal_on_life_loss:  # for learning only; the game goes on
+            terminated = terminated | (info["lives"] < lives)
+        lives = info["lives"]
+        buffer.add(actions, rewards, terminated, next_obs, ended, info.get("final_obs"))
+        run.log_episodes(global_step, info)
+        obs = next_obs
+        collected += n
+
+        if collected >= args.learning_starts:
+            uf = args.update_frequency
+            for _ in range(global_step // uf - (global_step - n) // uf):
+                stats.append(update())
+                num_updates += 1
+                if len(stats) == 100:
+                    qf_loss, pi_loss, a_loss, entropy, mean_q = torch.stack(stats).mean(0).tolist()
+                    stats.clear()
+                    check_finite([qf_loss, pi_loss, a_loss])
+                    run.log(
+                        global_step,
+                        {
+                            "losses/qf_loss": qf_loss,
+                            "losses/actor_loss": pi_loss,
+                            "losses/alpha_loss": a_loss,
+                            "losses/alpha": log_alpha.exp().item(),
+                            "losses/entropy": entropy,
+                            "losses/qf_values": mean_q,
+                        },
+                    )
+            tnf = args.target_network_frequency
+            if global_step // tnf != (global_step - n) // tnf:
+                update_target(qf1_target, qf1, args.tau)
+                update_target(qf2_target, qf2, args.tau)
+
+        if args.checkpoint_every and global_step // args.checkpoint_every != (
+            (global_step - n) // args.checkpoint_every
+        ):
+            if stats:
+                check_finite(stats[-1][:3].tolist())
+            save("latest")
+        if step % progress_every == 0 or step == args.total_timesteps // n - 1:
+            if run.progress(global_step, f"alpha {log_alpha.exp().item():.3f}  updates {num_updates}"):
+                if run.stop_signal is not None:
+                    save("latest")
+                break
+
+    if stats:
+        check_finite(torch.stack(stats)[:, :3].mean(0).tolist())
+    if args.save_model:
+        save("latest")
+    envs.close()
+    summary = run.finish(global_step)
+    if run.stop_signal is not None:
+        raise SystemExit(1)
+    return summary
+
+
+if __name__ == "__main__":
+    train(tyro.cli(Args))

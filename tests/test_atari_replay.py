@@ -1,0 +1,80 @@
+"""The frame replay of dqn_atari.py / sac_atari.py rebuilds exactly the stacks the env returned."""
+
+import importlib
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("ale_py")
+pytest.importorskip("cv2")
+
+import gymnasium as gym  # noqa: E402
+
+from common.runs import check_env_id  # noqa: E402
+
+
+def rollout_check(module, num_envs=2, slots=90, steps=700, seed=3):
+    """Random-action Breakout in 2 envs (env 0 also truncated every 60 steps), a ring of 90 slots
+    per env (it wraps ~8 times), resets in both envs. Every transition the env produced is kept
+    (obs and the real next obs: info["final_obs"] where the episode ended) under the slot the
+    buffer wrote it to; every sampleable slot and a large sample must rebuild those stacks."""
+    check_env_id("ALE/Breakout-v5")
+    args = module.Args(env_id="ALE/Breakout-v5")
+
+    def make(i):
+        thunk = module.make_env(args.env_id, i, False, "", args)
+        return (lambda: gym.wrappers.TimeLimit(thunk(), 60)) if i == 0 else thunk
+
+    envs = gym.vector.SyncVectorEnv(
+        [make(i) for i in range(num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    )
+    buffer = module.FrameReplayBuffer(num_envs * slots, num_envs, envs.single_observation_space.shape, "cpu")
+    truth = {}
+    obs, _ = envs.reset(seed=seed)
+    buffer.start(obs)
+    rng = np.random.default_rng(seed)
+    ends = {"terminated": 0, "truncated": 0}
+    for _ in range(steps):
+        actions = rng.integers(0, envs.single_action_space.n, num_envs)
+        slots_before = buffer.pos.copy()
+        next_obs, rewards, terminated, truncated, info = envs.step(actions)
+        ended = terminated | truncated
+        ends["terminated"] += int(terminated.sum())
+        ends["truncated"] += int(truncated.sum())
+        buffer.add(actions, rewards, terminated, next_obs, ended, info.get("final_obs"))
+        for e in range(num_envs):
+            real_next = info["final_obs"][e] if ended[e] else next_obs[e]
+            truth[e * buffer.slots + slots_before[e]] = (
+                obs[e].copy(),
+                real_next.copy(),
+                actions[e],
+                terminated[e],
+            )
+        obs = next_obs
+    envs.close()
+    assert ends["terminated"] >= 1 and ends["truncated"] >= 4, ends
+    assert buffer.filled.min() == slots  # wrapped around
+
+    def check(indices):
+        b_obs, b_actions, _, b_next_obs, b_terminated = buffer.get(indices)
+        assert b_obs.dtype == torch.uint8 and b_obs.shape == (len(indices), 4, 84, 84)
+        for k, i in enumerate(indices):
+            o, o2, a, term = truth[int(i)]
+            assert np.array_equal(b_obs[k].numpy(), o), f"obs of slot {i}"
+            assert np.array_equal(b_next_obs[k].numpy(), o2), f"next_obs of slot {i}"
+            assert b_actions[k] == a and b_terminated[k] == term
+
+    valid = np.flatnonzero(buffer.valid.ravel())
+    assert len(valid) > 0.85 * num_envs * slots
+    check(valid)
+    sampled = buffer.sample_indices(2000, rng)
+    assert buffer.valid.ravel()[sampled].all()
+    check(sampled)
+    # Episode starts and the slots just ahead of the write heads are never sampleable.
+    assert not buffer.valid[np.arange(num_envs), buffer.pos].any()
+
+
+@pytest.mark.parametrize("script", ["dqn_atari", "sac_atari"])
+def test_frame_replay_matches_env_stacks(script):
+    rollout_check(importlib.import_module(f"algos.{script}"))
