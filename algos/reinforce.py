@@ -1,0 +1,425 @@
+"""REINFORCE: Williams 1992, "Simple Statistical Gradient-Following Algorithms for Connectionist
+Reinforcement Learning" (Monte-Carlo policy gradient), discrete and continuous actions.
+
+The policy gradient estimated from whole episodes (Sutton & Barto 2018, eq. 13.8):
+
+    grad J = E[ sum_t (G_t - b(s_t)) * grad log pi(a_t|s_t) ],   G_t = sum_{k>=t} gamma^(k-t) r_k
+
+plus an entropy bonus ``ent_coef * H[pi(.|s_t)]`` (``ent_coef`` decays linearly to ``ent_coef_end``).
+The baseline b (``--baseline``) is one of
+- ``none``: b = 0, the plain estimator;
+- ``normalize``: the returns of the batch are standardised, (G - mean) / std (SLM-Lab's
+  ``center_return``, plus the scale);
+- ``value``: a learned V(s) regressed on G_t (Williams' reinforcement baseline; Sutton & Barto 13.4),
+  advantages G_t - V(s_t).
+Discrete actions: a Categorical from one log_softmax. Continuous actions: a diagonal Gaussian with a
+state-independent learned log std (the sampled action is clipped to the bounds for the env only).
+
+Batches. N envs run in a Gymnasium vector env with SAME_STEP autoreset (the step that ends an
+episode returns the reset observation; the real final one is in ``info["final_obs"]``). Every
+``num_steps`` steps per env the policy is updated on all episodes that *ended* since the last
+update. The unfinished part of each env's current episode stays in the buffer and is learned
+from once its episode ends (deviation: its first actions were then sampled by an older policy and
+no importance weight corrects that; with ``num_envs 1`` and a ``num_steps`` longer than every
+episode the estimator is the paper's).
+
+Termination ends the return (G after a terminal state is 0). A time-limit truncation is not an
+end of the task: its return is bootstrapped, ``G_T = r_T + gamma * V(final_obs)``, with the critic
+evaluated on ``info["final_obs"]`` at that step when ``--baseline value``; without a critic there
+is nothing to bootstrap from and the return is the discounted sum of the rewards seen (V = 0).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import tyro
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.returns import discounted_returns
+from common.runs import (
+    Run,
+    check_env_id,
+    fail,
+    load_checkpoint,
+    pick_device,
+    rng_states,
+    seed_everything,
+    set_rng_states,
+)
+
+
+@dataclass
+class Args:
+    exp_name: str = "reinforce"
+    """name of this experiment (part of the run folder's name)"""
+    env_id: str = "CartPole-v1"
+    """Gymnasium id of an env with a Discrete or Box action space"""
+    seed: int = 1
+    """seed of the envs, torch, numpy and python"""
+    total_timesteps: int = 200_000
+    """env steps to train for, summed over the parallel envs"""
+    num_envs: int = 4
+    """parallel envs in the vector env"""
+    vector_mode: Literal["sync", "async"] = "sync"
+    """sync steps envs in this process (fastest on few cores); async uses one process per env"""
+    num_steps: int = 128
+    """steps per env between updates; each update learns from the episodes that ended meanwhile"""
+    learning_rate: float = 2e-3
+    """Adam learning rate"""
+    gamma: float = 0.99
+    """discount factor"""
+    baseline: Literal["none", "normalize", "value"] = "normalize"
+    """none: G_t; normalize: standardised G_t in each batch; value: G_t - V(s_t) with a learned V"""
+    ent_coef: float = 0.001
+    """entropy bonus coefficient at the start"""
+    ent_coef_end: float = 0.0
+    """entropy bonus coefficient at the end (linear decay over training)"""
+    vf_coef: float = 0.5
+    """value loss coefficient (``--baseline value``)"""
+    max_grad_norm: float = 0.5
+    """global gradient-norm clip"""
+    hidden_sizes: tuple[int, ...] = (128, 128)
+    """hidden layer widths of the policy (and of the critic)"""
+    activation: Literal["tanh", "relu"] = "tanh"
+    """activation of the hidden layers"""
+    layer_norm: bool = False
+    """LayerNorm after each hidden linear layer"""
+    init_log_std: float = 0.0
+    """initial log standard deviation of the Gaussian policy (continuous actions)"""
+    cuda: bool = False
+    """use CUDA when available"""
+    torch_deterministic: bool = True
+    """deterministic torch algorithms"""
+    torch_threads: int = 1
+    """torch CPU threads (1 is fastest for small networks)"""
+    capture_video: bool = False
+    """record videos of env 0 into the run folder's videos/"""
+    save_model: bool = False
+    """write a checkpoint at the end of training"""
+    checkpoint_every: int = 0
+    """also write a checkpoint every this many env steps (0: never)"""
+    resume: str | None = None
+    """path of a checkpoint to continue training from"""
+    runs_dir: str = "runs"
+    """folder of the run folders"""
+
+
+def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
+    def thunk():
+        if capture_video and idx == 0:
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, video_dir)
+        else:
+            env = gym.make(env_id)
+        return env
+
+    return thunk
+
+
+def mlp(sizes, activation, layer_norm: bool, out_std: float) -> nn.Sequential:
+    """Linear layers with orthogonal init (sqrt(2) gain inside, ``out_std`` for the output)."""
+    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = i == len(sizes) - 2
+        linear = nn.Linear(n_in, n_out)
+        nn.init.orthogonal_(linear.weight, out_std if last else np.sqrt(2))
+        nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if not last:
+            layers += [nn.LayerNorm(n_out), act()] if layer_norm else [act()]
+    return nn.Sequential(*layers)
+
+
+class Policy(nn.Module):
+    """The actor (logits, or Gaussian means with a learned log std) and, for ``--baseline value``,
+    a separate critic MLP."""
+
+    def __init__(self, obs_dim: int, action_space: gym.Space, args: Args):
+        super().__init__()
+        hidden = list(args.hidden_sizes)
+        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        n_out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
+        self.actor = mlp([obs_dim, *hidden, n_out], args.activation, args.layer_norm, 0.01)
+        if not self.discrete:
+            self.log_std = nn.Parameter(torch.full((n_out,), args.init_log_std))
+        self.critic = (
+            mlp([obs_dim, *hidden, 1], args.activation, args.layer_norm, 1.0)
+            if args.baseline == "value"
+            else None
+        )
+
+    def sample(self, obs: torch.Tensor) -> torch.Tensor:
+        out = self.actor(obs)
+        if self.discrete:  # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits)
+            return torch.argmax(out - torch.empty_like(out).exponential_().log(), dim=1)
+        return out + self.log_std.exp() * torch.randn_like(out)
+
+    def log_prob_entropy(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """log pi(a|s) and the entropy H[pi(.|s)], both of shape (B,)."""
+        out = self.actor(obs)
+        if self.discrete:
+            log_probs_all = torch.log_softmax(out, dim=-1)
+            log_probs = log_probs_all.gather(1, actions.unsqueeze(1)).squeeze(1)
+            return log_probs, -(log_probs_all.exp() * log_probs_all).sum(-1)
+        # diagonal Gaussian: log N(a; mu, sigma) = -((a - mu) / sigma)^2 / 2 - log sigma - log(2 pi) / 2
+        z = (actions - out) / self.log_std.exp()
+        log_probs = (-0.5 * z.pow(2) - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        entropy = (self.log_std + 0.5 * math.log(2 * math.pi * math.e)).sum().expand(obs.shape[0])
+        return log_probs, entropy
+
+
+def episode_returns(
+    rewards: torch.Tensor,
+    final_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """Monte-Carlo returns G_t of whole episodes laid out as (T, N) columns (each column a run of
+    complete episodes of one env).
+
+    ``final_values``: V(final_obs) on truncated rows (0 without a critic), ignored elsewhere. A
+    terminated episode's return ends with its last reward; a truncated one adds gamma * V(final_obs).
+    """
+    dones = terminated | truncated
+    next_values = torch.where(truncated, final_values, torch.zeros_like(final_values))
+    return discounted_returns(rewards, next_values, terminated, dones, gamma)
+
+
+def step_envs(envs, critic, actions: torch.Tensor):
+    """Take ``actions`` in all envs. Returns ``(next_obs, rewards, terminated, truncated, final_values,
+    info)``; ``final_values[n]`` is V(final_obs) of a truncated env n when there is a critic, else 0."""
+    next_obs, rewards, terminated, truncated, info = envs.step(actions.cpu().numpy())
+    final_values = torch.zeros(len(truncated), device=actions.device)
+    # Easy to overlook: a truncated episode's return bootstraps from V(final obs), which SAME_STEP
+    # autoreset hands over in info["final_obs"] (next_obs is already the reset observation).
+    if critic is not None and truncated.any():
+        final_obs = torch.as_tensor(np.stack(info["final_obs"][truncated]), dtype=torch.float32)
+        idx = torch.as_tensor(np.flatnonzero(truncated), device=actions.device)
+        final_values[idx] = critic(final_obs.to(actions.device).view(len(idx), -1)).squeeze(1)
+    return next_obs, rewards, terminated, truncated, final_values, info
+
+
+def compute_loss(policy: Policy, obs, actions, returns, ent_coef: float, args: Args):
+    """REINFORCE loss on a flat batch of B steps of complete episodes. Returns the loss and a tensor
+    [policy_loss, value_loss, entropy]."""
+    log_probs, entropy = policy.log_prob_entropy(obs, actions)
+    value_loss = torch.zeros((), device=obs.device)
+    if args.baseline == "normalize":
+        advantages = (
+            (returns - returns.mean()) / (returns.std() + 1e-8) if returns.numel() > 1 else returns * 0
+        )
+    elif args.baseline == "value":
+        values = policy.critic(obs).squeeze(1)
+        advantages = returns - values.detach()
+        value_loss = 0.5 * (values - returns).pow(2).mean()
+    else:
+        advantages = returns
+    policy_loss = -(advantages * log_probs).mean()
+    entropy = entropy.mean()
+    loss = policy_loss - ent_coef * entropy + args.vf_coef * value_loss
+    return loss, torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach()])
+
+
+def shift_rows(buffers: dict[str, torch.Tensor], offsets: torch.Tensor) -> None:
+    """Move column n of every (T, N, ...) buffer up by ``offsets[n]`` rows (drops learned episodes)."""
+    for name, buf in buffers.items():
+        rows = torch.arange(buf.shape[0], device=buf.device).unsqueeze(1) + offsets.unsqueeze(0)
+        rows = rows.clamp(max=buf.shape[0] - 1).view(*rows.shape, *([1] * (buf.dim() - 2)))
+        buffers[name] = torch.take_along_dim(buf, rows, dim=0)
+
+
+def grow(buffers: dict[str, torch.Tensor]) -> None:
+    """Double the number of rows (an episode may be longer than the buffer)."""
+    for name, buf in buffers.items():
+        buffers[name] = torch.cat([buf, torch.zeros_like(buf)])
+
+
+def train(args: Args, report=None) -> dict:
+    check_env_id(args.env_id)
+    checkpoint = load_checkpoint(args.resume) if args.resume else None
+
+    torch.set_num_threads(args.torch_threads)
+    seed_everything(args.seed, args.torch_deterministic)
+    device = pick_device(args.cuda)
+    run = Run(args, report)
+    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
+    envs = envs(
+        [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    action_space = envs.single_action_space
+    if not isinstance(action_space, (gym.spaces.Discrete, gym.spaces.Box)):
+        envs.close()
+        fail(f"{args.env_id} has a {action_space} action space: algos/reinforce.py needs Discrete or Box")
+    obs_dim = int(np.prod(envs.single_observation_space.shape))
+    discrete = isinstance(action_space, gym.spaces.Discrete)
+    if not discrete:
+        low = torch.as_tensor(action_space.low, dtype=torch.float32, device=device)
+        high = torch.as_tensor(action_space.high, dtype=torch.float32, device=device)
+        action_shape = action_space.shape
+    N = args.num_envs
+
+    policy = Policy(obs_dim, action_space, args).to(device)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
+
+    # Per-env episode storage, shapes (rows, N, ...): column n holds env n's steps since the last
+    # update that have not been learned from; ptr[n] is its next free row, ends[n] its last done row.
+    rows = 2 * args.num_steps
+    buffers = {
+        "obs": torch.zeros((rows, N, obs_dim), device=device),
+        "actions": torch.zeros((rows, N), dtype=torch.long, device=device)
+        if discrete
+        else torch.zeros((rows, N, *action_shape), device=device),
+        "rewards": torch.zeros((rows, N), device=device),
+        "terminated": torch.zeros((rows, N), dtype=torch.bool, device=device),
+        "truncated": torch.zeros((rows, N), dtype=torch.bool, device=device),
+        "final_values": torch.zeros((rows, N), device=device),
+    }
+    ptr = torch.zeros(N, dtype=torch.long, device=device)
+    ends = torch.full((N,), -1, dtype=torch.long, device=device)
+    columns = torch.arange(N, device=device)
+
+    global_step, first_iteration = 0, 1
+    next_obs, _ = envs.reset(seed=args.seed)
+    if checkpoint is not None:
+        policy.load_state_dict(checkpoint["policy"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
+        set_rng_states(checkpoint["rng"])
+        if checkpoint.get("envs") is not None:  # classic-control envs pickle: resume is exact
+            envs.close()
+            envs, next_obs = pickle.loads(checkpoint["envs"])
+            buffers = {k: v.to(device) for k, v in checkpoint["buffers"].items()}
+            ptr, ends = checkpoint["ptr"].to(device), checkpoint["ends"].to(device)
+        else:  # fresh episodes: the stored unfinished ones cannot continue
+            next_obs, _ = envs.reset(seed=args.seed + global_step)
+        run.start_step = global_step
+
+    def save(name: str) -> None:
+        try:
+            env_state = pickle.dumps((envs, next_obs)) if args.vector_mode == "sync" else None
+        except (TypeError, pickle.PicklingError, AttributeError):
+            env_state = None  # e.g. MuJoCo or ALE envs: a resumed run starts fresh episodes
+        state = {
+            "policy": policy.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "global_step": global_step,
+            "iteration": iteration,
+            "rng": rng_states(),
+            "envs": env_state,
+            "buffers": buffers,
+            "ptr": ptr,
+            "ends": ends,
+            "args": vars(args),
+        }
+        run.save_checkpoint(state, name)
+
+    batch_size = args.num_steps * N
+    num_iterations = args.total_timesteps // batch_size
+    iteration = first_iteration - 1
+    for iteration in range(first_iteration, num_iterations + 1):
+        with torch.no_grad():  # (not inference_mode: the buffers are modified in place outside it)
+            for _step in range(args.num_steps):
+                global_step += N
+                obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(N, -1)
+                action = policy.sample(obs)
+                buffers["obs"][ptr, columns] = obs
+                buffers["actions"][ptr, columns] = action
+                env_action = action if discrete else torch.maximum(torch.minimum(action, high), low)
+                next_obs, reward, term, trunc, final_values, info = step_envs(envs, policy.critic, env_action)
+                buffers["rewards"][ptr, columns] = torch.as_tensor(reward, dtype=torch.float32, device=device)
+                buffers["terminated"][ptr, columns] = torch.as_tensor(term, device=device)
+                buffers["truncated"][ptr, columns] = torch.as_tensor(trunc, device=device)
+                buffers["final_values"][ptr, columns] = final_values
+                done = np.logical_or(term, trunc)
+                if done.any():
+                    ends = torch.where(torch.as_tensor(done, device=device), ptr, ends)
+                ptr += 1
+                if int(ptr.max()) == buffers["obs"].shape[0]:
+                    grow(buffers)
+                run.log_episodes(global_step, info)
+
+        # Learn from the complete episodes: rows [0, ends[n]] of column n.
+        complete = ends + 1
+        length = int(complete.max())
+        stats = None
+        if length > 0:
+            with torch.no_grad():
+                returns = episode_returns(
+                    buffers["rewards"][:length],
+                    buffers["final_values"][:length],
+                    buffers["terminated"][:length],
+                    buffers["truncated"][:length],
+                    args.gamma,
+                )
+            mask = torch.arange(length, device=device).unsqueeze(1) < complete.unsqueeze(0)
+            frac = (iteration - 1) / max(num_iterations - 1, 1)
+            ent_coef = args.ent_coef + frac * (args.ent_coef_end - args.ent_coef)
+            loss, stats = compute_loss(
+                policy,
+                buffers["obs"][:length][mask],
+                buffers["actions"][:length][mask],
+                returns[mask],
+                ent_coef,
+                args,
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(policy.parameters(), args.max_grad_norm, foreach=True)
+            optimizer.step()
+            shift_rows(buffers, complete)
+            ptr -= complete
+            ends.fill_(-1)
+
+            policy_loss, value_loss, entropy = stats.tolist()
+            if not np.isfinite([policy_loss, value_loss, entropy]).all():
+                name = "policy_loss" if not np.isfinite(policy_loss) else "value_loss"
+                fail(
+                    f"non-finite {name} at step {global_step}; last good checkpoint in {run.dir / 'checkpoints'}",
+                    1,
+                )
+            run.log(
+                global_step,
+                {
+                    "charts/learning_rate": optimizer.param_groups[0]["lr"],
+                    "losses/policy_loss": policy_loss,
+                    "losses/value_loss": value_loss,
+                    "losses/entropy": entropy,
+                    "losses/ent_coef": ent_coef,
+                    "losses/batch_steps": int(mask.sum()),
+                },
+            )
+        if args.checkpoint_every and global_step // args.checkpoint_every != (
+            (global_step - batch_size) // args.checkpoint_every
+        ):
+            save("latest")
+        extra = f"entropy {stats[2].item():.3f}" if stats is not None else ""
+        if run.progress(global_step, extra):
+            if run.stop_signal is not None:
+                save("latest")
+            break
+
+    if args.save_model:
+        save("latest")
+    envs.close()
+    summary = run.finish(global_step)
+    if run.stop_signal is not None:
+        raise SystemExit(1)
+    return summary
+
+
+if __name__ == "__main__":
+    train(tyro.cli(Args))
