@@ -1,0 +1,388 @@
+"""Results -> docs/BENCHMARKS.md and one PNG of learning curves per env family.
+
+    python benchmarks/report.py                      # or ./benchmark.sh report
+    python benchmarks/report.py --results-dir DIR --out OUT.md --images-dir DIR
+
+Reads every line of ``<results-dir>/{classic,mujoco,atari,throughput}.jsonl``. Our column is only
+ever computed from those lines; the peers' columns come from benchmarks/reference_scores.json.
+A (script, env) pair of a suite with no result at the suite's budget says "not run".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.record import RESULTS_DIR, ROOT, read_records  # noqa: E402
+from benchmarks.suites import ALGORITHM, SUITES  # noqa: E402
+
+REFERENCES = Path(__file__).resolve().parent / "reference_scores.json"
+PEERS = ["slm-lab", "cleanrl", "rl-zoo"]
+LEARNING_SUITES = {
+    "classic": "Classic control and Box2D",
+    "mujoco": "MuJoCo v5",
+    "atari": "Atari (ALE v5, sticky actions 0.25)",
+}
+CURVE_POINTS = 100
+
+
+def steps_str(steps: int | float | None) -> str:
+    if steps is None:
+        return "?"
+    steps = float(steps)
+    for unit, size in (("M", 1e6), ("k", 1e3)):
+        if steps >= size:
+            value = steps / size
+            return f"{value:.{0 if value == int(value) else 1}f}{unit}"
+    return f"{int(steps)}"
+
+
+def _decimals(value: float) -> int:
+    return 0 if abs(value) >= 1000 else 1 if abs(value) >= 100 else 2
+
+
+def num(value: float, decimals: int | None = None) -> str:
+    """A score with 3-4 significant digits (498.9, -81.28, 150105)."""
+    return f"{value:.{_decimals(value) if decimals is None else decimals}f}"
+
+
+def duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.0f} s"
+
+
+def mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return num(values[0])
+    mean = statistics.fmean(values)
+    return f"{num(mean)} ± {num(statistics.pstdev(values), _decimals(mean))}"
+
+
+class Hardware:
+    """Short ids (H1, H2, ...) for the machines' descriptions, listed under the tables."""
+
+    def __init__(self):
+        self.ids: dict[str, str] = {}
+
+    def __call__(self, description: str) -> str:
+        if description not in self.ids:
+            self.ids[description] = f"H{len(self.ids) + 1}"
+        return self.ids[description]
+
+    def legend(self) -> list[str]:
+        return [f"- {hid}: {desc}" for desc, hid in self.ids.items()]
+
+
+def load_references(path: Path = REFERENCES) -> dict:
+    data = json.loads(path.read_text())
+    table = defaultdict(list)
+    for row in data["scores"]:
+        table[(row["source"], row["algo"], row["env_id"])].append(row)
+    return {"sources": data["sources"], "scores": table}
+
+
+def peer_cell(refs: dict, source: str, script: str, env_id: str) -> str:
+    rows = refs["scores"].get((source, ALGORITHM.get(script), env_id), [])
+    cells = []
+    for row in rows:
+        score = f"{row['score']:g}" + (f" ± {row['std']:g}" if "std" in row else "")  # as published
+        extra = ", ".join(
+            x for x in (steps_str(row["steps"]) if row.get("steps") else None, row.get("note")) if x
+        )
+        cells.append(f"{score} ({extra})" if extra else score)
+    return "<br>".join(cells) if cells else "–"
+
+
+def training_records(records: list[dict]) -> list[dict]:
+    return [r for r in records if r.get("measure", "train") == "train"]
+
+
+def suite_table(
+    suite: str, records: list[dict], refs: dict, hardware: Hardware
+) -> tuple[list[str], list[str]]:
+    """Markdown table rows of one learning suite, and the env ids with no row (Atari: neither result nor peer)."""
+    by_pair = defaultdict(list)
+    for r in training_records(records):
+        by_pair[(r["env_id"], Path(r["script"]).stem)].append(r)
+    header = [
+        "| env | script | budget | ours: final return (mean ± std) | runs (seeds) | wall / run | SPS | hardware "
+        "| SLM-Lab | CleanRL | SB3 / RL Zoo |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows, hidden = [], []
+    for entry in SUITES[suite]["entries"]:
+        env_id = entry["env_id"]
+        has_any = any(by_pair.get((env_id, s)) for s in entry["budgets"]) or any(
+            refs["scores"].get((src, ALGORITHM[s], env_id)) for src in PEERS for s in entry["budgets"]
+        )
+        if suite == "atari" and not has_any:
+            hidden.append(env_id)
+            continue
+        for script, budget in entry["budgets"].items():
+            runs = by_pair.get((env_id, script), [])
+            budgets = sorted({r["total_timesteps"] for r in runs} | {budget}, reverse=True)
+            peers = [peer_cell(refs, src, script, env_id) for src in PEERS]
+            exists = (ROOT / "algos" / f"{script}.py").exists()
+            for steps in budgets:
+                group = [r for r in runs if r["total_timesteps"] == steps]
+                label = steps_str(steps) + ("" if steps == budget else f" (×{steps / budget:.2g})")
+                if not group:
+                    ours = "not run" if exists else "not run (script not written yet)"
+                    rows.append(f"| {env_id} | {script} | {label} | {ours} | 0 | | | | {' | '.join(peers)} |")
+                    continue
+                returns = [r["final_return"] for r in group if r.get("final_return") is not None]
+                seeds = sorted({r["seed"] for r in group})
+                ours = mean_std(returns) if returns else "no episode finished"
+                wall = duration(statistics.fmean(r["wall_s"] for r in group))
+                sps = f"{statistics.fmean(r['sps'] for r in group):,.0f}"
+                hw = ", ".join(sorted({hardware(r.get("hardware", "?")) for r in group}))
+                seed_text = f"{len(group)} ({','.join(map(str, seeds))})"
+                rows.append(
+                    f"| {env_id} | {script} | {label} | **{ours}** | {seed_text} | {wall} | {sps} | {hw} "
+                    f"| {' | '.join(peers)} |"
+                )
+    return header + rows, hidden
+
+
+def _curve_groups(records: list[dict], env_id: str) -> dict[tuple[str, int], list[list]]:
+    groups = defaultdict(list)
+    for r in training_records(records):
+        if r["env_id"] == env_id and r.get("curve"):
+            groups[(Path(r["script"]).stem, r["total_timesteps"])].append(r["curve"])
+    return groups
+
+
+def plot_family(family: str, env_ids: list[str], records: list[dict], refs: dict, path: Path) -> bool:
+    """One PNG: a panel per env with results; mean over seeds (line) and min-max (band) per script."""
+    env_ids = [e for e in env_ids if _curve_groups(records, e)]
+    if not env_ids:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cols = min(len(env_ids), 3)
+    rows = (len(env_ids) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, env_id in zip(axes.flat, env_ids):
+        for i, ((script, steps), curves) in enumerate(sorted(_curve_groups(records, env_id).items())):
+            color = colors[i % len(colors)]
+            grid = np.linspace(0, steps, CURVE_POINTS)
+            ys = []
+            for curve in curves:
+                xs, rs = np.array(curve, dtype=float).T
+                y = np.interp(grid, xs, rs)
+                y[grid < xs[0]] = np.nan
+                ys.append(y)
+            ys = np.array(ys)
+            with warnings.catch_warnings():  # all-NaN columns before the first episode ends
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean, low, high = np.nanmean(ys, 0), np.nanmin(ys, 0), np.nanmax(ys, 0)
+            ax.plot(grid, mean, color=color, label=f"{script} ({steps_str(steps)}, {len(curves)} seeds)")
+            if len(curves) > 1:
+                ax.fill_between(grid, low, high, color=color, alpha=0.2)
+            for row in refs["scores"].get(("slm-lab", ALGORITHM.get(script), env_id), []):
+                ax.axhline(row["score"], color=color, linestyle=":", linewidth=1)
+        ax.set_title(env_id)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("mean return, last 100 episodes")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(env_ids) :]:
+        ax.axis("off")
+    fig.suptitle(f"{family}: mean over seeds, band = min-max; dotted = SLM-Lab's final score")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return True
+
+
+def throughput_table(records: list[dict], hardware: Hardware) -> list[str]:
+    groups = defaultdict(lambda: defaultdict(list))
+    notes = {}
+    for r in records:
+        key = (r["script"], r["env_id"], r["total_timesteps"], r.get("hardware", "?"))
+        groups[key][r.get("measure", "train")].append(r["sps"])
+        if r.get("measure") == "sb3":
+            notes[key] = r.get("sb3_algo")
+    if not groups:
+        return ["Not run yet."]
+    lines = [
+        "| script | env | steps | ours SPS | env-only SPS (physical limit) | SB3 SPS | ours / SB3 | ours / env-only "
+        "| reps | hardware |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (script, env_id, steps, hw), by in sorted(groups.items()):
+        med = {m: statistics.median(v) for m, v in by.items()}
+        ours, env_only, sb3 = med.get("train"), med.get("env-only"), med.get("sb3")
+        cell = lambda v: f"{v:,.0f}" if v is not None else "not run"  # noqa: E731
+        ratio = lambda a, b: f"{a / b:.2f}" if a is not None and b else "–"  # noqa: E731
+        algo = notes.get((script, env_id, steps, hw))
+        sb3_cell = cell(sb3) + (f" ({algo})" if sb3 is not None and algo else "")
+        reps = "/".join(str(len(by.get(m, []))) for m in ("train", "env-only", "sb3"))
+        lines.append(
+            f"| {Path(script).stem} | {env_id} | {steps_str(steps)} | {cell(ours)} | {cell(env_only)} | {sb3_cell} "
+            f"| {ratio(ours, sb3)} | {ratio(ours, env_only)} | {reps} | {hardware(hw)} |"
+        )
+    return lines
+
+
+COMMANDS = """\
+## How to run
+
+Every command appends to `benchmarks/results/<suite>.jsonl` (one JSON line per finished run:
+script, env, seed, budget, final return, wall time, SPS, torch threads, device, commit, machine,
+date, learning curve) and never rewrites it; `python benchmarks/report.py` renders this page.
+Jobs already in the results file are skipped, so a suite can be finished over several sittings
+(`--rerun` repeats them).
+
+```bash
+./benchmark.sh smoke                                   # every script, 2048 steps (what CI runs)
+./benchmark.sh classic --seeds 4                       # every script x classic env, SLM-Lab budgets
+./benchmark.sh classic --algos ppo --envs CartPole-v1,Acrobot-v1 --seeds 2 --jobs 1
+./benchmark.sh mujoco --envs Hopper,HalfCheetah --scale 0.1   # a tenth of the budgets
+./benchmark.sh throughput --sb3-python /tmp/sb3/bin/python    # ours vs env-only vs SB3, median of 3
+./benchmark.sh report                                  # -> docs/BENCHMARKS.md + docs/images/*.png
+```
+
+Options: `--seeds N` (seeds 1..N; default 4, SLM-Lab's protocol), `--scale X` (multiplies every
+budget), `--jobs N` (parallel jobs, default: the number of cores), `--envs` (ids or short names:
+`Breakout,Pong`), `--algos` (script names: `ppo,dqn`), `--cuda`, `--results-dir`, `--runs-dir`,
+`--print-jobs`. The SB3 venv: `python3 -m venv /tmp/sb3 && /tmp/sb3/bin/pip install "torch==2.13.0"
+stable-baselines3 "gymnasium[box2d,mujoco]"`; without `--sb3-python` the SB3 column is skipped with
+a note.
+
+### Full scale on a GPU machine
+
+```bash
+./benchmark.sh classic --seeds 4 --jobs 16             # CPU-bound: one job per core
+./benchmark.sh mujoco  --seeds 4 --jobs 8 --cuda
+./benchmark.sh atari   --seeds 4 --jobs 8 --cuda      # 57 games x 4 scripts x 4 seeds
+./benchmark.sh throughput --sb3-python /tmp/sb3/bin/python
+./benchmark.sh report
+```
+
+### Many machines (GNU parallel, Slurm)
+
+`--print-jobs` prints one self-contained command per job (run from the repository root, with the
+project's venv active), so any scheduler can run a suite:
+
+```bash
+./benchmark.sh atari --seeds 4 --cuda --print-jobs > jobs.txt
+parallel -j 8 --joblog jobs.log < jobs.txt                      # one machine, 8 at a time
+parallel -j 8 --sshloginfile nodes.txt --workdir $PWD < jobs.txt  # several machines, shared disk
+
+# Slurm: one array task per line; each task appends to its own folder, merged afterwards
+cat > bench.sbatch <<'EOF'
+#!/bin/bash
+#SBATCH --gres=gpu:1 --cpus-per-task=4 --time=24:00:00
+cd "$SLURM_SUBMIT_DIR" && source .venv/bin/activate
+export FDRL_RESULTS_DIR=benchmarks/scratch/slurm/$SLURM_ARRAY_TASK_ID
+sed -n "${SLURM_ARRAY_TASK_ID}p" jobs.txt | bash
+EOF
+sbatch --array=1-$(wc -l < jobs.txt) bench.sbatch
+cat benchmarks/scratch/slurm/*/atari.jsonl >> benchmarks/results/atari.jsonl
+```
+
+Result files brought back from other machines merge by appending:
+`cat other/benchmarks/results/atari.jsonl >> benchmarks/results/atari.jsonl`. On one machine
+(or a shared local disk) parallel jobs append safely to one file (`O_APPEND`, one write, `flock`);
+over NFS give each machine its own `FDRL_RESULTS_DIR` as above.
+"""
+
+
+def render(results_dir: Path, out: Path, images_dir: Path) -> str:
+    refs = load_references()
+    hardware = Hardware()
+    records = {s: read_records(results_dir / f"{s}.jsonl") for s in [*LEARNING_SUITES, "throughput"]}
+    image_link = os.path.relpath(images_dir, out.parent)
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `python benchmarks/report.py` from `benchmarks/results/*.jsonl`; do not edit by hand.",
+        "",
+        "**Our score**: mean ± std (population std, over runs) of each run's final return, the mean raw",
+        "return of its last 100 training episodes at the end of the budget. Budgets are env steps",
+        "(agent steps, SLM-Lab's \"frames\"). The peers' columns are their published numbers, quoted with",
+        "their budget and env version where it differs from ours ([sources](#sources)); they are never",
+        "copied into our column, and their score definitions differ (see Sources). A cell of ours that",
+        "says *not run* has no result at that budget yet; rows marked (×0.1) etc. are runs at a scaled",
+        "budget (`--scale`).",
+        "",
+    ]
+    for suite, title in LEARNING_SUITES.items():
+        table, hidden = suite_table(suite, records[suite], refs, hardware)
+        lines += [f"## {title}", "", f"Suite `{suite}`: {SUITES[suite]['about']}.", ""]
+        families = list(dict.fromkeys(e["family"] for e in SUITES[suite]["entries"]))
+        for family in families:
+            env_ids = [e["env_id"] for e in SUITES[suite]["entries"] if e["family"] == family]
+            name = f"curves_{family.replace(' ', '_')}.png"
+            if plot_family(family, env_ids, records[suite], refs, images_dir / name):
+                lines += [
+                    f"Learning curves ({family}): [{name}]({image_link}/{name})",
+                    "",
+                    f"![{family}]({image_link}/{name})",
+                    "",
+                ]
+        lines += table
+        if hidden:
+            short = ", ".join(e.removeprefix("ALE/").removesuffix("-v5") for e in hidden)
+            lines += ["", f"Not run, and no peer score quoted: {short}."]
+        lines.append("")
+    lines += [
+        "## Throughput",
+        "",
+        "Steps per second of each script for a fixed number of steps, beside the same vector env",
+        "stepped with random actions (env-only: the physical limit of any learner on this env and",
+        "machine) and beside Stable-Baselines3's implementation of the same algorithm with matching",
+        "hyperparameters, measured in the same sitting, interleaved (ours, env-only, SB3, then again),",
+        "median of the repetitions. Ratios above 1 mean ours is faster.",
+        "",
+        *throughput_table(records["throughput"], hardware),
+        "",
+    ]
+    if hardware.ids:
+        lines += ["## Hardware", "", *hardware.legend(), ""]
+    lines += [COMMANDS, "## Sources", ""]
+    for source in PEERS:
+        info = refs["sources"][source]
+        lines.append(f"- **{info['name']}**: <{info['url']}>. Score: {info['definition']}.")
+    lines += [
+        "",
+        "The quoted numbers live in `benchmarks/reference_scores.json`, one line per (source, algorithm, env).",
+        "",
+    ]
+    text = "\n".join(lines)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results-dir", default=str(RESULTS_DIR))
+    parser.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    parser.add_argument("--images-dir", default=None, help="default: images/ beside --out")
+    opts = parser.parse_args(argv)
+    out = Path(opts.out)
+    images = Path(opts.images_dir) if opts.images_dir else out.parent / "images"
+    render(Path(opts.results_dir), out, images)
+    print(f"wrote {out} (images in {images})")
+
+
+if __name__ == "__main__":
+    main()

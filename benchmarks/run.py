@@ -1,0 +1,397 @@
+"""Run a benchmark suite: expand it into jobs, run them in parallel, append one result line per run.
+
+    ./benchmark.sh classic --seeds 4                   # every present script, SLM-Lab budgets
+    ./benchmark.sh classic --algos ppo --envs CartPole-v1,Acrobot-v1 --seeds 2
+    ./benchmark.sh mujoco --scale 0.1 --jobs 2         # a tenth of the budgets, 2 jobs at a time
+    ./benchmark.sh atari --envs Breakout,Pong --cuda
+    ./benchmark.sh throughput --algos ppo --sb3-python /tmp/sb3/bin/python
+    ./benchmark.sh classic --seeds 4 --print-jobs > jobs.txt   # one command per line, for any scheduler
+
+A job is ``python benchmarks/run_job.py --suite S --script algos/X.py -- --env-id E --seed K
+--total-timesteps T``. Jobs whose result is already in the results file are skipped (``--rerun`` runs
+them again), so a suite can be finished over many sittings. Scripts that do not exist yet are
+skipped with a note. Each job's output goes to a log file under benchmarks/scratch/logs/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.record import RESULTS_DIR, ROOT, read_records  # noqa: E402
+from benchmarks.suites import ALL_SCRIPTS, SB3_ALGORITHM, SUITES  # noqa: E402
+
+# Options of a job that identify it for --rerun / skipping (the rest only say where files go).
+_WHERE_FLAGS = ("--runs-dir",)
+
+
+@dataclass
+class Job:
+    label: str
+    argv: list[str]  # without the interpreter
+    log_name: str
+    key: tuple | None = None  # identity for skipping finished jobs (None: always run)
+    python: str | None = None  # interpreter override (SB3's venv)
+    notes: list[str] = field(default_factory=list)
+
+
+def script_fields(script: str) -> set[str]:
+    """Field names of a script's Args, read from its source (no import, so no torch start-up)."""
+    tree = ast.parse((ROOT / "algos" / f"{script}.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "Args":
+            return {
+                n.target.id
+                for n in node.body
+                if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
+            }
+    return set()
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _cli_value(value) -> list[str]:
+    if isinstance(value, bool):
+        return []  # handled by the caller (tyro flags)
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def override_argv(overrides: dict, fields: set[str], notes: list[str]) -> list[str]:
+    """{field: value} as tyro arguments, for the fields the script has (the rest noted, not passed)."""
+    argv = []
+    for name, value in overrides.items():
+        if name not in fields:
+            notes.append(f"no --{name.replace('_', '-')}")
+            continue
+        if isinstance(value, bool):
+            argv.append(_flag(name) if value else "--no-" + name.replace("_", "-"))
+        else:
+            argv += [_flag(name), *_cli_value(value)]
+    return argv
+
+
+def job_key(script_path: str, argv: list[str]) -> tuple:
+    """Identity of a training job: the script and its arguments minus where files are written."""
+    kept, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+            continue
+        if token in _WHERE_FLAGS:
+            skip = True
+            continue
+        kept.append(token)
+    return (f"algos/{Path(script_path).name}", tuple(kept))
+
+
+def match_env(env_id: str, wanted: list[str]) -> bool:
+    """``--envs`` matches the full id or its short name: Breakout = ALE/Breakout-v5, Hopper = Hopper-v5."""
+    short = env_id.removeprefix("ALE/").rsplit("-v", 1)[0].lower()
+    return any(w.lower() in (env_id.lower(), short) for w in wanted)
+
+
+def rel(path: str | os.PathLike) -> str:
+    """A path as the printed commands use it: relative to the repository root when inside it."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def plan(opts) -> tuple[list[Job], list[str]]:
+    """The suite's jobs after --envs / --algos / --seeds / --scale, and notes on what was skipped."""
+    suite = SUITES[opts.suite]
+    notes: list[str] = []
+    wanted_algos = [a.removesuffix(".py") for a in opts.algos.split(",")] if opts.algos else None
+    unknown = [a for a in wanted_algos or [] if a not in ALL_SCRIPTS]
+    if unknown:
+        fail(f"unknown --algos {','.join(unknown)} (known: {', '.join(ALL_SCRIPTS)})")
+    wanted_envs = opts.envs.split(",") if opts.envs else None
+    entries = [e for e in suite["entries"] if wanted_envs is None or match_env(e["env_id"], wanted_envs)]
+    if wanted_envs and not entries:
+        fail(f"--envs {opts.envs} matches no env of suite {opts.suite}")
+    common = ["--results-dir", rel(opts.results_dir)] if opts.results_dir else []
+    missing, fields_cache = set(), {}
+    jobs: list[Job] = []
+    throughput = opts.suite == "throughput"
+    reps = range(1, opts.reps + 1) if throughput else [None]
+    for rep in reps:
+        for entry in entries:
+            for script, budget in entry["budgets"].items():
+                if wanted_algos is not None and script not in wanted_algos:
+                    continue
+                if not (ROOT / "algos" / f"{script}.py").exists():
+                    missing.add(script)
+                    continue
+                if script not in fields_cache:
+                    fields_cache[script] = script_fields(script)
+                fields = fields_cache[script]
+                steps = max(int(round(budget * opts.scale)), 1)
+                job_notes: list[str] = []
+                extra = override_argv(entry.get("overrides", {}).get(script, {}), fields, job_notes)
+                if opts.cuda:
+                    extra += override_argv({"cuda": True}, fields, job_notes)
+                if opts.runs_dir and "runs_dir" in fields:
+                    extra += ["--runs-dir", rel(opts.runs_dir)]
+                path = f"algos/{script}.py"
+                name = f"{script}__{entry['env_id'].replace('/', '_')}"
+                seeds = [1] if throughput else range(1, opts.seeds + 1)
+                for seed in seeds:
+                    script_argv = [
+                        "--env-id",
+                        entry["env_id"],
+                        "--seed",
+                        str(seed),
+                        "--total-timesteps",
+                        str(steps),
+                        *extra,
+                    ]
+                    head = ["benchmarks/run_job.py", "--suite", opts.suite, "--script", path, *common]
+                    if not throughput:
+                        jobs.append(
+                            Job(
+                                f"{script} {entry['env_id']} seed {seed} ({steps:,} steps)",
+                                [*head, "--", *script_argv],
+                                f"{name}__{seed}",
+                                key=job_key(path, script_argv),
+                                notes=job_notes,
+                            )
+                        )
+                        continue
+                    rep_argv = ["--rep", str(rep)]
+                    jobs.append(
+                        Job(
+                            f"rep {rep} ours {script} {entry['env_id']} ({steps:,} steps)",
+                            [*head, *rep_argv, "--", *script_argv],
+                            f"{name}__ours__{rep}",
+                            notes=job_notes,
+                        )
+                    )
+                    jobs.append(
+                        Job(
+                            f"rep {rep} env-only {script} {entry['env_id']} ({steps:,} steps)",
+                            [*head, *rep_argv, "--measure", "env-only", "--", *script_argv],
+                            f"{name}__env__{rep}",
+                        )
+                    )
+                    sb3 = sb3_job(opts, script, path, entry["env_id"], steps, extra, rep, common, notes)
+                    if sb3 is not None:
+                        jobs.append(sb3)
+    for script in sorted(missing):
+        notes.append(f"skipped algos/{script}.py: not written yet")
+    return jobs, notes
+
+
+_sb3_checked: dict[str, bool] = {}
+
+
+def sb3_job(opts, script, path, env_id, steps, extra, rep, common, notes) -> Job | None:
+    """The Stable-Baselines3 run matching our script's resolved Args, or None with a note."""
+    algo = SB3_ALGORITHM.get(script)
+    if algo is None:
+        if rep == 1:
+            notes.append(f"no SB3 run for {script}: SB3 has no counterpart wired for it")
+        return None
+    if not opts.sb3_python:
+        if rep == 1 and not any("--sb3-python" in n for n in notes):
+            notes.append("SB3 skipped: pass --sb3-python PATH (the python of a venv with stable-baselines3)")
+        return None
+    if opts.sb3_python not in _sb3_checked:
+        try:
+            ok = subprocess.run(
+                [opts.sb3_python, "-c", "import stable_baselines3"], capture_output=True, timeout=120
+            )
+            _sb3_checked[opts.sb3_python] = ok.returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            _sb3_checked[opts.sb3_python] = False
+    if not _sb3_checked[opts.sb3_python]:
+        if rep == 1:
+            notes.append(f"SB3 skipped: {opts.sb3_python} cannot import stable_baselines3")
+        return None
+    import json
+
+    import tyro
+
+    from benchmarks.run_job import load_script
+    from benchmarks.sb3_params import sb3_hparams
+
+    module = load_script(path)
+    args = tyro.cli(
+        module.Args, args=["--env-id", env_id, "--seed", "1", "--total-timesteps", str(steps), *extra]
+    )
+    hparams, gaps = sb3_hparams(algo, args)
+    job_notes = [f"{script} has {g}: SB3 keeps its default" for g in dict.fromkeys(gaps)]
+    argv = [
+        "benchmarks/sb3_job.py",
+        "--suite",
+        opts.suite,
+        "--script",
+        path,
+        "--algo",
+        algo,
+        "--env-id",
+        env_id,
+        "--num-envs",
+        str(getattr(args, "num_envs", 1)),
+        "--total-timesteps",
+        str(steps),
+        "--torch-threads",
+        str(getattr(args, "torch_threads", 1)),
+        "--rep",
+        str(rep),
+        "--hparams",
+        json.dumps(hparams, separators=(",", ":")),
+        *common,
+    ]
+    name = f"{script}__{env_id.replace('/', '_')}__sb3__{rep}"
+    return Job(
+        f"rep {rep} SB3 {algo} {env_id} ({steps:,} steps)",
+        argv,
+        name,
+        python=opts.sb3_python,
+        notes=job_notes,
+    )
+
+
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def finished_keys(results_dir: Path, suite: str) -> set[tuple]:
+    keys = set()
+    for record in read_records(results_dir / f"{suite}.jsonl"):
+        if record.get("measure", "train") == "train" and record.get("argv") is not None:
+            keys.add(job_key(record["script"], record["argv"]))
+    return keys
+
+
+def run_one(job: Job, python: str, log_dir: Path) -> tuple[Job, int, float, str]:
+    log = log_dir / f"{job.log_name}.log"
+    start = time.time()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with open(log, "w") as out:
+        code = subprocess.run(
+            [job.python or python, *job.argv], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env
+        ).returncode
+    lines = log.read_text(errors="replace").strip().splitlines()
+    result = next((line for line in reversed(lines) if line.startswith("result ")), "")
+    tail = result if code == 0 else " | ".join(lines[-3:])
+    return job, code, time.time() - start, tail
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="benchmark.sh",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "suite", choices=list(SUITES), help="; ".join(f"{k}: {v['about']}" for k, v in SUITES.items())
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="seeds 1..N per (script, env) (default 4, SLM-Lab's; smoke: 1)",
+    )
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every budget (0.1: a quick look)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="jobs at a time (default: cores)")
+    parser.add_argument("--envs", default=None, help="comma-separated env ids or short names (Breakout,Pong)")
+    parser.add_argument("--algos", default=None, help="comma-separated script names (ppo,dqn)")
+    parser.add_argument(
+        "--print-jobs", action="store_true", help="print one self-contained command per job, run none"
+    )
+    parser.add_argument(
+        "--python",
+        default=None,
+        help="interpreter in printed/run commands (default: this one; printed: python)",
+    )
+    parser.add_argument(
+        "--results-dir", default=None, help=f"folder of <suite>.jsonl (default {rel(RESULTS_DIR)})"
+    )
+    parser.add_argument(
+        "--runs-dir", default=None, help="the scripts' --runs-dir (default: their own, runs/)"
+    )
+    parser.add_argument("--cuda", action="store_true", help="pass --cuda to scripts that have it")
+    parser.add_argument(
+        "--rerun", action="store_true", help="run jobs whose result is already in the results file"
+    )
+    parser.add_argument(
+        "--reps", type=int, default=3, help="throughput: repetitions (the table shows the median)"
+    )
+    parser.add_argument(
+        "--sb3-python", default=None, help="throughput: python of a venv with stable-baselines3"
+    )
+    opts = parser.parse_args(argv)
+    if opts.seeds is None:
+        opts.seeds = 1 if opts.suite == "smoke" else 4
+    if opts.seeds < 1 or opts.scale <= 0 or opts.jobs < 1 or opts.reps < 1:
+        fail("--seeds, --scale, --jobs and --reps must be positive")
+
+    jobs, notes = plan(opts)
+    results_dir = Path(opts.results_dir) if opts.results_dir else RESULTS_DIR
+    if opts.print_jobs:
+        python = opts.python or "python"
+        for note in notes:
+            print(f"# {note}", file=sys.stderr)
+        for job in jobs:
+            print(shlex.join([job.python or python, *job.argv]))
+        return 0
+
+    if not opts.rerun and opts.suite != "throughput":
+        done = finished_keys(results_dir, opts.suite)
+        before = len(jobs)
+        jobs = [j for j in jobs if j.key not in done]
+        if before != len(jobs):
+            notes.append(
+                f"{before - len(jobs)} job(s) already in {rel(results_dir)}/{opts.suite}.jsonl (--rerun to repeat)"
+            )
+    for note in dict.fromkeys(notes + [n for j in jobs for n in j.notes]):
+        print(f"note: {note}", flush=True)
+    if not jobs:
+        print("nothing to run", flush=True)
+        return 0
+    workers = 1 if opts.suite == "throughput" else min(opts.jobs, len(jobs))
+    if opts.suite == "throughput" and opts.jobs > 1:
+        print("note: throughput jobs run one at a time (interleaved), whatever --jobs says", flush=True)
+    log_dir = (
+        (results_dir.parent / "scratch" / "logs" / opts.suite)
+        if opts.results_dir is None
+        else results_dir / "logs"
+    )
+    log_dir.mkdir(parents=True, exist_ok=True)
+    python = opts.python or sys.executable
+    print(f"{len(jobs)} job(s), {workers} at a time; logs in {rel(log_dir)}", flush=True)
+    failed = 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run_one, job, python, log_dir) for job in jobs]
+        for i, future in enumerate(as_completed(futures), 1):
+            job, code, wall, tail = future.result()
+            status = "ok" if code == 0 else f"FAILED (exit {code})"
+            failed += code != 0
+            print(f"[{i}/{len(jobs)}] {status} {job.label} in {wall:.0f} s: {tail}", flush=True)
+    print(
+        f"done: {len(jobs) - failed} ok, {failed} failed; results in {rel(results_dir)}/{opts.suite}.jsonl",
+        flush=True,
+    )
+    print("render the page: python benchmarks/report.py", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

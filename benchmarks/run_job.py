@@ -1,0 +1,209 @@
+"""One benchmark job: train one script once and append one JSON line to ``<results>/<suite>.jsonl``.
+
+    python benchmarks/run_job.py --suite classic --script algos/ppo.py -- \\
+        --env-id CartPole-v1 --seed 1 --total-timesteps 200000
+
+Everything after ``--`` goes to the script's own ``Args`` exactly as on its command line. The job
+imports the script, calls ``train(args)`` and appends the summary with the machine, the commit and
+the learning curve (from the run folder's curve.csv, at most 200 points) to the results file.
+The command is self-contained: run it by hand, from GNU parallel or from a Slurm array.
+
+``--measure env-only`` instead steps the script's vector env (same env factory, number of envs and
+autoreset mode) with random actions for ``--total-timesteps`` steps: the throughput suite's
+physical limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.record import ROOT, append_record, common_fields  # noqa: E402
+
+CURVE_POINTS = 200
+
+
+def load_script(path: str):
+    """Import ``algos/x.py`` as a module (importing a script has no side effects)."""
+    path = Path(path)
+    if not path.is_absolute():
+        path = (Path.cwd() / path) if (Path.cwd() / path).exists() else ROOT / path
+    if not path.exists():
+        print(f"error: no script {path}", file=sys.stderr)
+        raise SystemExit(2)
+    spec = importlib.util.spec_from_file_location(f"fdrl_bench_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and tyro look the module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_curve(run_dir: str | None) -> list[list[float]]:
+    """(global_step, mean_return) pairs of curve.csv, thinned to at most CURVE_POINTS (last kept)."""
+    if not run_dir or not (Path(run_dir) / "curve.csv").exists():
+        return []
+    with open(Path(run_dir) / "curve.csv", newline="") as f:
+        rows = [(int(float(r["global_step"])), float(r["mean_return"])) for r in csv.DictReader(f)]
+    if len(rows) > CURVE_POINTS:
+        stride = len(rows) / CURVE_POINTS
+        rows = [rows[int(i * stride)] for i in range(CURVE_POINTS - 1)] + [rows[-1]]
+    return [[step, round(ret, 4)] for step, ret in rows]
+
+
+def _jsonable(value) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def device_of(args) -> tuple[str, str | None]:
+    import torch
+
+    if getattr(args, "cuda", False) and torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        return f"cuda ({name})", name
+    return "cpu", None
+
+
+def make_vector_env(module, args, video_dir: str):
+    """The script's vector env: its make_env (called by parameter name) in a SAME_STEP SyncVectorEnv."""
+    import gymnasium as gym
+
+    num_envs = int(getattr(args, "num_envs", 1))
+    values = {
+        "env_id": args.env_id,
+        "idx": 0,
+        "capture_video": False,
+        "video_dir": video_dir,
+        "run_name": "env_only",
+        "seed": args.seed,
+        "gamma": getattr(args, "gamma", 0.99),
+    }
+    factory, how = None, "gym.make"
+    make_env = getattr(module, "make_env", None)
+    if make_env is not None:
+        params = inspect.signature(make_env).parameters
+        required = [p for p, v in params.items() if v.default is inspect.Parameter.empty]
+        if all(p in values for p in required):
+            names = [p for p in params if p in values]
+
+            def factory(i):
+                return make_env(**{p: (i if p == "idx" else values[p]) for p in names})
+
+            how = "script's make_env"
+    if factory is None:
+
+        def factory(i):
+            return lambda: gym.make(args.env_id)
+
+    envs = gym.vector.SyncVectorEnv(
+        [factory(i) for i in range(num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    )
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs), how
+
+
+def measure_env_only(module, args) -> dict:
+    """Random actions through the script's vector env: steps per second with no learning at all."""
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        envs, how = make_vector_env(module, args, tmp)
+        envs.action_space.seed(args.seed)
+        envs.reset(seed=args.seed)
+        num_envs = envs.num_envs
+        iterations = max(args.total_timesteps // num_envs, 1)
+        start = time.perf_counter()
+        for _ in range(iterations):
+            envs.step(envs.action_space.sample())
+        wall = time.perf_counter() - start
+        envs.close()
+    steps = iterations * num_envs
+    return {
+        "final_return": None,
+        "global_step": steps,
+        "sps": int(steps / wall),
+        "wall_s": round(wall, 2),
+        "run_dir": None,
+        "num_envs": num_envs,
+        "env_factory": how,
+        "numpy": np.__version__,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--" in argv:
+        split = argv.index("--")
+        ours, script_argv = argv[:split], argv[split + 1 :]
+    else:
+        ours, script_argv = argv, []
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--suite", required=True, help="results go to <results-dir>/<suite>.jsonl")
+    parser.add_argument("--script", required=True, help="path of the script, e.g. algos/ppo.py")
+    parser.add_argument("--results-dir", default=None, help="folder of the result files (benchmarks/results)")
+    parser.add_argument("--measure", choices=["train", "env-only"], default="train")
+    parser.add_argument("--rep", type=int, default=None, help="repetition index (throughput suite)")
+    opts = parser.parse_args(ours)
+
+    import tyro
+
+    module = load_script(opts.script)
+    args = tyro.cli(module.Args, args=script_argv, prog=f"{opts.script} (via run_job.py)")
+    if opts.measure == "train":
+        summary = module.train(args)
+    else:
+        summary = measure_env_only(module, args)
+    import torch
+
+    device, gpu = device_of(args)
+    script = Path(opts.script)
+    record = {
+        "suite": opts.suite,
+        "script": f"algos/{script.name}",
+        "measure": opts.measure,
+        "rep": opts.rep,
+        "env_id": args.env_id,
+        "seed": getattr(args, "seed", None),
+        "total_timesteps": getattr(args, "total_timesteps", None),
+        "global_step": summary.get("global_step"),
+        "final_return": summary.get("final_return"),
+        "wall_s": summary.get("wall_s"),
+        "sps": summary.get("sps"),
+        "torch_threads": getattr(args, "torch_threads", torch.get_num_threads()),
+        "device": device,
+        "argv": script_argv,
+        "args": {k: v for k, v in dataclasses.asdict(args).items() if _jsonable(v)},
+        **common_fields(gpu),
+        "torch": torch.__version__,
+        "run_dir": summary.get("run_dir"),
+        "curve_path": str(Path(summary["run_dir"]) / "curve.csv") if summary.get("run_dir") else None,
+        "curve": read_curve(summary.get("run_dir")),
+    }
+    for key in ("num_envs", "env_factory"):
+        if key in summary:
+            record[key] = summary[key]
+    path = append_record(record, opts.suite, opts.results_dir)
+    ret = record["final_return"]
+    print(
+        f"result {record['script']} {record['env_id']} seed {record['seed']}: "
+        f"final_return {ret if ret is None else round(ret, 2)}, {record['sps']} sps, "
+        f"{record['wall_s']} s -> {path}",
+        flush=True,
+    )
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Benchmark suites as data: which script runs on which env for how many env steps.
+
+A suite is a list of entries ``{"env_id", "family", "budgets": {script: total_timesteps}}`` where a
+budget is the number of env steps at ``--scale 1.0`` (SLM-Lab's "frames" = agent steps), plus
+optional per-script ``overrides`` ({Args field: value}; fields a script lacks are skipped with a
+note). Scripts are named, never imported here: the runner skips a script whose file does not exist
+yet, so the suites work as scripts land. This module holds data only (no imports of ours).
+"""
+
+DISCRETE = ["reinforce", "sarsa", "dqn", "dqn_per", "a2c", "ppo", "sac_discrete"]
+CONTINUOUS = ["a2c_continuous", "ppo_continuous", "sac_continuous"]
+ATARI = ["ppo_atari", "a2c_atari", "dqn_atari", "sac_atari"]
+ALL_SCRIPTS = DISCRETE + CONTINUOUS + ATARI
+
+# The algorithm each script implements: the key of the peers' columns in reference_scores.json.
+ALGORITHM = {
+    "reinforce": "reinforce",
+    "sarsa": "sarsa",
+    "dqn": "dqn",
+    "dqn_per": "ddqn_per",
+    "a2c": "a2c",
+    "ppo": "ppo",
+    "sac_discrete": "sac",
+    "a2c_continuous": "a2c",
+    "ppo_continuous": "ppo",
+    "sac_continuous": "sac",
+    "ppo_atari": "ppo",
+    "a2c_atari": "a2c",
+    "dqn_atari": "dqn",
+    "sac_atari": "sac",
+}
+
+# Stable-Baselines3's counterpart of each script for the throughput suite (None: SB3 has none).
+SB3_ALGORITHM = {
+    "reinforce": None,
+    "sarsa": None,
+    "dqn": "DQN",
+    "dqn_per": None,  # SB3 has no prioritized replay
+    "a2c": "A2C",
+    "ppo": "PPO",
+    "sac_discrete": None,  # SB3's SAC is continuous-only
+    "a2c_continuous": "A2C",
+    "ppo_continuous": "PPO",
+    "sac_continuous": "SAC",
+    "ppo_atari": None,  # Atari needs ale-py and SB3's AtariWrapper in the SB3 venv: not wired yet
+    "a2c_atari": None,
+    "dqn_atari": None,
+    "sac_atari": None,
+}
+
+
+def _same(scripts, steps):
+    return {s: steps for s in scripts}
+
+
+# classic: SLM-Lab's classic-control and Box2D budgets (docs/BENCHMARKS.md of kengz/SLM-Lab v5.3).
+CLASSIC = [
+    {"env_id": "CartPole-v1", "family": "classic control", "budgets": _same(DISCRETE, 200_000)},
+    {"env_id": "Acrobot-v1", "family": "classic control", "budgets": _same(DISCRETE, 300_000)},
+    {"env_id": "Pendulum-v1", "family": "classic control", "budgets": _same(CONTINUOUS, 300_000)},
+    {"env_id": "LunarLander-v3", "family": "box2d", "budgets": _same(DISCRETE, 300_000)},
+    {"env_id": "LunarLanderContinuous-v3", "family": "box2d", "budgets": _same(CONTINUOUS, 300_000)},
+]
+
+# mujoco: SLM-Lab's MuJoCo v5 budgets, (PPO, SAC); A2C takes PPO's (on-policy) budget.
+_MUJOCO_BUDGETS = {
+    "Ant-v5": (10_000_000, 2_000_000),
+    "HalfCheetah-v5": (10_000_000, 4_000_000),
+    "Hopper-v5": (4_000_000, 3_000_000),
+    "Humanoid-v5": (10_000_000, 1_000_000),
+    "HumanoidStandup-v5": (4_000_000, 1_000_000),
+    "InvertedDoublePendulum-v5": (10_000_000, 2_000_000),
+    "InvertedPendulum-v5": (4_000_000, 2_000_000),
+    "Pusher-v5": (4_000_000, 1_000_000),
+    "Reacher-v5": (4_000_000, 1_000_000),
+    "Swimmer-v5": (4_000_000, 2_000_000),
+    "Walker2d-v5": (10_000_000, 3_000_000),
+}
+MUJOCO = [
+    {
+        "env_id": env_id,
+        "family": "mujoco",
+        "budgets": {"a2c_continuous": on_policy, "ppo_continuous": on_policy, "sac_continuous": sac},
+    }
+    for env_id, (on_policy, sac) in _MUJOCO_BUDGETS.items()
+]
+
+# atari: the 57 games of the Atari-57 benchmark, ALE v5 (sticky actions 0.25, frameskip 4).
+# 10M agent steps each (SLM-Lab's PPO/A2C budget); SAC 2M as in SLM-Lab's SAC column.
+ATARI_57 = (
+    "Alien Amidar Assault Asterix Asteroids Atlantis BankHeist BattleZone BeamRider Berzerk Bowling Boxing "
+    "Breakout Centipede ChopperCommand CrazyClimber Defender DemonAttack DoubleDunk Enduro FishingDerby "
+    "Freeway Frostbite Gopher Gravitar Hero IceHockey Jamesbond Kangaroo Krull KungFuMaster MontezumaRevenge "
+    "MsPacman NameThisGame Phoenix Pitfall Pong PrivateEye Qbert Riverraid RoadRunner Robotank Seaquest "
+    "Skiing Solaris SpaceInvaders StarGunner Surround Tennis TimePilot Tutankham UpNDown Venture "
+    "VideoPinball WizardOfWor YarsRevenge Zaxxon"
+).split()
+ATARI_SUITE = [
+    {
+        "env_id": f"ALE/{game}-v5",
+        "family": "atari",
+        "budgets": {
+            "ppo_atari": 10_000_000,
+            "a2c_atari": 10_000_000,
+            "dqn_atari": 10_000_000,
+            "sac_atari": 2_000_000,
+        },
+    }
+    for game in ATARI_57
+]
+
+# smoke: every script on its default kind of env for a few thousand steps (seconds each; CI).
+SMOKE = [
+    {"env_id": "CartPole-v1", "family": "smoke", "budgets": _same(DISCRETE, 2048)},
+    {"env_id": "Pendulum-v1", "family": "smoke", "budgets": _same(CONTINUOUS, 2048)},
+    {"env_id": "ALE/Pong-v5", "family": "smoke", "budgets": _same(ATARI, 2048)},
+]
+
+# throughput: a fixed number of steps per script on one env; off-policy learning starts early
+# enough that most of the measured steps include updates. The same settings go to SB3.
+_OFF_POLICY_START = {"learning_starts": 1000}
+THROUGHPUT = [
+    {
+        "env_id": "CartPole-v1",
+        "family": "throughput",
+        "budgets": {
+            "reinforce": 50_000,
+            "sarsa": 20_000,
+            "dqn": 20_000,
+            "dqn_per": 20_000,
+            "a2c": 50_000,
+            "ppo": 50_000,
+            "sac_discrete": 10_000,
+        },
+        "overrides": {
+            "dqn": _OFF_POLICY_START,
+            "dqn_per": _OFF_POLICY_START,
+            "sac_discrete": _OFF_POLICY_START,
+        },
+    },
+    {
+        "env_id": "Hopper-v5",
+        "family": "throughput",
+        "budgets": {"a2c_continuous": 20_000, "ppo_continuous": 20_000, "sac_continuous": 5_000},
+        "overrides": {"sac_continuous": _OFF_POLICY_START},
+    },
+    {
+        "env_id": "ALE/Breakout-v5",
+        "family": "throughput",
+        "budgets": {"ppo_atari": 10_000, "a2c_atari": 10_000, "dqn_atari": 10_000, "sac_atari": 5_000},
+        "overrides": {"dqn_atari": _OFF_POLICY_START, "sac_atari": _OFF_POLICY_START},
+    },
+]
+
+SUITES = {
+    "classic": {
+        "entries": CLASSIC,
+        "about": "every algorithm on classic control and Box2D, SLM-Lab's budgets",
+    },
+    "mujoco": {"entries": MUJOCO, "about": "the 11 MuJoCo v5 envs, SLM-Lab's budgets"},
+    "atari": {"entries": ATARI_SUITE, "about": "the 57 ALE v5 games, 10M agent steps (SAC 2M)"},
+    "throughput": {
+        "entries": THROUGHPUT,
+        "about": "SPS of every script beside env-only and Stable-Baselines3, median of 3, interleaved",
+    },
+    "smoke": {"entries": SMOKE, "about": "every script for a few thousand steps (CI)"},
+}

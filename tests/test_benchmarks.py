@@ -1,0 +1,209 @@
+"""benchmark.sh and benchmarks/: the smoke suite runs and appends, --print-jobs lines run on their
+own, results are appended and never rewritten, the report renders "not run" cells and curves."""
+
+import json
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+from benchmarks import record, report, run, run_job
+
+
+def _lines(path):
+    return path.read_text().splitlines()
+
+
+def test_smoke_suite_runs_and_results_append(tmp_path, capsys):
+    """`./benchmark.sh smoke --algos ppo` writes one result line; a second run of the same job
+    (--rerun) appends a second line and leaves the first byte for byte; without --rerun the
+    finished job is skipped."""
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    out = subprocess.run(
+        [
+            str(ROOT / "benchmark.sh"),
+            "smoke",
+            "--algos",
+            "ppo",
+            "--results-dir",
+            str(results),
+            "--runs-dir",
+            str(runs),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHON=sys.executable),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "1 ok, 0 failed" in out.stdout
+    (first,) = _lines(results / "smoke.jsonl")
+    rec = json.loads(first)
+    for key in (
+        "script",
+        "env_id",
+        "seed",
+        "total_timesteps",
+        "final_return",
+        "wall_s",
+        "sps",
+        "torch_threads",
+    ):
+        assert key in rec
+    for key in ("device", "git_commit", "hardware", "date", "curve", "curve_path"):
+        assert key in rec
+    assert rec["script"] == "algos/ppo.py" and rec["env_id"] == "CartPole-v1" and rec["global_step"] == 2048
+    assert rec["curve"] and rec["curve"][-1][0] == 2048
+
+    # Same job again, in-process: a second line, the first untouched.
+    argv = rec["argv"]
+    run_job.main(["--suite", "smoke", "--script", "algos/ppo.py", "--results-dir", str(results), "--", *argv])
+    lines = _lines(results / "smoke.jsonl")
+    assert len(lines) == 2 and lines[0] == first
+    assert json.loads(lines[1])["seed"] == 1
+
+    # The runner skips what is already in the results file.
+    assert run.main(["smoke", "--algos", "ppo", "--results-dir", str(results), "--runs-dir", str(runs)]) == 0
+    assert "nothing to run" in capsys.readouterr().out
+    assert len(_lines(results / "smoke.jsonl")) == 2
+
+
+def test_print_jobs_lines_run_standalone(tmp_path, capsys):
+    """--print-jobs prints one command per job (seeds 1..N) and nothing else on stdout; a printed
+    line run by a shell on its own appends its result."""
+    results = tmp_path / "results"
+    argv = ["classic", "--algos", "ppo", "--envs", "CartPole-v1", "--seeds", "2", "--scale", "0.005"]
+    argv += [
+        "--print-jobs",
+        "--python",
+        sys.executable,
+        "--results-dir",
+        str(results),
+        "--runs-dir",
+        str(tmp_path),
+    ]
+    assert run.main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith(sys.executable) and "benchmarks/run_job.py" in line for line in lines)
+    assert "--seed 1 " in lines[0] and "--seed 2 " in lines[1] and "--total-timesteps 1000" in lines[0]
+    out = subprocess.run(lines[1], shell=True, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    (line,) = _lines(results / "classic.jsonl")
+    assert json.loads(line)["seed"] == 2
+
+
+def test_plan_skips_missing_scripts_and_filters(tmp_path, monkeypatch):
+    """Suites name scripts: one not written yet is skipped with a note; --envs takes short names."""
+    (tmp_path / "algos").mkdir()
+    shutil.copy(ROOT / "algos" / "ppo.py", tmp_path / "algos" / "ppo.py")
+    monkeypatch.setattr(run, "ROOT", tmp_path)
+    parser_defaults = dict(
+        suite="classic", seeds=3, scale=0.5, envs="cartpole,LunarLander-v3", algos=None, results_dir=None,
+        runs_dir=None, cuda=False, reps=3, sb3_python=None,
+    )  # fmt: skip
+    opts = type("Opts", (), parser_defaults)()
+    jobs, notes = run.plan(opts)
+    assert [j.label for j in jobs] == [
+        f"ppo {env} seed {s} ({steps:,} steps)" for env, steps in [("CartPole-v1", 100_000), ("LunarLander-v3", 150_000)]
+        for s in (1, 2, 3)
+    ]  # fmt: skip
+    assert "skipped algos/dqn.py: not written yet" in notes
+    assert run.match_env("ALE/Breakout-v5", ["breakout"]) and not run.match_env("ALE/Breakout-v5", ["pong"])
+    with pytest.raises(SystemExit):
+        run.plan(type("Opts", (), {**parser_defaults, "algos": "ppo2"})())
+
+
+def _append_many(path, n, size):
+    for i in range(n):
+        record.append_record({"i": i, "pad": "x" * size}, "conc", path)
+
+
+def test_parallel_appends_never_interleave(tmp_path):
+    """Four processes appending 100 kB lines at once: every line of the file is whole JSON."""
+    procs = [multiprocessing.Process(target=_append_many, args=(tmp_path, 20, 100_000)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    lines = _lines(tmp_path / "conc.jsonl")
+    assert len(lines) == 80 and all(json.loads(line)["pad"] == "x" * 100_000 for line in lines)
+
+
+def _fixture_record(suite, script, env_id, seed, steps, final, measure="train", sps=5000):
+    return {
+        "suite": suite,
+        "script": script,
+        "measure": measure,
+        "rep": 1,
+        "env_id": env_id,
+        "seed": seed,
+        "total_timesteps": steps,
+        "global_step": steps,
+        "final_return": final,
+        "wall_s": 40.0,
+        "sps": sps,
+        "torch_threads": 1,
+        "device": "cpu",
+        "git_commit": "abc",
+        "hardware": "Test CPU, 2 cores, no GPU",
+        "date": "2026-01-01T00:00:00+00:00",
+        "argv": ["--env-id", env_id, "--seed", str(seed)],
+        "curve": [[steps // 2, final / 2], [steps, final]] if final is not None else [],
+    }
+
+
+def test_report_renders_fixture(tmp_path):
+    """A small results folder -> a page with mean ± std over seeds, "not run" cells, the peers'
+    scores with sources, a linked PNG per family with results, and throughput ratios."""
+    results = tmp_path / "results"
+    results.mkdir()
+    rows = [
+        _fixture_record("classic", "algos/ppo.py", "CartPole-v1", 1, 200_000, 480.0),
+        _fixture_record("classic", "algos/ppo.py", "CartPole-v1", 2, 200_000, 500.0),
+        _fixture_record("classic", "algos/ppo.py", "Acrobot-v1", 1, 30_000, -120.0),
+    ]
+    (results / "classic.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"torn li')
+    tp = [
+        _fixture_record("throughput", "algos/ppo.py", "CartPole-v1", 1, 50_000, None, m, sps)
+        for m, values in [
+            ("train", (4000, 5000, 6000)),
+            ("env-only", (90_000, 100_000, 80_000)),
+            ("sb3", (1000,) * 3),
+        ]
+        for sps in values
+    ]
+    (results / "throughput.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tp))
+    out = tmp_path / "docs" / "BENCHMARKS.md"
+    text = report.render(results, out, tmp_path / "docs" / "images")
+
+    assert out.read_text() == text
+    ppo_cartpole = next(line for line in text.splitlines() if line.startswith("| CartPole-v1 | ppo | 200k |"))
+    assert "**490.0 ± 10.0**" in ppo_cartpole and "| 2 (1,2) |" in ppo_cartpole
+    assert "498.94 (200k)" in ppo_cartpole and "490 ± 6.1 (500k)" in ppo_cartpole  # SLM-Lab, CleanRL
+    assert "| Acrobot-v1 | ppo | 300k | not run |" in text  # the suite's budget, not yet run
+    assert "| Acrobot-v1 | ppo | 30k (×0.1) | **-120.0** |" in text
+    assert "| CartPole-v1 | dqn | 200k | not run" in text
+    assert "not run" in text.split("## Atari")[1]  # games without results nor peers are listed
+    assert (tmp_path / "docs" / "images" / "curves_classic_control.png").stat().st_size > 1000
+    assert "](images/curves_classic_control.png)" in text
+    assert not (tmp_path / "docs" / "images" / "curves_mujoco.png").exists()
+    tp_row = next(line for line in text.splitlines() if line.startswith("| ppo | CartPole-v1 | 50k |"))
+    assert "| 5,000 | 90,000 | 1,000 | 5.00 | 0.06 | 3/3/3 |" in tp_row  # medians and their ratios
+    assert "kengz/SLM-Lab" in text and "rl-baselines3-zoo" in text and "--print-jobs" in text
+
+
+@pytest.mark.slow
+def test_smoke_suite_every_script(tmp_path):
+    """Every script present in algos/ runs the smoke suite (2048 steps each) without failing."""
+    results = tmp_path / "results"
+    code = run.main(
+        ["smoke", "--results-dir", str(results), "--runs-dir", str(tmp_path / "runs"), "--jobs", "2"]
+    )
+    assert code == 0
+    scripts = {json.loads(line)["script"] for line in _lines(results / "smoke.jsonl")}
+    assert scripts == {f"algos/{p.name}" for p in (ROOT / "algos").glob("*.py") if p.stem in run.ALL_SCRIPTS}
