@@ -1,0 +1,285 @@
+"""tuning/tune.py: workers share a study, killed workers lose nothing, failures are recorded,
+bad input ends in one line. Most tests tune a fake script (the contract without RL) written into
+tmp_path, so they are fast and deterministic; one runs two real ppo.py trials."""
+
+import importlib.util
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from conftest import ROOT
+
+TUNE = str(ROOT / "tuning" / "tune.py")
+
+FAKE = '''
+"""The script contract without RL: the return grows with the step towards 100 - 100 (x - 0.3)^2."""
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Args:
+    env_id: str = "Fake-v0"
+    exp_name: str = "fake"
+    seed: int = 1
+    total_timesteps: int = 1000
+    x: float = 0.5
+    """the parameter to tune"""
+    mode: str = "ok"
+    """ok | raise (an exception at step 500) | nan (a NaN final return) | badarg (exit 2)"""
+    runs_dir: str = "runs"
+
+
+def train(args, report=None):
+    if args.mode == "badarg":
+        print("error: --mode badarg is not allowed", file=sys.stderr)
+        raise SystemExit(2)
+    value, step = 0.0, 0
+    for step in range(100, args.total_timesteps + 1, 100):
+        value = (100 - 100 * (args.x - 0.3) ** 2) * step / args.total_timesteps
+        time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
+        if args.mode == "raise" and step >= 500:
+            raise ValueError("fake divergence")
+        if report is not None and report(step, value):
+            break
+    if args.mode == "nan":
+        value = math.nan
+    return {"final_return": value, "global_step": step, "sps": 0, "wall_s": 0.0, "run_dir": ""}
+'''
+
+
+@pytest.fixture
+def fake(tmp_path):
+    path = tmp_path / "fake.py"
+    path.write_text(FAKE)
+    return str(path)
+
+
+def tune(tmp_path, *argv, sleep=0.0, wait=True, timeout=240):
+    env = {**os.environ, "FAKE_SLEEP": str(sleep), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, TUNE, *argv, "--runs-dir", str(tmp_path / "runs")]
+    if not wait:
+        log = open(tmp_path / f"worker_{time.monotonic_ns()}.log", "w")  # noqa: SIM115
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=timeout)
+
+
+def load(storage: str, name: str = "fake-Fake-v0") -> optuna.Study:
+    if storage.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend
+
+        storage = optuna.storages.JournalStorage(JournalFileBackend(storage[len("journal:") :]))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def evaluated(study) -> int:
+    S = optuna.trial.TrialState
+    return sum(
+        t.state in (S.COMPLETE, S.PRUNED) or (t.state == S.FAIL and not t.user_attrs.get("lost"))
+        for t in study.trials
+    )
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_two_workers_share_one_study(tmp_path, fake, kind):
+    """Two processes on one study finish exactly --n-trials evaluated trials: unique numbers, none
+    running or lost, and each worker prints the same best trial."""
+    storage = f"sqlite:///{tmp_path / 'tune.db'}" if kind == "sqlite" else f"journal:{tmp_path / 'tune.log'}"
+    argv = [fake, "--param", "x=float:0:1", "--n-trials", "8", "--storage", storage]
+    workers = [tune(tmp_path, *argv, "--sampler-seed", str(i), sleep=0.02, wait=False) for i in range(2)]
+    for worker in workers:
+        assert worker.wait(timeout=240) == 0
+    study = load(storage)
+    numbers = [t.number for t in study.trials]
+    assert numbers == list(range(len(numbers)))
+    assert evaluated(study) == 8
+    assert all(t.state.is_finished() for t in study.trials)
+    lost = [t for t in study.trials if t.user_attrs.get("lost")]
+    assert all("surplus" in t.user_attrs["fail_reason"] for t in lost)  # only a simultaneous last ask
+    best = json.loads((tmp_path / "fake-Fake-v0.best.json").read_text())
+    assert best["trial"] == study.best_trial.number and best["params"]["x"] == study.best_trial.params["x"]
+
+
+def test_sigkill_mid_trial_then_rerun_continues(tmp_path, fake):
+    """A worker killed with SIGKILL mid-trial: the study stays readable, the trial is not complete;
+    rerunning the command declares it lost (its process is gone) and reaches the target count."""
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    argv = [fake, "--param", "x=float:0:1", "--n-trials", "3", "--storage", storage, "--pruner", "none"]
+    worker = tune(tmp_path, *argv, sleep=0.5, wait=False)
+    log = tmp_path / "runs" / "tune" / "fake-Fake-v0" / "logs" / "trial_0000.log"
+    deadline = time.time() + 120
+    while not log.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    study = load(storage)
+    assert [t.state.name for t in study.trials] == ["RUNNING"]
+
+    out = tune(tmp_path, *argv)
+    assert out.returncode == 0, out.stderr
+    assert "trial 0 LOST: worker" in out.stdout
+    study = load(storage)
+    dead = study.trials[0]
+    assert dead.state == optuna.trial.TrialState.FAIL and dead.user_attrs["lost"]
+    assert "died" in dead.user_attrs["fail_reason"]
+    assert evaluated(study) == 3
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) == 3
+
+
+def test_silent_remote_worker_is_declared_lost(tmp_path, fake):
+    """A RUNNING trial of another host whose heartbeat stopped is failed (lost) after the grace."""
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    study = optuna.create_study(storage=storage, study_name="fake-Fake-v0", direction="maximize")
+    ghost = study.ask()
+    ghost.set_user_attr("worker", "elsewhere:1")
+    ghost.set_user_attr("heartbeat_unix", time.time() - 120)
+    out = tune(
+        tmp_path,
+        fake,
+        "--param",
+        "x=float:0:1",
+        "--n-trials",
+        "1",
+        "--storage",
+        storage,
+        "--heartbeat-grace",
+        "30",
+    )
+    assert out.returncode == 0, out.stderr
+    study = load(storage)
+    assert study.trials[0].user_attrs["lost"] and "no heartbeat" in study.trials[0].user_attrs["fail_reason"]
+    assert study.trials[1].state == optuna.trial.TrialState.COMPLETE
+
+
+def test_failed_trials_are_recorded_and_the_study_goes_on(tmp_path, fake):
+    """Training that raises or returns NaN: FAIL with the reason in user attr fail_reason; failed
+    trials count towards --n-trials. A rerun with other fixed arguments is refused in one line."""
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    argv = [fake, "--param", "x=float:0:1", "--param", 'mode=["ok","raise","nan","ok"]', "--n-trials", "8"]
+    argv += ["--storage", storage, "--pruner", "none", "--sampler", "random", "--sampler-seed", "0"]
+    out = tune(tmp_path, *argv)
+    assert out.returncode == 0, out.stderr
+    study = load(storage)
+    reasons = [
+        t.user_attrs.get("fail_reason", "") for t in study.trials if t.state == optuna.trial.TrialState.FAIL
+    ]
+    assert any(r.startswith("ValueError: fake divergence") for r in reasons), reasons
+    assert any(r.startswith("final_return is nan") for r in reasons), reasons
+    assert evaluated(study) == 8 and study.best_trial.params["mode"] == "ok"
+    assert out.stdout.count("FAILED") == len(reasons)
+
+    out = tune(tmp_path, *argv, "--total-timesteps", "500")
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        "error: study 'fake-Fake-v0' was started with other fixed arguments: total_timesteps=1000 (now 500); "
+        "use --study-name for a new study"
+    )
+
+
+def test_bad_input_ends_in_one_line(tmp_path, fake):
+    """Unknown script, unknown parameter name, unreachable storage, bad script argument, a script
+    refusing the fixed arguments in the first trial: exit 2 and one line on stderr."""
+    (tmp_path / "space.json").write_text('{"lr": {"type": "float", "low": 0.1, "high": 1.0}}')
+    db = f"sqlite:///{tmp_path / 'tune.db'}"
+    cases = [
+        ([str(tmp_path / "nope.py")], "no script at"),
+        ([fake, "--space", str(tmp_path / "space.json")], "unknown parameter 'lr' in"),
+        ([fake, "--param", "y=float:0:1"], "unknown parameter 'y' in --param"),
+        (
+            [fake, "--param", "x=float:0:1", "--storage", "postgresql://nohost/db"],
+            "cannot open storage 'postgresql://nohost/db'",
+        ),
+        (
+            [fake, "--param", "x=float:0:1", "--storage", f"sqlite:///{tmp_path}/no/dir/t.db"],
+            "cannot open storage",
+        ),
+        ([fake, "--param", "x=float:0:1", "--storage", db, "--nope", "1"], "Unrecognized options: --nope"),
+        (
+            [fake, "--param", "x=float:0:1", "--storage", db, "--mode", "badarg"],
+            "trial 0: exit 2: --mode badarg is not allowed",
+        ),
+    ]
+    for argv, expected in cases:
+        out = tune(tmp_path, *argv)
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 2, (argv, out.stderr)
+        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], (argv, out.stderr)
+
+
+def test_arguments_split_and_fixed_arguments_leave_the_space(tmp_path, fake):
+    spec = importlib.util.spec_from_file_location("tune", TUNE)
+    tune_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune_module)
+    parser = tune_module.build_parser()
+    argv = [
+        fake,
+        "--n-trials",
+        "3",
+        "--hidden-sizes",
+        "64",
+        "64",
+        "--seeds=2",
+        "--no-anneal-lr",
+        "--",
+        "--storage",
+        "x",
+    ]
+    tuner, forwarded = tune_module.split_argv(parser, argv)
+    assert tuner == [fake, "--n-trials", "3", "--seeds=2"]
+    assert forwarded == ["--hidden-sizes", "64", "64", "--no-anneal-lr", "--storage", "x"]
+    fields = {"hidden_sizes", "anneal_lr", "storage", "learning_rate"}
+    assert tune_module.given_fields(forwarded, fields) == {"hidden_sizes", "anneal_lr", "storage"}
+    assert tune_module.cli_tokens("hidden_sizes", (64, 64)) == ["--hidden-sizes", "64", "64"]
+    assert tune_module.cli_tokens("anneal_lr", False) == ["--no-anneal-lr"]
+
+
+def test_every_space_names_fields_of_its_script():
+    """Each tuning/spaces/<script>.json only names Args fields of algos/<script>.py."""
+    import dataclasses
+
+    spec = importlib.util.spec_from_file_location("tune_spaces", TUNE)
+    tune_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune_module)
+    checked = 0
+    for space_file in sorted((ROOT / "tuning" / "spaces").glob("*.json")):
+        script = ROOT / "algos" / f"{space_file.stem}.py"
+        if not script.exists():
+            continue
+        args_cls, _ = tune_module.load_script(str(script))
+        space = json.loads(space_file.read_text())
+        space.pop("_comment", None)
+        fields = {f.name: f for f in dataclasses.fields(args_cls)}
+        tune_module.check_space(space, fields, str(space_file), str(script))
+        checked += 1
+    assert checked >= 1
+
+
+def test_tunes_ppo_and_prints_a_command_that_reproduces_the_best_trial(tmp_path):
+    """Two real ppo.py trials of 2048 CartPole steps; the printed command parses to the best args."""
+    import tyro
+
+    from algos.ppo import Args
+
+    storage = f"journal:{tmp_path / 'tune.log'}"
+    out = tune(tmp_path, str(ROOT / "algos" / "ppo.py"), "--total-timesteps", "2048", "--n-trials", "2",
+               "--storage", storage, "--learning-rate", "0.001")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("COMPLETE") + out.stdout.count("PRUNED") == 2, out.stdout
+    best = json.loads((tmp_path / "ppo-CartPole-v1.best.json").read_text())
+    assert "learning_rate" not in best["params"] and best["args"]["learning_rate"] == 0.001
+    argv = shlex.split(best["command"])
+    assert argv[:2] == ["python", str(ROOT / "algos" / "ppo.py")] and best["command"] in out.stdout
+    parsed = tyro.cli(Args, args=argv[2:])
+    assert json.loads(json.dumps(vars(parsed))) == best["args"]
+    run_dirs = list((tmp_path / "runs" / "tune" / "ppo-CartPole-v1").glob("CartPole-v1__ppo-t*"))
+    assert len(run_dirs) == 2 and all(list(d.glob("events.out.tfevents.*")) for d in run_dirs)
