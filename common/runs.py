@@ -12,10 +12,12 @@ import dataclasses
 import difflib
 import json
 import os
+import pickle
 import random
 import signal
 import sys
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -94,11 +96,208 @@ def set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def load_checkpoint(path: str) -> dict:
+def load_checkpoint(path: str, mmap: bool = False) -> dict:
+    """The checkpoint at ``path``, or one line ``error: cannot read checkpoint ...`` and exit 2.
+
+    ``mmap=True`` maps tensors lazily (a cheap look at ``script`` and ``args`` of a big file)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError, ValueError) as err:
-        fail(f"cannot read checkpoint '{path}': {err}")
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
+    except Exception as err:  # truncated zip, not a torch file, missing file, unpickling errors...
+        fail(
+            f"cannot read checkpoint '{path}': {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+        )
+    if not isinstance(state, dict):
+        fail(f"cannot read checkpoint '{path}': not an fdrl checkpoint")
+    return state
+
+
+def args_from_checkpoint(args_class, state: dict):
+    """The ``Args`` a checkpoint was trained with (fields unknown to ``args_class`` are dropped)."""
+    names = {f.name for f in dataclasses.fields(args_class)}
+    return args_class(**{k: v for k, v in state["args"].items() if k in names})
+
+
+def cli(args_class):
+    """``tyro.cli(args_class)``, except that with ``--resume PATH`` the defaults are the Args stored in
+    that checkpoint: ``--resume PATH`` alone continues the run as configured, other flags override."""
+    import tyro
+
+    argv, path = sys.argv[1:], None
+    for i, arg in enumerate(argv):
+        if arg == "--resume" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif arg.startswith("--resume="):
+            path = arg.split("=", 1)[1]
+    if path is None or path == "None" or "-h" in argv or "--help" in argv:
+        return tyro.cli(args_class)
+    return tyro.cli(args_class, default=args_from_checkpoint(args_class, load_checkpoint(path, mmap=True)))
+
+
+def check_resume_args(args: Any, checkpoint: dict, names: tuple[str, ...]) -> None:
+    """One line and exit 2 when an argument that shapes the saved state differs from the checkpoint's."""
+
+    def norm(value):
+        return tuple(value) if isinstance(value, list) else value
+
+    for name in names:
+        saved, now = norm(checkpoint["args"].get(name)), norm(getattr(args, name))
+        if saved != now:
+            flag = "--" + name.replace("_", "-")
+            fail(f"--resume: the checkpoint was trained with {flag} {saved}, not {now}")
+
+
+def _first_non_finite(obj: Any, where: str = "") -> str | None:
+    """Key path of the first floating tensor with a NaN or inf inside nested dicts/lists, else None."""
+    if isinstance(obj, torch.Tensor):
+        return where or "tensor" if obj.is_floating_point() and not torch.isfinite(obj).all() else None
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list | tuple) else ()
+    for key, value in items:
+        found = _first_non_finite(value, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _script_name(args: Any) -> str:
+    """``ppo`` for Args defined in algos/ppo.py, run as a script or imported."""
+    module = sys.modules.get(type(args).__module__)
+    return Path(getattr(module, "__file__", "") or type(args).__module__).stem
+
+
+# ---- env state for exact resume ---------------------------------------------------------------
+# A vector env's factories (closures) do not pickle, so its state is saved layer by layer: each
+# wrapper's attributes except the inner env, and the sub-envs themselves. Envs that pickle only their
+# constructor arguments (gymnasium's EzPickle: MuJoCo, Box2D, ALE) would come back freshly built, not
+# in their current state: for those no state is saved and a resumed run starts new episodes.
+
+
+def _layers(env) -> list:
+    import gymnasium as gym
+
+    layers = [env]
+    while isinstance(env, gym.Wrapper | gym.vector.VectorWrapper):
+        env = env.env
+        layers.append(env)
+    return layers
+
+
+def _restorable(env) -> bool:
+    from gymnasium.utils import EzPickle
+
+    for layer in _layers(env):
+        if isinstance(layer, EzPickle) and type(layer).__getstate__ is EzPickle.__getstate__:
+            return False
+        if not all(_restorable(sub) for sub in getattr(layer, "envs", None) or ()):
+            return False
+    return True
+
+
+def env_state(envs) -> bytes | None:
+    """The pickled state of a (vector) env and its wrappers, or None where it cannot be restored
+    exactly (async vector envs, EzPickle envs: MuJoCo, Box2D, ALE)."""
+    try:
+        if not _restorable(envs):
+            return None
+        skip = ("env", "env_fns")
+        return pickle.dumps(
+            [
+                (type(layer).__name__, {k: v for k, v in vars(layer).items() if k not in skip})
+                for layer in _layers(envs)
+            ]
+        )
+    except Exception:  # processes, pipes, renderers...: not restorable
+        return None
+
+
+def set_env_state(envs, state: bytes | None) -> bool:
+    """Put a state from ``env_state`` into freshly built ``envs`` of the same structure; False if it
+    cannot (then the caller resets the envs)."""
+    if state is None:
+        return False
+    saved, layers = pickle.loads(state), _layers(envs)
+    if [name for name, _ in saved] != [type(layer).__name__ for layer in layers]:
+        return False
+    for layer, (_, attributes) in zip(layers, saved):
+        for sub in getattr(layer, "envs", None) or ():
+            sub.close()
+        layer.__dict__.update(attributes)
+    return True
+
+
+# ---- evaluation of a saved agent --------------------------------------------------------------
+
+
+def has_display() -> bool:
+    return not sys.platform.startswith("linux") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
+def eval_env(
+    env_id: str, checkpoint: str, capture_video: bool = False, render: bool = False, wrap=None, **kwargs
+):
+    """One env for evaluating a saved agent: ``render_mode="human"`` with ``render``, mp4 files of every
+    episode in the run folder's ``videos/`` with ``capture_video``, raw episodic returns recorded by
+    ``RecordEpisodeStatistics`` before the script's own ``wrap`` (e.g. Atari preprocessing, reward
+    clipping), so that evaluation reports the raw score."""
+    import gymnasium as gym
+
+    if render and capture_video:
+        fail("--render and --capture-video exclude each other (a window or mp4 files): pick one")
+    if render and not has_display():
+        fail(
+            "--render needs a display and none was found (DISPLAY is not set); use --capture-video for mp4 files"
+        )
+    if capture_video and not has_display():  # render off-screen
+        os.environ.setdefault("MUJOCO_GL", "egl")
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    check_env_id(env_id)
+    env = gym.make(
+        env_id, render_mode="human" if render else "rgb_array" if capture_video else None, **kwargs
+    )
+    if capture_video:
+        ckpt = Path(checkpoint)
+        run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+        try:
+            with warnings.catch_warnings():  # "overwriting existing videos": training's are kept
+                warnings.simplefilter("ignore")
+                env = gym.wrappers.RecordVideo(
+                    env,
+                    str(run_dir / "videos"),
+                    episode_trigger=lambda _: True,
+                    name_prefix=f"eval-{ckpt.stem}",
+                )
+        except gym.error.DependencyNotInstalled:
+            fail("--capture-video needs the optional package 'moviepy': pip install -e '.[video]'")
+    env = gym.wrappers.RecordEpisodeStatistics(env)
+    return wrap(env) if wrap is not None else env
+
+
+def run_episodes(env, act: Callable[[Any], Any], episodes: int, seed: int) -> dict:
+    """Play ``episodes`` episodes with ``act(obs) -> action``; the raw returns counted by the
+    ``RecordEpisodeStatistics`` inside ``env`` (a lost life under an episodic-life wrapper is not an
+    episode). Returns ``{"mean", "std", "returns", "lengths"}``."""
+    if episodes < 1:
+        fail(f"--episodes must be at least 1, not {episodes}")
+    torch.manual_seed(seed)
+    returns, lengths = [], []
+    obs, _ = env.reset(seed=seed)
+    try:
+        while len(returns) < episodes:
+            obs, _, terminated, truncated, info = env.step(act(obs))
+            if "episode" in info:
+                returns.append(float(info["episode"]["r"]))
+                lengths.append(int(info["episode"]["l"]))
+            if (terminated or truncated) and len(returns) < episodes:
+                obs, _ = env.reset()
+    finally:
+        env.close()
+    return {
+        "mean": float(np.mean(returns)),
+        "std": float(np.std(returns)),
+        "returns": returns,
+        "lengths": lengths,
+    }
 
 
 class Run:
@@ -108,17 +307,32 @@ class Run:
     that the training loop checks once per iteration (``run.stop_signal``).
     """
 
-    def __init__(self, args: Any, report: Callable[[int, float], bool | None] | None = None):
+    def __init__(
+        self,
+        args: Any,
+        report: Callable[[int, float], bool | None] | None = None,
+        resume: dict | None = None,
+    ):
         from torch.utils.tensorboard import SummaryWriter
 
         self.args = args
         self.report = report
         name = f"{args.env_id.replace('/', '_')}__{args.exp_name}__{args.seed}__{int(time.time())}"
         self.dir = Path(getattr(args, "runs_dir", "runs")) / name
+        resume_step = None
+        if resume is not None:  # continue in the checkpoint's run folder where there is one
+            resume_step = int(resume["global_step"])
+            ckpt_dir = Path(getattr(args, "resume", None) or ".").parent
+            if ckpt_dir.name == "checkpoints" and (ckpt_dir.parent / "curve.csv").exists():
+                self.dir = ckpt_dir.parent
+                self._truncate_curve(resume_step)
         (self.dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         arg_dict = dataclasses.asdict(args)
         (self.dir / "args.json").write_text(json.dumps(arg_dict, indent=2, default=str))
-        self.writer = SummaryWriter(str(self.dir))
+        # purge_step: TensorBoard hides what a crashed run logged after the checkpoint's step.
+        self.writer = SummaryWriter(
+            str(self.dir), purge_step=None if resume_step is None else resume_step + 1
+        )
         table = "\n".join(f"|{k}|{v}|" for k, v in arg_dict.items())
         self.writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
         self._curve_file = open(self.dir / "curve.csv", "a", newline="")  # noqa: SIM115
@@ -130,6 +344,12 @@ class Run:
         self._new_episodes = False
         self.start_time = time.time()
         self.start_step = 0
+        self.last_checkpoint: Path | None = None
+        if resume is not None:
+            self.last_checkpoint = Path(args.resume) if getattr(args, "resume", None) else None
+            self.start_step = resume_step
+            self.returns.extend(resume.get("run", {}).get("returns", []))
+            self.episodes = resume.get("run", {}).get("episodes", 0)
         self.stop_signal: str | None = None
         self._last_print = 0.0
         self._old_handlers = {}
@@ -187,20 +407,80 @@ class Run:
             return True
         return self.stop_signal is not None
 
+    def _truncate_curve(self, step: int) -> None:
+        """Drop the curve rows a crashed run wrote after the checkpoint it is resumed from."""
+        path = self.dir / "curve.csv"
+        rows = list(csv.reader(path.open(newline="")))
+        kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) <= step]
+        with path.open("w", newline="") as f:
+            csv.writer(f).writerows(kept)
+
+    def state_dict(self) -> dict:
+        """What a resumed run needs to continue the curve: the last 100 returns and the episode count."""
+        return {"returns": list(self.returns), "episodes": self.episodes}
+
     def save_checkpoint(self, state: dict, name: str = "latest") -> Path:
-        """Write ``checkpoints/{name}.pt`` atomically: a kill mid-write leaves the old file intact."""
+        """Write ``checkpoints/{name}.pt`` atomically: a kill mid-write leaves the old file intact.
+
+        Adds ``script`` (the algos/ file name) and ``run`` (curve state) to ``state``. Refuses, with one
+        line and exit 1, to write a state with a non-finite floating tensor: NaN weights never replace
+        a good checkpoint."""
+        bad = _first_non_finite(state)
+        if bad is not None:
+            self.fail(
+                f"non-finite values in {bad} at step {state.get('global_step', '?')}: {name}.pt not written"
+            )
+        state = {"script": _script_name(self.args), **state, "run": self.state_dict()}
         path = self.dir / "checkpoints" / f"{name}.pt"
-        tmp = path.with_suffix(".pt.tmp")
-        torch.save(state, tmp)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        try:  # make the rename itself durable
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            os.fsync(dir_fd)
+            os.close(dir_fd)
+        except OSError:
+            pass
+        self.last_checkpoint = path
         return path
 
-    def finish(self, global_step: int) -> dict:
+    def _checkpoint_note(self) -> str:
+        if self.last_checkpoint is None:
+            return "no checkpoint was written (--checkpoint-every N writes them during training)"
+        return f"last good checkpoint: {self.last_checkpoint}"
+
+    def check_finite(self, global_step: int, losses: dict[str, float], *modules: torch.nn.Module) -> None:
+        """Stop with one line and exit 1 if a loss, or a weight of ``modules`` after the update, is not
+        finite; the last checkpoint is left as it is."""
+        for name, value in losses.items():
+            if not np.isfinite(value):
+                self.fail(f"non-finite {name} ({value}) at step {global_step}; {self._checkpoint_note()}")
+        for module in modules:
+            for name, param in module.named_parameters():
+                if not torch.isfinite(param).all():
+                    self.fail(
+                        f"non-finite weights in {type(module).__name__}.{name} after the update at step "
+                        f"{global_step} (losses were finite); {self._checkpoint_note()}"
+                    )
+
+    def fail(self, message: str, code: int = 1) -> NoReturn:
+        """Flush TensorBoard and the curve, then end with one line ``error: message`` (exit 1)."""
+        self._close()
+        fail(message, code)
+
+    def _close(self) -> None:
         self.writer.flush()
         self.writer.close()
-        self._curve_file.close()
+        if not self._curve_file.closed:
+            self._curve_file.close()
         for sig, handler in self._old_handlers.items():
             signal.signal(sig, handler)
+
+    def finish(self, global_step: int) -> dict:
+        self._close()
         wall = time.time() - self.start_time
         summary = {
             "final_return": self.mean_return,
@@ -210,5 +490,8 @@ class Run:
             "run_dir": str(self.dir),
         }
         if self.stop_signal is not None:
-            print(f"stopped by {self.stop_signal}; checkpoint in {self.dir / 'checkpoints'}", file=sys.stderr)
+            where = f"checkpoint: {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint written"
+            print(
+                f"stopped by {self.stop_signal} at step {global_step}; {where}", file=sys.stderr, flush=True
+            )
         return summary
