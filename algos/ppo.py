@@ -21,7 +21,6 @@ bootstrap; a time-limit truncation bootstraps from V(final observation), compute
 from __future__ import annotations
 
 import os
-import pickle
 import sys
 from dataclasses import dataclass
 from typing import Literal
@@ -30,18 +29,24 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
-import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.returns import gae, next_values_from
 from common.runs import (
     Run,
+    args_from_checkpoint,
     check_env_id,
+    check_resume_args,
+    cli,
+    env_state,
+    eval_env,
     fail,
     load_checkpoint,
     pick_device,
     rng_states,
+    run_episodes,
     seed_everything,
+    set_env_state,
     set_rng_states,
 )
 
@@ -107,13 +112,25 @@ class Args:
     capture_video: bool = False
     """record videos of env 0 into the run folder's videos/"""
     save_model: bool = False
-    """write a checkpoint at the end of training"""
+    """write checkpoints/latest.pt at the end of training"""
     checkpoint_every: int = 0
-    """also write a checkpoint every this many env steps (0: never)"""
+    """also write checkpoints/latest.pt every this many env steps (0: never)"""
     resume: str | None = None
-    """path of a checkpoint to continue training from"""
+    """checkpoint to continue training from (its Args are the defaults; the run folder is reused)"""
     runs_dir: str = "runs"
     """folder of the run folders"""
+
+
+# Arguments that shape the saved state: a resumed run must use the checkpoint's values.
+RESUME_MUST_MATCH = (
+    "env_id",
+    "num_envs",
+    "hidden_sizes",
+    "activation",
+    "layer_norm",
+    "normalize_v_targets",
+    "symlog_transform",
+)
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
@@ -228,11 +245,13 @@ def train(args: Args, report=None) -> dict:
     num_iterations = args.total_timesteps // batch_size
     check_env_id(args.env_id)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
+    if checkpoint is not None:
+        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
 
     torch.set_num_threads(args.torch_threads)
     seed_everything(args.seed, args.torch_deterministic)
     device = pick_device(args.cuda)
-    run = Run(args, report)
+    run = Run(args, report, resume=checkpoint)
     envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
     envs = envs(
         [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
@@ -256,18 +275,13 @@ def train(args: Args, report=None) -> dict:
         optimizer.load_state_dict(checkpoint["optimizer"])
         global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
         set_rng_states(checkpoint["rng"])
-        if checkpoint.get("envs") is not None:  # classic-control envs pickle: resume is exact
-            envs.close()
-            envs, next_obs = pickle.loads(checkpoint["envs"])
+        # Classic-control envs come back mid-episode (exact resume); others start new episodes.
+        if set_env_state(envs, checkpoint["envs"]):
+            next_obs = checkpoint["next_obs"]
         else:
             next_obs, _ = envs.reset(seed=args.seed + global_step)
-        run.start_step = global_step
 
-    def save(name: str) -> None:
-        try:
-            env_state = pickle.dumps((envs, next_obs)) if args.vector_mode == "sync" else None
-        except (TypeError, pickle.PicklingError, AttributeError):
-            env_state = None  # e.g. MuJoCo or ALE envs: a resumed run starts fresh episodes
+    def save() -> None:
         state = {
             "agent": agent.state_dict(),
             "value_transform": value_transform.state_dict(),
@@ -275,10 +289,11 @@ def train(args: Args, report=None) -> dict:
             "global_step": global_step,
             "iteration": iteration,
             "rng": rng_states(),
-            "envs": env_state,
+            "envs": env_state(envs),
+            "next_obs": next_obs,
             "args": vars(args),
         }
-        run.save_checkpoint(state, name)
+        run.save_checkpoint(state)
 
     # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...).
     obs_buf = torch.zeros((args.num_steps, args.num_envs, obs_dim), device=device)
@@ -362,12 +377,8 @@ def train(args: Args, report=None) -> dict:
                 break
 
         policy_loss, value_loss, entropy, approx_kl, clipfrac = torch.stack(all_stats).mean(0).tolist()
-        if not np.isfinite([policy_loss, value_loss, entropy]).all():
-            name = "policy_loss" if not np.isfinite(policy_loss) else "value_loss"
-            fail(
-                f"non-finite {name} at step {global_step}; last good checkpoint in {run.dir / 'checkpoints'}",
-                1,
-            )
+        losses = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+        run.check_finite(global_step, losses, agent, value_transform)
         with torch.no_grad():
             y_pred, y_true = values_raw.view(-1), b_returns
             explained_var = (1 - (y_true - y_pred).var() / y_true.var()).item()
@@ -386,14 +397,13 @@ def train(args: Args, report=None) -> dict:
         if args.checkpoint_every and global_step // args.checkpoint_every != (
             (global_step - batch_size) // args.checkpoint_every
         ):
-            save("latest")
+            save()
         if run.progress(global_step, f"entropy {entropy:.3f}"):
-            if run.stop_signal is not None:
-                save("latest")
             break
 
-    if args.save_model:
-        save("latest")
+    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
+    if args.save_model or run.stop_signal is not None:
+        save()
     envs.close()
     summary = run.finish(global_step)
     if run.stop_signal is not None:
@@ -401,5 +411,29 @@ def train(args: Args, report=None) -> dict:
     return summary
 
 
+def evaluate(
+    checkpoint: str,
+    episodes: int = 10,
+    greedy: bool = True,
+    capture_video: bool = False,
+    render: bool = False,
+    seed: int = 10_000,
+) -> dict:
+    """Play a saved agent for ``episodes`` episodes (argmax action if ``greedy``, else sampled);
+    returns ``{"mean", "std", "returns", "lengths"}`` of the raw episodic return."""
+    state = load_checkpoint(checkpoint)
+    args = args_from_checkpoint(Args, state)
+    env = eval_env(args.env_id, checkpoint, capture_video, render)
+    agent = Agent(int(np.prod(env.observation_space.shape)), int(env.action_space.n), args)
+    agent.load_state_dict(state["agent"])
+
+    @torch.inference_mode()
+    def act(obs):
+        logits = agent.actor(torch.as_tensor(obs, dtype=torch.float32).view(1, -1))
+        return int(logits.argmax() if greedy else torch.multinomial(logits.softmax(-1), 1))
+
+    return run_episodes(env, act, episodes, seed)
+
+
 if __name__ == "__main__":
-    train(tyro.cli(Args))
+    train(cli(Args))

@@ -1,0 +1,348 @@
+"""Checkpoints, exact resume, clean stops, evaluation, determinism and one-line failures, for every
+script in SCRIPTS (adding a script is one line there).
+
+What each test shows:
+- test_resume_is_exact: N steps straight == N/2, stop, --resume, N/2 more: every tensor of the final
+  checkpoints (weights, optimizer moments, normalisation statistics, RNG states) and curve.csv are
+  identical on CPU with --torch-deterministic. For scripts with ``exact=False`` (envs whose state
+  cannot be saved: MuJoCo, Box2D, ALE come back as new episodes) only the step count is checked.
+- test_same_seed_same_returns: two runs with one seed write the same curve.csv and the same weights.
+- test_sigterm_in_process: SIGTERM mid-run -> final checkpoint, TensorBoard flushed, exit 1, one line
+  naming the checkpoint; test_sigterm_cli does the same to a real `python algos/ppo.py` process.
+- test_non_finite_loss_keeps_checkpoint: a loss that blows up (learning rate 1e30 after resuming
+  from a good checkpoint) stops with one line naming the loss and the step, exit 1, and leaves the
+  good checkpoint byte for byte.
+- test_evaluate: the script's evaluate() plays the saved agent (greedy and stochastic, mp4 files);
+  test_evaluate_cli: `python evaluate.py CKPT` prints mean +/- std; --render without a display and
+  an unreadable checkpoint each give one line and exit 2.
+- test_interrupted_write_keeps_latest: a checkpoint write that dies half way leaves the previous
+  latest.pt loadable; a truncated checkpoint gives one line, exit 2, on --resume.
+- test_missing_optional_dependency: ale-py, mujoco, Box2D made unimportable -> one line with the
+  exact pip command and exit 2, for every script.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import importlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT
+
+from common.runs import Run, load_checkpoint
+
+
+@dataclass
+class Script:
+    name: str
+    """algos/<name>.py"""
+    env_id: str
+    """a small env the script supports"""
+    tiny: dict
+    """Args for a run of a few seconds with several iterations and finished episodes"""
+    blow_up: dict = field(default_factory=lambda: {"learning_rate": 1e30})
+    """Args that make the loss non-finite at the first update after resuming"""
+    exact: bool = True
+    """the env state is saved, so a resumed run matches a straight one exactly"""
+
+
+SCRIPTS = [
+    Script("ppo", "CartPole-v1", {"total_timesteps": 4096, "num_envs": 2, "num_steps": 128}),
+]
+IDS = [s.name for s in SCRIPTS]
+
+
+def module_of(script: Script):
+    return importlib.import_module(f"algos.{script.name}")
+
+
+def make_args(script: Script, runs_dir, **overrides):
+    module = module_of(script)
+    return module.Args(
+        **{"env_id": script.env_id, "torch_deterministic": True, **script.tiny, **overrides},
+        runs_dir=str(runs_dir),
+    )
+
+
+def as_flags(values: dict) -> list[str]:
+    """{"num_envs": 2, "cuda": False} -> ["--num-envs", "2", "--no-cuda"] (tyro's spelling)."""
+    flags = []
+    for key, value in values.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + key.replace("_", "-"))
+        elif isinstance(value, tuple | list):
+            flags += [flag, *map(str, value)]
+        else:
+            flags += [flag, str(value)]
+    return flags
+
+
+def checkpoint_of(runs_dir) -> str:
+    (path,) = glob.glob(f"{runs_dir}/*/checkpoints/latest.pt")
+    return path
+
+
+def leaves(obj, where=""):
+    """(key path, tensor or array) of every tensor / numpy array inside nested dicts and lists."""
+    if isinstance(obj, torch.Tensor | np.ndarray):
+        yield where, obj
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from leaves(value, f"{where}.{key}")
+    elif isinstance(obj, list | tuple):
+        for i, value in enumerate(obj):
+            yield from leaves(value, f"{where}.{i}")
+
+
+def assert_same_state(path_a: str, path_b: str) -> None:
+    a, b = load_checkpoint(path_a), load_checkpoint(path_b)
+    assert a["global_step"] == b["global_step"]
+    skip = ("args", "envs")  # Args differ in --resume; env state holds wall-clock episode start times
+    tensors_a = dict(leaves({k: v for k, v in a.items() if k not in skip}))
+    tensors_b = dict(leaves({k: v for k, v in b.items() if k not in skip}))
+    assert tensors_a.keys() == tensors_b.keys()
+    for key, value in tensors_a.items():
+        other = tensors_b[key]
+        same = torch.equal(value, other) if isinstance(value, torch.Tensor) else np.array_equal(value, other)
+        assert same, f"{key} differs"
+    assert a["run"] == b["run"]
+
+
+def curve(runs_dir) -> str:
+    (path,) = glob.glob(f"{runs_dir}/*/curve.csv")
+    return Path(path).read_text()
+
+
+@pytest.fixture(scope="module")
+def straight_runs(tmp_path_factory):
+    """One straight run per script with --save-model, shared by the tests of this module."""
+    cache = {}
+
+    def get(script: Script) -> Path:
+        if script.name not in cache:
+            runs_dir = tmp_path_factory.mktemp(f"straight_{script.name}")
+            module_of(script).train(make_args(script, runs_dir, save_model=True))
+            cache[script.name] = runs_dir
+        return cache[script.name]
+
+    return get
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=IDS)
+def test_resume_is_exact(script, straight_runs, tmp_path):
+    straight = straight_runs(script)
+    half = script.tiny["total_timesteps"] // 2
+    module_of(script).train(make_args(script, tmp_path, save_model=True), report=lambda step, _: step >= half)
+    first_half = checkpoint_of(tmp_path)
+    stopped_at = load_checkpoint(first_half)["global_step"]
+    assert 0 < stopped_at < script.tiny["total_timesteps"]
+    summary = module_of(script).train(
+        make_args(script, tmp_path / "unused", save_model=True, resume=first_half)
+    )
+    assert summary["run_dir"] == str(Path(first_half).parent.parent)  # resumed in the same run folder
+    if script.exact:
+        assert_same_state(checkpoint_of(straight), first_half)
+        assert curve(straight) == curve(tmp_path)
+    else:
+        assert (
+            load_checkpoint(first_half)["global_step"]
+            == load_checkpoint(checkpoint_of(straight))["global_step"]
+        )
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=IDS)
+def test_same_seed_same_returns(script, straight_runs, tmp_path):
+    module_of(script).train(make_args(script, tmp_path, save_model=True))
+    assert curve(straight_runs(script)).count("\n") > 2
+    assert curve(tmp_path) == curve(straight_runs(script))
+    assert_same_state(checkpoint_of(straight_runs(script)), checkpoint_of(tmp_path))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=IDS)
+def test_sigterm_in_process(script, tmp_path, capfd):
+    def send_sigterm(step, _):
+        if step >= script.tiny["total_timesteps"] // 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as exit_info:
+        module_of(script).train(make_args(script, tmp_path, total_timesteps=10**9), report=send_sigterm)
+    assert signal.getsignal(signal.SIGTERM) is handler  # the run put the old handler back
+    assert exit_info.value.code == 1
+    lines = capfd.readouterr().err.strip().splitlines()
+    path = checkpoint_of(tmp_path)
+    assert lines[-1].startswith("stopped by SIGTERM at step ") and lines[-1].endswith(f"checkpoint: {path}")
+    state = load_checkpoint(path)
+    assert f"at step {state['global_step']};" in lines[-1]
+    assert glob.glob(f"{tmp_path}/*/events.out.tfevents.*")
+
+
+def test_sigterm_cli(tmp_path):
+    """A real process: Ctrl-C / SIGTERM while training -> checkpoint, exit 1, one line saying where."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "algos" / "ppo.py"),
+            "--total-timesteps",
+            "100000000",
+            "--runs-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout.readline().startswith("step ")  # training has started
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    path = checkpoint_of(tmp_path)
+    assert err.strip().splitlines() == [
+        f"stopped by SIGTERM at step {load_checkpoint(path)['global_step']}; checkpoint: {path}"
+    ]
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=IDS)
+def test_non_finite_loss_keeps_checkpoint(script, straight_runs, tmp_path, capfd):
+    good = tmp_path / "run" / "checkpoints" / "latest.pt"
+    shutil.copytree(Path(checkpoint_of(straight_runs(script))).parent.parent, tmp_path / "run")
+    digest = hashlib.sha256(good.read_bytes()).hexdigest()
+    steps = script.tiny["total_timesteps"] * 2
+    args = make_args(
+        script, tmp_path, **script.blow_up, total_timesteps=steps, checkpoint_every=1, resume=str(good)
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        module_of(script).train(args)
+    assert exit_info.value.code == 1
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: non-finite "), lines
+    assert " at step " in lines[0] and f"last good checkpoint: {good}" in lines[0]
+    assert hashlib.sha256(good.read_bytes()).hexdigest() == digest
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=IDS)
+def test_evaluate(script, straight_runs):
+    path = checkpoint_of(straight_runs(script))
+    greedy = module_of(script).evaluate(path, episodes=3)
+    assert len(greedy["returns"]) == 3 and np.isfinite(greedy["mean"]) and greedy["std"] >= 0
+    assert module_of(script).evaluate(path, episodes=3) == greedy  # same seed, same episodes
+    stochastic = module_of(script).evaluate(path, episodes=1, greedy=False, capture_video=True)
+    assert len(stochastic["returns"]) == 1
+    videos = glob.glob(f"{Path(path).parent.parent}/videos/eval-latest-episode-*.mp4")
+    assert len(videos) == 1 and os.path.getsize(videos[0]) > 0
+
+
+def test_evaluate_cli(straight_runs, monkeypatch, capsys):
+    """`python evaluate.py CKPT ...` (its main(), in this process)."""
+    import evaluate
+
+    path = checkpoint_of(straight_runs(SCRIPTS[0]))
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    result = evaluate.main([path, "--episodes", "2", "--stochastic"])
+    out = capsys.readouterr().out
+    assert (
+        f"{SCRIPTS[0].name} on {SCRIPTS[0].env_id}: return {result['mean']:.2f} +/- {result['std']:.2f}"
+        in out
+    )
+    assert "over 2 episodes (stochastic)" in out
+    for argv, expected in [
+        ([path, "--render"], "error: --render needs a display"),
+        ([__file__], f"error: cannot read checkpoint '{__file__}'"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            evaluate.main(argv)
+        err = capsys.readouterr().err
+        assert (
+            exit_info.value.code == 2 and len(err.strip().splitlines()) == 1 and err.startswith(expected)
+        ), err
+
+
+class Explodes:
+    """Pickling this raises: torch.save dies half way through writing the file."""
+
+    def __reduce__(self):
+        raise RuntimeError("killed during the write")
+
+
+def test_interrupted_write_keeps_latest(tmp_path, capsys):
+    args = make_args(SCRIPTS[0], tmp_path)
+    run = Run(args)
+    good = {"global_step": 1, "weights": torch.ones(1000), "args": dataclasses.asdict(args)}
+    path = run.save_checkpoint(good)
+    with pytest.raises(RuntimeError, match="killed during the write"):
+        run.save_checkpoint({"global_step": 2, "weights": torch.zeros(1000), "late": Explodes()})
+    run.finish(0)
+    assert Path(f"{path}.tmp").exists()  # the half-written temp file
+    state = load_checkpoint(str(path))
+    assert state["global_step"] == 1 and torch.equal(state["weights"], good["weights"])
+
+    broken = tmp_path / "broken.pt"  # what a write without temp file + rename could leave behind
+    broken.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(SystemExit) as exit_info:
+        module_of(SCRIPTS[0]).train(make_args(SCRIPTS[0], tmp_path, resume=str(broken)))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot read checkpoint '{broken}'"), lines
+
+
+# Each optional dependency, an env id that needs it, and the line a user must see.
+OPTIONAL = [
+    ("ale_py", "ALE/Breakout-v5", "pip install -e '.[atari]'"),
+    ("mujoco", "Hopper-v5", "pip install -e '.[mujoco]'"),
+    ("Box2D", "LunarLander-v3", "pip install -e '.[box2d]'"),
+]
+
+# Runs each script in one interpreter in which the optional packages cannot be imported.
+_SHIM = """
+import contextlib, io, json, runpy, sys
+for name in {modules!r}:
+    sys.modules[name] = None  # `import name` now raises ImportError
+results = []
+for script, env_id in {cases!r}:
+    err = io.StringIO()
+    sys.argv = [script, "--env-id", env_id, "--runs-dir", {runs_dir!r}]
+    code = 0
+    with contextlib.redirect_stderr(err):
+        try:
+            runpy.run_path(script, run_name="__main__")
+        except SystemExit as exit:
+            code = exit.code
+        except BaseException as exc:
+            code = repr(exc)
+    results.append([script, env_id, code, err.getvalue()])
+print(json.dumps(results))
+"""
+
+
+def test_missing_optional_dependency(tmp_path):
+    import json
+
+    cases = [(f"algos/{s.name}.py", env_id) for s in SCRIPTS for _, env_id, _ in OPTIONAL]
+    code = _SHIM.format(modules=[m for m, _, _ in OPTIONAL], cases=cases, runs_dir=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    expected = {env_id: (module, command) for module, env_id, command in OPTIONAL}
+    for script, env_id, exit_code, err in json.loads(out.stdout.strip().splitlines()[-1]):
+        module, command = expected[env_id]
+        lines = err.strip().splitlines()
+        assert exit_code == 2 and len(lines) == 1, (script, env_id, exit_code, err)
+        assert lines[0].startswith("error: ") and f"'{module}'" in lines[0] and lines[0].endswith(command), (
+            lines
+        )
