@@ -34,7 +34,6 @@ bootstrap; a truncation bootstraps from V(final observation), computed at that s
 from __future__ import annotations
 
 import os
-import pickle
 import sys
 from dataclasses import dataclass
 from typing import Literal
@@ -299,19 +298,12 @@ def train(args: Args, report=None) -> dict:
         optimizer.load_state_dict(checkpoint["optimizer"])
         global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
         set_rng_states(checkpoint["rng"])
-        if checkpoint.get("envs") is not None:  # classic-control envs pickle: resume is exact
-            envs.close()
-            envs, next_obs, lives = pickle.loads(checkpoint["envs"])
-        else:
-            next_obs, info = envs.reset(seed=args.seed + global_step)
-            lives = info["lives"]
+        # ALE envs pickle only their constructor arguments: a resumed run starts new games.
+        next_obs, info = envs.reset(seed=args.seed + global_step)
+        lives = info["lives"]
         run.start_step = global_step
 
     def save(name: str) -> None:
-        try:
-            env_state = pickle.dumps((envs, next_obs, lives)) if args.vector_mode == "sync" else None
-        except (TypeError, pickle.PicklingError, AttributeError):
-            env_state = None  # async envs: a resumed run starts fresh episodes
         state = {
             "agent": agent.state_dict(),
             "value_transform": value_transform.state_dict(),
@@ -319,7 +311,6 @@ def train(args: Args, report=None) -> dict:
             "global_step": global_step,
             "iteration": iteration,
             "rng": rng_states(),
-            "envs": env_state,
             "args": vars(args),
         }
         run.save_checkpoint(state, name)

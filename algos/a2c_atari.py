@@ -1,0 +1,401 @@
+"""A2C for Atari: Mnih et al. 2016, "Asynchronous Methods for Deep Reinforcement Learning", the
+synchronous variant (OpenAI baselines' A2C) with the Nature CNN of Mnih et al. 2015: one gradient
+step on each rollout of ``num_envs * num_steps`` transitions (16 envs x 5 steps), on
+
+    L_pi = -E_t[ A_t * log pi(a_t|s_t) ]
+
+plus a value loss ``vf_coef * (V(s_t) - R_t)^2`` and an entropy bonus ``ent_coef * H[pi(.|s_t)]``,
+RMSprop (lr 7e-4, alpha 0.99, eps 1e-5). Advantages A_t are GAE(lambda) (Schulman et al. 2016) and
+R_t = A_t + V(s_t); ``--gae-lambda 1.0`` (default) gives the paper's n-step returns, bootstrapped
+from the value at the rollout's end (SLM-Lab's "A2C-GAE" uses 0.95). Actor and critic share the
+CNN trunk, as in the paper. Written as ppo_atari.py minus what PPO adds (``diff`` shows the clipped
+ratio, the value clipping, the epochs and the minibatches), as a2c.py is to ppo.py.
+
+Env (the same lines in every *_atari.py): ``ALE/<Game>-v5`` with ``frameskip=1`` and Gymnasium's
+``AtariPreprocessing`` (4 skipped frames with max-pooling of the last two, 84x84 grayscale, up to
+30 no-op starts) and ``FrameStackObservation(4)`` (padded with the reset frame); obs stay uint8
+until the device, the ``/ 255`` happens inside the network. What each choice does to the scores:
+
+- Logged ``charts/episodic_return`` is the raw game score of a whole game (all lives):
+  ``RecordEpisodeStatistics`` wraps the vector env *inside* the ``sign(r)`` reward clipping that
+  only the learner sees. One step = 4 frames: 10M steps are 40M frames.
+- ``--repeat-action-probability 0.25`` (sticky actions, ALE v5 default, Machado et al. 2018) makes
+  the game stochastic; scores run lower than the v4 / NoFrameskip numbers (0.0 to compare with those).
+- ``--terminal-on-life-loss`` (off by default) marks a lost life as terminal *for learning only*
+  (bootstrap zeroed, GAE cut) without resetting the game, so logged scores stay whole games. (The
+  wrapper's own flag resets the whole game at each lost life: scores would be one life's.)
+- ALE v5 truncates a game at 108k frames (30 min); no-op starts randomise the start.
+
+Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
+observation, and the real final observation sits in ``info["final_obs"]``. Termination zeroes the
+bootstrap; a truncation bootstraps from V(final observation), computed at that step.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import tyro
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.returns import gae, next_values_from
+from common.runs import (
+    Run,
+    check_env_id,
+    fail,
+    load_checkpoint,
+    pick_device,
+    rng_states,
+    seed_everything,
+    set_rng_states,
+)
+
+
+@dataclass
+class Args:
+    exp_name: str = "a2c_atari"
+    """name of this experiment (part of the run folder's name)"""
+    env_id: str = "ALE/Breakout-v5"
+    """ALE id (``ALE/<Game>-v5``)"""
+    seed: int = 1
+    """seed of the envs, torch, numpy and python"""
+    total_timesteps: int = 10_000_000
+    """env steps to train for, summed over the parallel envs (1 step = 4 frames)"""
+    repeat_action_probability: float = 0.25
+    """sticky actions (ALE v5 default; 0.0 for v4-style numbers)"""
+    terminal_on_life_loss: bool = False
+    """a lost life is terminal for learning (the game goes on; logged returns stay whole games)"""
+    noop_max: int = 30
+    """at most this many no-op actions at each reset"""
+    num_envs: int = 16
+    """parallel envs in the vector env"""
+    vector_mode: Literal["sync", "async"] = "sync"
+    """sync steps envs in this process (fastest on few cores); async uses one process per env"""
+    num_steps: int = 5
+    """steps per env in each rollout"""
+    learning_rate: float = 7e-4
+    """learning rate of the optimizer"""
+    optimizer: Literal["rmsprop", "adam"] = "rmsprop"
+    """RMSprop (alpha 0.99, eps 1e-5, as the paper) or Adam (eps 1e-5)"""
+    anneal_lr: bool = True
+    """anneal the learning rate linearly to 0"""
+    gamma: float = 0.99
+    """discount factor"""
+    gae_lambda: float = 1.0
+    """lambda of GAE"""
+    norm_adv: bool = False
+    """standardise advantages within each rollout"""
+    normalize_v_targets: bool = False
+    """the critic predicts returns standardised by running mean and std"""
+    symlog_transform: bool = False
+    """the critic predicts symlog(returns) (DreamerV3)"""
+    ent_coef: float = 0.01
+    """entropy bonus coefficient"""
+    vf_coef: float = 0.5
+    """value loss coefficient"""
+    max_grad_norm: float = 0.5
+    """global gradient-norm clip"""
+    hidden_sizes: tuple[int, ...] = (512,)
+    """widths of the dense layers after the Nature CNN's convolutions (shared by actor and critic)"""
+    activation: Literal["tanh", "relu"] = "relu"
+    """activation of the dense layers"""
+    layer_norm: bool = False
+    """LayerNorm after each dense hidden layer"""
+    cuda: bool = False
+    """use CUDA when available"""
+    torch_deterministic: bool = True
+    """deterministic torch algorithms"""
+    torch_threads: int = 1
+    """torch CPU threads"""
+    capture_video: bool = False
+    """record videos of env 0 into the run folder's videos/"""
+    save_model: bool = False
+    """write a checkpoint at the end of training"""
+    checkpoint_every: int = 0
+    """also write a checkpoint every this many env steps (0: never)"""
+    resume: str | None = None
+    """path of a checkpoint to continue training from"""
+    runs_dir: str = "runs"
+    """folder of the run folders"""
+
+
+def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args: Args):
+    def thunk():
+        render_mode = "rgb_array" if capture_video and idx == 0 else None
+        env = gym.make(
+            env_id,
+            frameskip=1,
+            repeat_action_probability=args.repeat_action_probability,
+            render_mode=render_mode,
+        )
+        if render_mode:
+            env = gym.wrappers.RecordVideo(env, video_dir)
+        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
+        return gym.wrappers.FrameStackObservation(env, 4)
+
+    return thunk
+
+
+def layer_init(layer: nn.Module, std: float = np.sqrt(2)) -> nn.Module:
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def nature_cnn(hidden_sizes, activation: str, layer_norm: bool) -> nn.Sequential:
+    """Mnih et al. 2015: (N, 4, 84, 84) in [0, 1] -> conv 32x8s4, 64x4s2, 64x3s1 -> dense layers."""
+    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    layers = [
+        layer_init(nn.Conv2d(4, 32, 8, stride=4)),
+        nn.ReLU(),
+        layer_init(nn.Conv2d(32, 64, 4, stride=2)),
+        nn.ReLU(),
+        layer_init(nn.Conv2d(64, 64, 3, stride=1)),
+        nn.ReLU(),
+        nn.Flatten(),
+    ]
+    for n_in, n_out in zip([64 * 7 * 7, *hidden_sizes[:-1]], hidden_sizes):
+        layers.append(layer_init(nn.Linear(n_in, n_out)))
+        layers += [nn.LayerNorm(n_out), act()] if layer_norm else [act()]
+    return nn.Sequential(*layers)
+
+
+class Agent(nn.Module):
+    """Shared Nature-CNN trunk with an actor head (logits) and a critic head (value)."""
+
+    def __init__(self, n_actions: int, args: Args):
+        super().__init__()
+        self.network = nature_cnn(args.hidden_sizes, args.activation, args.layer_norm)
+        self.actor = layer_init(nn.Linear(args.hidden_sizes[-1], n_actions), 0.01)
+        self.critic = layer_init(nn.Linear(args.hidden_sizes[-1], 1), 1.0)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 frames (N, 4, 84, 84) -> (logits (N, A), values (N,)); scaled here, on the device."""
+        hidden = self.network(obs.float() / 255.0)
+        return self.actor(hidden), self.critic(hidden).squeeze(1)
+
+
+class ValueTransform(nn.Module):
+    """Maps returns to what the critic predicts and back: optional symlog, then optional running
+    standardisation (its statistics are buffers, so they live in the checkpoint)."""
+
+    def __init__(self, symlog: bool, normalize: bool):
+        super().__init__()
+        self.symlog, self.normalize = symlog, normalize
+        self.register_buffer("mean", torch.zeros(()))
+        self.register_buffer("var", torch.ones(()))
+        self.register_buffer("count", torch.tensor(1e-4))
+
+    def update(self, x: torch.Tensor) -> None:
+        if not self.normalize:
+            return
+        x = torch.sign(x) * torch.log1p(x.abs()) if self.symlog else x
+        batch_mean, batch_var, n = x.mean(), x.var(unbiased=False), x.numel()
+        delta, total = batch_mean - self.mean, self.count + n
+        self.var.copy_((self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total)
+        self.mean.add_(delta * n / total)
+        self.count.copy_(total)
+
+    def encode(self, returns: torch.Tensor) -> torch.Tensor:
+        x = torch.sign(returns) * torch.log1p(returns.abs()) if self.symlog else returns
+        return (x - self.mean) / (self.var.sqrt() + 1e-8) if self.normalize else x
+
+    def decode(self, prediction: torch.Tensor) -> torch.Tensor:
+        x = prediction * (self.var.sqrt() + 1e-8) + self.mean if self.normalize else prediction
+        return torch.sign(x) * torch.expm1(x.abs()) if self.symlog else x
+
+
+def compute_loss(agent, value_transform, batch, args: Args):
+    """A2C loss on the whole rollout ``batch`` (obs, actions, advantages, returns).
+
+    Returns the total loss and a tensor of [policy_loss, value_loss, entropy].
+    """
+    obs, actions, advantages, returns = batch
+    logits, v_pred = agent(obs)
+    log_probs_all = torch.log_softmax(logits, dim=-1)
+    log_probs = log_probs_all.gather(1, actions.unsqueeze(1)).squeeze(1)
+    entropy = -(log_probs_all.exp() * log_probs_all).sum(-1).mean()
+    if args.norm_adv:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    policy_loss = -(advantages * log_probs).mean()
+
+    # The critic regresses (transformed) returns.
+    v_targets = value_transform.encode(returns)
+    value_loss = 0.5 * ((v_pred - v_targets) ** 2).mean()
+
+    loss = policy_loss - args.ent_coef * entropy + args.vf_coef * value_loss
+    stats = torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach()])
+    return loss, stats
+
+
+def train(args: Args, report=None) -> dict:
+    batch_size = args.num_envs * args.num_steps
+    num_iterations = args.total_timesteps // batch_size
+    if not args.env_id.startswith("ALE/"):
+        fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use algos/a2c.py")
+    check_env_id(args.env_id)
+    checkpoint = load_checkpoint(args.resume) if args.resume else None
+
+    torch.set_num_threads(args.torch_threads)
+    seed_everything(args.seed, args.torch_deterministic)
+    device = pick_device(args.cuda)
+    run = Run(args, report)
+    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
+    envs = envs(
+        [
+            make_env(args.env_id, i, args.capture_video, str(run.dir / "videos"), args)
+            for i in range(args.num_envs)
+        ],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    # Order matters: the statistics see the raw game score, the learner sees sign(r) only.
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    envs = gym.wrappers.vector.TransformReward(envs, np.sign)
+    obs_shape = envs.single_observation_space.shape
+
+    agent = Agent(int(envs.single_action_space.n), args).to(device)
+    value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
+    if args.optimizer == "rmsprop":
+        optimizer = torch.optim.RMSprop(agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5)
+    else:
+        optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
+
+    global_step, first_iteration = 0, 1
+    next_obs, info = envs.reset(seed=args.seed)
+    lives = info["lives"]
+    if checkpoint is not None:
+        agent.load_state_dict(checkpoint["agent"])
+        value_transform.load_state_dict(checkpoint["value_transform"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
+        set_rng_states(checkpoint["rng"])
+        # ALE envs pickle only their constructor arguments: a resumed run starts new games.
+        next_obs, info = envs.reset(seed=args.seed + global_step)
+        lives = info["lives"]
+        run.start_step = global_step
+
+    def save(name: str) -> None:
+        state = {
+            "agent": agent.state_dict(),
+            "value_transform": value_transform.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "global_step": global_step,
+            "iteration": iteration,
+            "rng": rng_states(),
+            "args": vars(args),
+        }
+        run.save_checkpoint(state, name)
+
+    # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...).
+    obs_buf = torch.zeros((args.num_steps, args.num_envs, *obs_shape), dtype=torch.uint8, device=device)
+    actions = torch.zeros((args.num_steps, args.num_envs), dtype=torch.long, device=device)
+    rewards = torch.zeros((args.num_steps, args.num_envs), device=device)
+    terminated = torch.zeros((args.num_steps, args.num_envs), dtype=torch.bool, device=device)
+    truncated = torch.zeros((args.num_steps, args.num_envs), dtype=torch.bool, device=device)
+    values = torch.zeros((args.num_steps, args.num_envs), device=device)  # critic space
+    final_values = torch.zeros((args.num_steps, args.num_envs), device=device)  # return space
+
+    iteration = first_iteration - 1
+    for iteration in range(first_iteration, num_iterations + 1):
+        if args.anneal_lr:
+            optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
+
+        with torch.no_grad():  # not inference_mode: the update takes gradients through these tensors
+            for step in range(args.num_steps):
+                global_step += args.num_envs
+                obs = torch.as_tensor(next_obs, device=device)
+                obs_buf[step] = obs
+                logits, value = agent(obs)
+                # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
+                action = torch.argmax(logits - torch.empty_like(logits).exponential_().log(), dim=1)
+                actions[step] = action
+                values[step] = value
+
+                next_obs, reward, term, trunc, info = envs.step(action.cpu().numpy())
+                if args.terminal_on_life_loss:  # for learning only; the game goes on
+                    term = term | (info["lives"] < lives)
+                lives = info["lives"]
+                rewards[step] = torch.as_tensor(reward, device=device)
+                terminated[step] = torch.as_tensor(term, device=device)
+                truncated[step] = torch.as_tensor(trunc, device=device)
+                # Easy to overlook: a truncated episode bootstraps from its *final* observation,
+                # which SAME_STEP autoreset hands over in info["final_obs"] (next_obs is the reset one).
+                if trunc.any():
+                    final_obs = torch.as_tensor(np.stack(info["final_obs"][trunc]), device=device)
+                    final_v = agent(final_obs)[1]
+                    final_values[step, torch.as_tensor(trunc, device=device)] = value_transform.decode(
+                        final_v
+                    )
+                run.log_episodes(global_step, info)
+
+            last_values = value_transform.decode(agent(torch.as_tensor(next_obs, device=device))[1])
+            values_raw = value_transform.decode(values)
+            next_values = next_values_from(values_raw, last_values, final_values, truncated)
+            advantages, returns = gae(
+                rewards,
+                values_raw,
+                next_values,
+                terminated,
+                terminated | truncated,
+                args.gamma,
+                args.gae_lambda,
+            )
+        value_transform.update(returns)
+
+        # Learn: one gradient step on the whole rollout.
+        b_obs, b_actions = obs_buf.view(batch_size, *obs_shape), actions.view(-1)
+        b_advantages, b_returns = advantages.view(-1), returns.view(-1)
+        batch = (b_obs, b_actions, b_advantages, b_returns)
+        loss, stats = compute_loss(agent, value_transform, batch, args)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm, foreach=True)
+        optimizer.step()
+
+        policy_loss, value_loss, entropy = stats.tolist()
+        if not np.isfinite([policy_loss, value_loss, entropy]).all():
+            name = "policy_loss" if not np.isfinite(policy_loss) else "value_loss"
+            fail(
+                f"non-finite {name} at step {global_step}; last good checkpoint in {run.dir / 'checkpoints'}",
+                1,
+            )
+        with torch.no_grad():
+            y_pred, y_true = values_raw.view(-1), b_returns
+            explained_var = (1 - (y_true - y_pred).var() / y_true.var()).item()
+        run.log(
+            global_step,
+            {
+                "charts/learning_rate": optimizer.param_groups[0]["lr"],
+                "losses/policy_loss": policy_loss,
+                "losses/value_loss": value_loss,
+                "losses/entropy": entropy,
+                "losses/explained_variance": explained_var,
+            },
+        )
+        if args.checkpoint_every and global_step // args.checkpoint_every != (
+            (global_step - batch_size) // args.checkpoint_every
+        ):
+            save("latest")
+        if run.progress(global_step, f"entropy {entropy:.3f}"):
+            if run.stop_signal is not None:
+                save("latest")
+            break
+
+    if args.save_model:
+        save("latest")
+    envs.close()
+    summary = run.finish(global_step)
+    if run.stop_signal is not None:
+        raise SystemExit(1)
+    return summary
+
+
+if __name__ == "__main__":
+    train(tyro.cli(Args))

@@ -1,0 +1,125 @@
+"""algos/*_atari.py: each runs a few hundred steps of ALE/Pong-v5 as a user runs it (TensorBoard
+events, the losses it learns with, a checkpoint), the env keeps the raw score for the logs, and bad
+input ends in one line. The replay memory is checked in test_atari_replay.py.
+
+Atari is slow on the 2-core CI machine (~1.6k env steps/s): sizes are the smallest that still run
+updates, target copies and checkpoints. Measured: the whole file ~35 s user time."""
+
+import glob
+
+import numpy as np
+import pytest
+from conftest import run_script
+
+pytest.importorskip("ale_py")
+pytest.importorskip("cv2")
+
+PONG = ["--env-id", "ALE/Pong-v5", "--num-envs", "2", "--torch-threads", "1"]
+SMOKE = {
+    "ppo_atari": ["--total-timesteps", "256", "--num-steps", "64", "--num-minibatches", "2"],
+    "a2c_atari": ["--total-timesteps", "160"],
+    "dqn_atari": [
+        *("--total-timesteps", "220", "--learning-starts", "100", "--buffer-size", "400"),
+        *("--batch-size", "8", "--train-frequency", "1", "--target-network-frequency", "50", "--per"),
+    ],
+    "sac_atari": [
+        *("--total-timesteps", "220", "--learning-starts", "100", "--buffer-size", "400"),
+        *("--batch-size", "8", "--update-frequency", "1", "--target-network-frequency", "50"),
+    ],
+}
+LOSS_TAG = {
+    "ppo_atari": b"losses/clipfrac",
+    "a2c_atari": b"losses/value_loss",
+    "dqn_atari": b"losses/td_loss",
+    "sac_atari": b"losses/alpha",
+}
+
+
+@pytest.mark.parametrize("script", list(SMOKE))
+def test_atari_cli_smoke(script, tmp_path):
+    """`python algos/<script>.py --env-id ALE/Pong-v5 ...` writes TensorBoard events with its losses,
+    args.json, curve.csv and a checkpoint."""
+    out = run_script(f"{script}.py", *PONG, *SMOKE[script], "--runs-dir", str(tmp_path), "--save-model")
+    assert out.returncode == 0, out.stderr
+    (run_dir,) = glob.glob(str(tmp_path / f"ALE_Pong-v5__{script}__1__*"))
+    (events,) = glob.glob(f"{run_dir}/events.out.tfevents.*")
+    with open(events, "rb") as f:
+        assert LOSS_TAG[script] in f.read()
+    assert glob.glob(f"{run_dir}/args.json") and glob.glob(f"{run_dir}/curve.csv")
+    assert glob.glob(f"{run_dir}/checkpoints/latest.pt")
+
+
+def test_atari_env_logs_raw_score_and_learns_from_clipped():
+    """The vector env is TransformReward(sign) around RecordEpisodeStatistics: the statistics (the
+    logged returns) see the raw game score, the learner sees sign(r); frames stay uint8."""
+    import gymnasium as gym
+
+    from algos import dqn_atari
+    from common.runs import check_env_id
+
+    args = dqn_atari.Args(env_id="ALE/Breakout-v5", num_envs=2)
+    check_env_id(args.env_id)
+    envs = dqn_atari.make_envs(args, "")
+    assert isinstance(envs, gym.wrappers.vector.TransformReward)
+    assert isinstance(envs.env, gym.wrappers.vector.RecordEpisodeStatistics)
+    obs, _ = envs.reset(seed=0)
+    assert obs.dtype == np.uint8 and obs.shape == (2, 4, 84, 84)
+    envs.close()
+
+
+SIBLING = {
+    "ppo_atari": "ppo.py",
+    "a2c_atari": "a2c.py",
+    "dqn_atari": "dqn.py",
+    "sac_atari": "sac_discrete.py",
+}
+
+
+@pytest.mark.parametrize("script", list(SMOKE))
+def test_atari_bad_input(script, tmp_path, capsys):
+    """Non-ALE ids (naming the script to use instead), unknown ALE ids and a replay too small for its
+    envs: one line `error: ...`, exit 2, before any env is stepped."""
+    import importlib
+
+    module = importlib.import_module(f"algos.{script}")
+    cases = [
+        ({"env_id": "CartPole-v1"}, f"use algos/{SIBLING[script]}"),
+        ({"env_id": "ALE/Pongg-v5"}, "unknown env id 'ALE/Pongg-v5' (did you mean ALE/Pong-v5"),
+    ]
+    if script in ("dqn_atari", "sac_atari"):
+        cases.append(({"buffer_size": 20, "num_envs": 2}, "--buffer-size 20 gives 10 slots per env"))
+    for overrides, expected in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            module.train(module.Args(**overrides, runs_dir=str(tmp_path)))
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert exit_info.value.code == 2
+        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+
+
+def test_atari_bad_input_cli(tmp_path):
+    out = run_script("ppo_atari.py", "--env-id", "ALE/Pongg-v5", "--runs-dir", str(tmp_path))
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: unknown env id"), (
+        out.stderr
+    )
+
+
+def test_ppo_atari_non_finite_loss_exits_1(tmp_path, capsys):
+    """A learning rate of 1e30 blows the weights up: one line naming the loss and the step, exit 1."""
+    from algos import ppo_atari
+
+    args = ppo_atari.Args(
+        env_id="ALE/Pong-v5",
+        num_envs=1,
+        num_steps=16,
+        num_minibatches=1,
+        total_timesteps=64,
+        learning_rate=1e30,
+        anneal_lr=False,
+        runs_dir=str(tmp_path),
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        ppo_atari.train(args)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 1
+    assert lines[-1].startswith("error: non-finite") and "at step" in lines[-1], lines
