@@ -171,6 +171,7 @@ def plot_family(family: str, env_ids: list[str], records: list[dict], refs: dict
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     import numpy as np
 
     cols = min(len(env_ids), 3)
@@ -197,13 +198,14 @@ def plot_family(family: str, env_ids: list[str], records: list[dict], refs: dict
             for row in refs["scores"].get(("slm-lab", ALGORITHM.get(script), env_id), []):
                 ax.axhline(row["score"], color=color, linestyle=":", linewidth=1)
         ax.set_title(env_id)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: steps_str(x)))
         ax.set_xlabel("env steps")
         ax.set_ylabel("mean return, last 100 episodes")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(env_ids) :]:
         ax.axis("off")
-    fig.suptitle(f"{family}: mean over seeds, band = min-max; dotted = SLM-Lab's final score")
+    fig.suptitle(family)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
@@ -333,7 +335,8 @@ def render(results_dir: Path, out: Path, images_dir: Path) -> str:
             name = f"curves_{family.replace(' ', '_')}.png"
             if plot_family(family, env_ids, records[suite], refs, images_dir / name):
                 lines += [
-                    f"Learning curves ({family}): [{name}]({image_link}/{name})",
+                    f"Learning curves, {family} ([{name}]({image_link}/{name})): line = mean over seeds, "
+                    "band = min to max, dotted = SLM-Lab's final score.",
                     "",
                     f"![{family}]({image_link}/{name})",
                     "",

@@ -95,6 +95,7 @@ def make_vector_env(module, args, video_dir: str):
     make_env = getattr(module, "make_env", None)
     if make_env is not None:
         params = inspect.signature(make_env).parameters
+        values.update({p: getattr(args, p) for p in params if p not in values and hasattr(args, p)})
         required = [p for p, v in params.items() if v.default is inspect.Parameter.empty]
         if all(p in values for p in required):
             names = [p for p in params if p in values]

@@ -5,7 +5,7 @@
 
 The hyperparameters arrive already translated from our script's Args (benchmarks/throughput.py):
 ``learning_rate`` with ``anneal_lr`` (linear to 0, as ours), ``policy_kwargs.net_arch`` and
-``policy_kwargs.activation_fn`` ("tanh" / "relu"). Envs: SB3's DummyVecEnv (sequential, like our
+``policy_kwargs.activation_fn`` ("tanh" / "relu"), ``vec_normalize`` (VecNormalize's arguments). Envs: SB3's DummyVecEnv (sequential, like our
 SyncVectorEnv). The clock covers ``model.learn`` only, as ours covers the training loop.
 """
 
@@ -41,7 +41,7 @@ def main() -> None:
     import stable_baselines3 as sb3
     import torch
     from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     torch.set_num_threads(opts.torch_threads)
     hparams = json.loads(opts.hparams)
@@ -60,6 +60,8 @@ def main() -> None:
         gym.register_envs(ale_py)
 
     envs = make_vec_env(opts.env_id, n_envs=opts.num_envs, seed=opts.seed, vec_env_cls=DummyVecEnv)
+    if "vec_normalize" in hparams:  # our continuous scripts normalise observations and rewards
+        envs = VecNormalize(envs, **hparams.pop("vec_normalize"))
     algo = getattr(sb3, opts.algo)
     model = algo(
         "MlpPolicy", envs, policy_kwargs=policy_kwargs, seed=opts.seed, device="cpu", verbose=0, **hparams

@@ -39,6 +39,18 @@ def sb3_hparams(sb3_algo: str, args) -> tuple[dict, list[str]]:
             "normalize_advantage": g("norm_adv", sb3_algo == "PPO"),
             "policy_kwargs": {"net_arch": {"pi": hidden, "vf": hidden}, "activation_fn": activation},
         }
+        if sb3_algo == "A2C" and hasattr(args, "optimizer"):
+            hp["use_rms_prop"] = args.optimizer == "rmsprop"
+        if hasattr(args, "init_log_std"):
+            hp["policy_kwargs"]["log_std_init"] = args.init_log_std
+        if getattr(args, "norm_obs", False) or getattr(args, "norm_reward", False):
+            hp["vec_normalize"] = {
+                "norm_obs": bool(getattr(args, "norm_obs", False)),
+                "norm_reward": bool(getattr(args, "norm_reward", False)),
+                "clip_obs": getattr(args, "obs_clip", 10.0),
+                "clip_reward": getattr(args, "reward_clip", 10.0),
+                "gamma": hp["gamma"],
+            }
         if sb3_algo == "PPO":
             num_envs, num_minibatches = g("num_envs", 1), g("num_minibatches", 4)
             clip = g("clip_coef", 0.2)
@@ -60,6 +72,8 @@ def sb3_hparams(sb3_algo: str, args) -> tuple[dict, list[str]]:
             "tau": g("tau", 1.0),
             "gamma": g("gamma", 0.99),
             "train_freq": g("train_frequency", 4),
+            "gradient_steps": g("gradient_steps", 1),
+            "max_grad_norm": g("max_grad_norm", 10.0),
             "target_update_interval": g("target_network_frequency", 10_000),
             "exploration_fraction": g("exploration_fraction", 0.1),
             "exploration_initial_eps": start_e,
@@ -77,6 +91,8 @@ def sb3_hparams(sb3_algo: str, args) -> tuple[dict, list[str]]:
             "tau": g("tau", 0.005),
             "gamma": g("gamma", 0.99),
             "target_update_interval": g("target_network_frequency", 1),
+            "train_freq": 1,
+            "gradient_steps": g("updates_per_step", 1),
             "ent_coef": "auto" if autotune else g("alpha", 0.2),
             "policy_kwargs": {
                 "net_arch": _net(args, notes, (256, 256)),

@@ -110,10 +110,27 @@ ATARI_SUITE = [
 ]
 
 # smoke: every script on its default kind of env for a few thousand steps (seconds each; CI).
+# Off-policy scripts start learning early (and keep a small buffer) so that updates run too.
+_SMOKE_OFF_POLICY = {"learning_starts": 1536, "buffer_size": 10_000}
 SMOKE = [
-    {"env_id": "CartPole-v1", "family": "smoke", "budgets": _same(DISCRETE, 2048)},
-    {"env_id": "Pendulum-v1", "family": "smoke", "budgets": _same(CONTINUOUS, 2048)},
-    {"env_id": "ALE/Pong-v5", "family": "smoke", "budgets": _same(ATARI, 2048)},
+    {
+        "env_id": "CartPole-v1",
+        "family": "smoke",
+        "budgets": _same(DISCRETE, 2048),
+        "overrides": _same(["dqn", "dqn_per", "sac_discrete"], _SMOKE_OFF_POLICY),
+    },
+    {
+        "env_id": "Pendulum-v1",
+        "family": "smoke",
+        "budgets": _same(CONTINUOUS, 2048),
+        "overrides": {"sac_continuous": _SMOKE_OFF_POLICY},
+    },
+    {
+        "env_id": "ALE/Pong-v5",
+        "family": "smoke",
+        "budgets": _same(ATARI, 2048),
+        "overrides": _same(["dqn_atari", "sac_atari"], _SMOKE_OFF_POLICY),
+    },
 ]
 
 # throughput: a fixed number of steps per script on one env; off-policy learning starts early
