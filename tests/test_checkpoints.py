@@ -163,6 +163,18 @@ def test_resume_is_exact(script, straight_runs, tmp_path):
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=IDS)
+def test_resume_cli_takes_checkpoint_args(script, straight_runs, monkeypatch):
+    """`python algos/X.py --resume CKPT [flags]`: the checkpoint's Args are the defaults, flags override."""
+    from common.runs import cli
+
+    path = checkpoint_of(straight_runs(script))
+    monkeypatch.setattr(sys, "argv", [f"{script.name}.py", "--resume", path, "--total-timesteps", "123"])
+    args = cli(module_of(script).Args)
+    expected = make_args(script, straight_runs(script), save_model=True, total_timesteps=123, resume=path)
+    assert args == expected
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=IDS)
 def test_same_seed_same_returns(script, straight_runs, tmp_path):
     module_of(script).train(make_args(script, tmp_path, save_model=True))
     assert curve(straight_runs(script)).count("\n") > 2
