@@ -289,15 +289,12 @@ class FrameReplayBuffer:
         """
         envs, slots = np.divmod(indices, self.slots)
         back = np.minimum(self.offsets, self.depth[envs, slots][:, None].astype(np.int64))
-        window = self.frames[envs[:, None], (slots[:, None] - back) % self.slots]  # (B, 5, 84, 84)
-        arrays = (
-            window[:, :-1],
-            self.actions[envs, slots],
-            self.rewards[envs, slots],
-            window[:, 1:],
-            self.terminated[envs, slots],
-        )
-        return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays)
+        # One copy of 5 frames per transition serves both stacks: obs and next_obs are views of it.
+        window = torch.from_numpy(self.frames[envs[:, None], (slots[:, None] - back) % self.slots])
+        window = window.to(self.device)  # (B, 5, 84, 84)
+        rest = (self.actions[envs, slots], self.rewards[envs, slots], self.terminated[envs, slots])
+        actions, rewards, terminated = (torch.from_numpy(a).to(self.device) for a in rest)
+        return window[:, :-1], actions, rewards, window[:, 1:], terminated
 
     def sample_indices(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """Uniform over each env's written slots, redrawing the few that hold no transition."""
