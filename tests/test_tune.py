@@ -57,6 +57,14 @@ def train(args, report=None):
 '''
 
 
+@pytest.fixture(scope="module")
+def tune_module():
+    spec = importlib.util.spec_from_file_location("fdrl_tune", TUNE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture
 def fake(tmp_path):
     path = tmp_path / "fake.py"
@@ -94,7 +102,7 @@ def test_two_workers_share_one_study(tmp_path, fake, kind):
     """Two processes on one study finish exactly --n-trials evaluated trials: unique numbers, none
     running or lost, and each worker prints the same best trial."""
     storage = f"sqlite:///{tmp_path / 'tune.db'}" if kind == "sqlite" else f"journal:{tmp_path / 'tune.log'}"
-    argv = [fake, "--param", "x=float:0:1", "--n-trials", "8", "--storage", storage]
+    argv = [fake, "--param", "x=float:0:1", "--n-trials", "8", "--storage", storage, "--report-every", "300"]
     workers = [tune(tmp_path, *argv, "--sampler-seed", str(i), sleep=0.02, wait=False) for i in range(2)]
     for worker in workers:
         assert worker.wait(timeout=240) == 0
@@ -186,15 +194,18 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(tmp_path, fake):
     )
 
 
-def test_bad_input_ends_in_one_line(tmp_path, fake):
+def test_bad_input_ends_in_one_line(tmp_path, fake, tune_module, capsys):
     """Unknown script, unknown parameter name, unreachable storage, bad script argument, a script
     refusing the fixed arguments in the first trial: exit 2 and one line on stderr."""
+    out = tune(tmp_path, str(tmp_path / "nope.py"))  # once as a user runs it
+    assert out.returncode == 2 and out.stderr == f"error: no script at '{tmp_path / 'nope.py'}'\n"
     (tmp_path / "space.json").write_text('{"lr": {"type": "float", "low": 0.1, "high": 1.0}}')
     db = f"sqlite:///{tmp_path / 'tune.db'}"
+    runs = ["--runs-dir", str(tmp_path / "runs")]
     cases = [
-        ([str(tmp_path / "nope.py")], "no script at"),
         ([fake, "--space", str(tmp_path / "space.json")], "unknown parameter 'lr' in"),
         ([fake, "--param", "y=float:0:1"], "unknown parameter 'y' in --param"),
+        ([fake, "--param", "x=float:1:0"], "needs numbers low < high"),
         (
             [fake, "--param", "x=float:0:1", "--storage", "postgresql://nohost/db"],
             "cannot open storage 'postgresql://nohost/db'",
@@ -205,21 +216,20 @@ def test_bad_input_ends_in_one_line(tmp_path, fake):
         ),
         ([fake, "--param", "x=float:0:1", "--storage", db, "--nope", "1"], "Unrecognized options: --nope"),
         (
-            [fake, "--param", "x=float:0:1", "--storage", db, "--mode", "badarg"],
+            [fake, "--param", "x=float:0:1", "--storage", db, "--mode", "badarg", *runs],
             "trial 0: exit 2: --mode badarg is not allowed",
         ),
     ]
     for argv, expected in cases:
-        out = tune(tmp_path, *argv)
-        lines = out.stderr.strip().splitlines()
-        assert out.returncode == 2, (argv, out.stderr)
-        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], (argv, out.stderr)
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            tune_module.main(argv)
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert exit_info.value.code == 2, (argv, lines)
+        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], (argv, lines)
 
 
-def test_arguments_split_and_fixed_arguments_leave_the_space(tmp_path, fake):
-    spec = importlib.util.spec_from_file_location("tune", TUNE)
-    tune_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tune_module)
+def test_arguments_split_and_fixed_arguments_leave_the_space(fake, tune_module):
     parser = tune_module.build_parser()
     argv = [
         fake,
@@ -243,13 +253,10 @@ def test_arguments_split_and_fixed_arguments_leave_the_space(tmp_path, fake):
     assert tune_module.cli_tokens("anneal_lr", False) == ["--no-anneal-lr"]
 
 
-def test_every_space_names_fields_of_its_script():
+def test_every_space_names_fields_of_its_script(tune_module):
     """Each tuning/spaces/<script>.json only names Args fields of algos/<script>.py."""
     import dataclasses
 
-    spec = importlib.util.spec_from_file_location("tune_spaces", TUNE)
-    tune_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tune_module)
     checked = 0
     for space_file in sorted((ROOT / "tuning" / "spaces").glob("*.json")):
         script = ROOT / "algos" / f"{space_file.stem}.py"

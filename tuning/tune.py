@@ -351,14 +351,21 @@ def open_storage(url: str):
         )
     connect_args = {"timeout": 60} if url.startswith("sqlite") else {"connect_timeout": 10}
     try:
-        for attempt in range(5):
-            try:
-                return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": connect_args})
-            except Exception as err:
-                # Workers that create a fresh database at the same moment race on its tables.
-                if "already exists" not in str(err) or attempt == 4:
-                    raise
-                time.sleep(0.5 * (attempt + 1))
+        with creation_lock(url):
+            for attempt in range(5):
+                try:
+                    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": connect_args})
+                    if url.startswith("sqlite"):
+                        fast_sqlite(storage)
+                    return storage
+                except Exception as err:
+                    # Workers that create a fresh database at the same moment race on its tables.
+                    if (
+                        not any(m in str(err) for m in ("already exists", "UNIQUE", "duplicate"))
+                        or attempt == 4
+                    ):
+                        raise
+                    time.sleep(0.5 * (attempt + 1))
     except ImportError:
         fail(
             f"cannot open storage '{url}': its database driver is not installed "
@@ -367,6 +374,38 @@ def open_storage(url: str):
     except Exception as err:
         cause = getattr(err, "orig", None) or err
         fail(f"cannot open storage '{url}': {type(cause).__name__}: {one_line(str(cause))}")
+
+
+@contextlib.contextmanager
+def creation_lock(url: str):
+    """Workers of one machine open a SQLite file one at a time (creating its tables races)."""
+    folder = Path(url[len("sqlite:///") :]).parent if url.startswith("sqlite:///") else None
+    if folder is None or not folder.is_dir():
+        yield
+        return
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def fast_sqlite(storage) -> None:
+    """WAL journal and fewer fsyncs: a trial's ~50 database writes cost ~5 ms instead of ~35 ms
+    each. (SQLite is for one machine; many machines use postgresql:// or journal:.)"""
+    import sqlalchemy
+
+    def on_connect(connection, _record) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    sqlalchemy.event.listen(storage.engine, "connect", on_connect)
+    storage.engine.dispose()  # later connections are new ones, with the pragmas
 
 
 def make_pruner(opts, trial_steps: int | None):
