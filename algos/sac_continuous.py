@@ -1,0 +1,514 @@
+"""SAC for continuous actions: Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications"
+(SAC v2: no value network, twin Q, automatic temperature).
+
+A tanh-squashed Gaussian policy a = tanh(u), u ~ N(mu(s), sigma(s)^2), with the change-of-variables
+correction (appendix C):
+
+    log pi(a|s) = sum_i [ log N(u_i; mu_i, sigma_i) - log(1 - tanh(u_i)^2) ]
+
+Twin critics with clipped double-Q targets from Polyak-averaged target networks (eq. 3 with TD3's min):
+
+    y = r + gamma * (1 - terminated) * ( min_i Q_targ_i(s', a') - alpha * log pi(a'|s') ),  a' ~ pi(.|s')
+    L_Q = sum_i E[(Q_i(s, a) - y)^2]
+    L_pi = E_s[ alpha * log pi(a|s) - min_i Q_i(s, a) ],  a ~ pi(.|s)  (reparameterised)
+    L_alpha = E_s[ -log(alpha) * (log pi(a|s) + target_entropy) ],  target_entropy = -|A|
+
+Deviations and choices: the log-probabilities (and so the entropy target) live in the squashed
+space [-1, 1]^|A|; actions are then rescaled affinely to the env's bounds, so -|A| means the same
+for every env (SB3's convention; CleanRL adds log(scale) to log pi). The temperature is learned as
+log(alpha) and its loss uses log(alpha) (SB3). ``policy_frequency`` d > 1 updates the actor and
+alpha once every d critic updates (TD3's delay). log sigma is squashed into [-5, 2] by tanh (CleanRL).
+
+Speed: both critics are one module whose layer weights are stacked to shape (2, in, out), so twin Q
+is one batched matmul (torch.baddbmm) per layer; the actor and temperature losses share one
+backward pass and one fused Adam step; the log-probabilities of the policy sample are computed
+once and reused by the temperature loss; Polyak averaging is one in-place torch._foreach_lerp_.
+
+Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
+observation, and the real final observation sits in ``info["final_obs"]``; the replay buffer
+stores that real final observation as next_obs, so a truncated transition bootstraps from
+Q(final obs) and only ``terminated`` zeroes the bootstrap.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.returns import td_targets
+from common.runs import (
+    Run,
+    check_env_id,
+    fail,
+    load_checkpoint,
+    pick_device,
+    rng_states,
+    seed_everything,
+    set_rng_states,
+)
+
+
+@dataclass
+class Args:
+    exp_name: str = "sac_continuous"
+    """name of this experiment (part of the run folder's name)"""
+    env_id: str = "Hopper-v5"
+    """Gymnasium id of an env with a bounded Box action space"""
+    seed: int = 1
+    """seed of the envs, torch, numpy and python"""
+    total_timesteps: int = 1_000_000
+    """env steps to train for, summed over the parallel envs"""
+    num_envs: int = 1
+    """parallel envs in the vector env"""
+    vector_mode: Literal["sync", "async"] = "sync"
+    """sync steps envs in this process (fastest on few cores); async uses one process per env"""
+    buffer_size: int = 1_000_000
+    """replay buffer capacity (transitions)"""
+    gamma: float = 0.99
+    """discount factor"""
+    tau: float = 0.005
+    """Polyak coefficient of the target critics: targ <- (1 - tau) targ + tau online"""
+    batch_size: int = 256
+    """transitions per gradient update"""
+    learning_starts: int = 5_000
+    """env steps of uniformly random actions before the first update"""
+    updates_per_step: int = 1
+    """gradient updates per vector-env step"""
+    policy_lr: float = 3e-4
+    """Adam learning rate of the actor"""
+    q_lr: float = 1e-3
+    """Adam learning rate of the critics and of the temperature"""
+    policy_frequency: int = 1
+    """update the actor and alpha once every this many critic updates (delayed policy updates)"""
+    target_network_frequency: int = 1
+    """Polyak-update the target critics once every this many critic updates"""
+    alpha: float = 0.2
+    """entropy temperature (the initial value when autotune is on)"""
+    autotune: bool = True
+    """learn alpha towards the target entropy -|A|"""
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    """hidden layer widths of the actor and of each critic"""
+    activation: Literal["relu", "tanh"] = "relu"
+    """activation of the hidden layers"""
+    layer_norm: bool = False
+    """LayerNorm after each hidden linear layer"""
+    bf16: bool = False
+    """run the forward passes of the updates under bfloat16 autocast"""
+    compile: bool = False
+    """torch.compile the networks (pays off only on long runs: compilation takes a while)"""
+    cuda: bool = False
+    """use CUDA when available"""
+    torch_deterministic: bool = True
+    """deterministic torch algorithms"""
+    torch_threads: int = 1
+    """torch CPU threads"""
+    capture_video: bool = False
+    """record videos of env 0 into the run folder's videos/"""
+    log_every: int = 1_000
+    """log losses, SPS and the curve every this many env steps"""
+    save_model: bool = False
+    """write a checkpoint at the end of training"""
+    checkpoint_every: int = 0
+    """also write a checkpoint every this many env steps (0: never)"""
+    checkpoint_buffer: bool = False
+    """put the replay buffer into checkpoints (exact resume; large files)"""
+    resume: str | None = None
+    """path of a checkpoint to continue training from"""
+    runs_dir: str = "runs"
+    """folder of the run folders"""
+
+
+def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
+    def thunk():
+        if capture_video and idx == 0:
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, video_dir)
+        else:
+            env = gym.make(env_id)
+        return env
+
+    return thunk
+
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+def mlp(sizes, activation: str, layer_norm: bool) -> nn.Sequential:
+    """Linear layers (PyTorch's default init), each followed by [LayerNorm,] activation."""
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers.append(nn.Linear(n_in, n_out))
+        layers += (
+            [nn.LayerNorm(n_out), ACTIVATIONS[activation]()] if layer_norm else [ACTIVATIONS[activation]()]
+        )
+    return nn.Sequential(*layers)
+
+
+class TwinQNetwork(nn.Module):
+    """``num_critics`` independent MLP critics stored as one: layer l holds the weights of every
+    critic stacked as (num_critics, in, out), so all critics run as one batched matmul per layer:
+    h_l = act(baddbmm(b_l, h_{l-1}, W_l)). Input (B, in); output (num_critics, B, out).
+    Initialised like nn.Linear: W, b ~ U(-1/sqrt(in), 1/sqrt(in)).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, args: Args, num_critics: int = 2):
+        super().__init__()
+        sizes = [in_dim, *args.hidden_sizes, out_dim]
+        self.num_critics, self.layer_norm = num_critics, args.layer_norm
+        self.activation = {"relu": F.relu, "tanh": torch.tanh}[args.activation]
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        self.norm_weights, self.norm_biases = nn.ParameterList(), nn.ParameterList()
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            bound = 1 / math.sqrt(n_in)
+            self.weights.append(nn.Parameter(torch.empty(num_critics, n_in, n_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(num_critics, 1, n_out).uniform_(-bound, bound)))
+            if args.layer_norm and i < len(sizes) - 2:
+                self.norm_weights.append(nn.Parameter(torch.ones(num_critics, 1, n_out)))
+                self.norm_biases.append(nn.Parameter(torch.zeros(num_critics, 1, n_out)))
+
+    def forward(self, x: torch.Tensor, frozen: bool = False) -> torch.Tensor:
+        """``frozen``: use detached parameters (gradients flow to ``x`` only: the actor's loss)."""
+        h = x.expand(self.num_critics, *x.shape)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if frozen:
+                w, b = w.detach(), b.detach()
+            h = torch.baddbmm(b, h, w)
+            if i < last:
+                if self.layer_norm:
+                    h = F.layer_norm(h, h.shape[-1:]) * self.norm_weights[i] + self.norm_biases[i]
+                h = self.activation(h)
+        return h.float()  # float32 even under bf16 autocast
+
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+class Actor(nn.Module):
+    """MLP trunk and one linear head giving the mean and log std of u; a = tanh(u) in [-1, 1]."""
+
+    def __init__(self, obs_dim: int, act_dim: int, args: Args):
+        super().__init__()
+        self.trunk = mlp([obs_dim, *args.hidden_sizes], args.activation, args.layer_norm)
+        self.head = nn.Linear(args.hidden_sizes[-1], 2 * act_dim)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.head(self.trunk(obs)).float().chunk(2, dim=-1)  # float: bf16 autocast
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
+        return mean, log_std
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self(obs)
+        return squashed_gaussian_sample(mean, log_std, torch.randn_like(mean))
+
+
+def squashed_gaussian_sample(
+    mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """a = tanh(u), u = mean + exp(log_std) * noise, and log pi(a|s), shapes (B, A) -> (B, A), (B,).
+
+    log pi(a|s) = sum_i [ -noise_i^2 / 2 - log_std_i - log(2 pi) / 2 - log(1 - tanh(u_i)^2) ], with
+    the stable form log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)).
+    """
+    u = mean + log_std.exp() * noise
+    per_dim = -0.5 * noise.square() - log_std + 2 * (u + F.softplus(-2 * u))
+    constant = mean.shape[-1] * (-0.5 * math.log(2 * math.pi) - 2 * math.log(2))
+    return torch.tanh(u), per_dim.sum(-1) + constant
+
+
+def soft_q_targets(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    next_q_values: torch.Tensor,
+    next_log_probs: torch.Tensor,
+    alpha: torch.Tensor | float,
+    gamma: float,
+) -> torch.Tensor:
+    """Clipped double-Q soft target, shapes rewards/terminated/next_log_probs (B,), next_q_values (2, B):
+
+    y = r + gamma * (1 - terminated) * (min_i Q_targ_i(s', a') - alpha * log pi(a'|s'))
+    """
+    next_values = next_q_values.min(0).values - alpha * next_log_probs
+    return td_targets(rewards, next_values, terminated, gamma)
+
+
+def critic_loss(q_values: torch.Tensor, q_targets: torch.Tensor) -> torch.Tensor:
+    """Sum over the critics of the mean squared TD error; q_values (2, B), q_targets (B,)."""
+    return (q_values - q_targets).square().mean(1).sum()
+
+
+def actor_loss(log_probs: torch.Tensor, q_values: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
+    """E[alpha * log pi(a|s) - min_i Q_i(s, a)] for a ~ pi(.|s); q_values (2, B)."""
+    return (alpha * log_probs - q_values.min(0).values).mean()
+
+
+def alpha_loss(log_alpha: torch.Tensor, log_probs: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """-log(alpha) * (E[log pi] + target_entropy): alpha grows while the entropy is below the target."""
+    return -log_alpha * (log_probs.detach().mean() + target_entropy)
+
+
+class ReplayBuffer:
+    """Preallocated circular buffer; observations keep their own dtype, sampled with an index array."""
+
+    fields = ("obs", "next_obs", "actions", "rewards", "terminated")
+
+    def __init__(self, size: int, obs_space: gym.spaces.Box, action_shape: tuple, action_dtype):
+        self.size, self.pos, self.full = size, 0, False
+        self.obs = np.zeros((size, *obs_space.shape), dtype=obs_space.dtype)
+        self.next_obs = np.zeros((size, *obs_space.shape), dtype=obs_space.dtype)
+        self.actions = np.zeros((size, *action_shape), dtype=action_dtype)
+        self.rewards = np.zeros(size, dtype=np.float32)
+        self.terminated = np.zeros(size, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return self.size if self.full else self.pos
+
+    def add(self, obs, next_obs, actions, rewards, terminated) -> None:
+        idx = (self.pos + np.arange(len(obs))) % self.size
+        self.obs[idx], self.next_obs[idx], self.actions[idx] = obs, next_obs, actions
+        self.rewards[idx], self.terminated[idx] = rewards, terminated
+        self.full = self.full or self.pos + len(obs) >= self.size
+        self.pos = (self.pos + len(obs)) % self.size
+
+    def sample(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """(obs, actions, rewards, next_obs, terminated); observations as float32, actions as stored."""
+        idx = np.random.randint(0, len(self), size=batch_size)
+        obs = torch.as_tensor(self.obs[idx], dtype=torch.float32, device=device)
+        next_obs = torch.as_tensor(self.next_obs[idx], dtype=torch.float32, device=device)
+        actions = torch.as_tensor(self.actions[idx], device=device)
+        rewards = torch.as_tensor(self.rewards[idx], device=device)
+        return obs, actions, rewards, next_obs, torch.as_tensor(self.terminated[idx], device=device)
+
+    def state_dict(self) -> dict:
+        n = len(self)
+        return {"pos": self.pos, "full": self.full, **{k: getattr(self, k)[:n].copy() for k in self.fields}}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key in self.fields:
+            getattr(self, key)[: len(state[key])] = state[key]
+        self.pos, self.full = state["pos"], state["full"]
+
+
+def train(args: Args, report=None) -> dict:
+    if args.batch_size > args.buffer_size:
+        fail(f"--batch-size {args.batch_size} is larger than --buffer-size {args.buffer_size}")
+    if args.batch_size > args.learning_starts:
+        fail(
+            f"--batch-size {args.batch_size} is larger than --learning-starts {args.learning_starts}: "
+            "the first update would sample from fewer transitions than a batch"
+        )
+    if min(args.policy_frequency, args.target_network_frequency, args.updates_per_step, args.num_envs) < 1:
+        fail("--policy-frequency, --target-network-frequency, --updates-per-step and --num-envs must be >= 1")
+    check_env_id(args.env_id)
+    checkpoint = load_checkpoint(args.resume) if args.resume else None
+
+    torch.set_num_threads(args.torch_threads)
+    seed_everything(args.seed, args.torch_deterministic)
+    device = pick_device(args.cuda)
+    run = Run(args, report)
+    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
+    envs = envs(
+        [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    action_space, obs_space = envs.single_action_space, envs.single_observation_space
+    if not isinstance(action_space, gym.spaces.Box):
+        envs.close()
+        fail(f"{args.env_id} has a {action_space} action space: use algos/sac_discrete.py")
+    if not (np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
+        envs.close()
+        fail(f"{args.env_id} has an unbounded action space {action_space}: SAC needs finite bounds")
+    if not isinstance(obs_space, gym.spaces.Box):
+        envs.close()
+        fail(f"{args.env_id} has a {obs_space} observation space: this script needs a Box")
+    obs_dim, act_dim = int(np.prod(obs_space.shape)), int(np.prod(action_space.shape))
+    action_scale = ((action_space.high - action_space.low) / 2).astype(np.float32)
+    action_bias = ((action_space.high + action_space.low) / 2).astype(np.float32)
+
+    actor = Actor(obs_dim, act_dim, args).to(device)
+    qf = TwinQNetwork(obs_dim + act_dim, 1, args).to(device)
+    qf_target = TwinQNetwork(obs_dim + act_dim, 1, args).to(device)
+    qf_target.load_state_dict(qf.state_dict())
+    qf_target.requires_grad_(False)
+    target_entropy = -float(act_dim)
+    log_alpha = torch.tensor(math.log(args.alpha), device=device, requires_grad=args.autotune)
+    fused = dict(fused=True) if device.type in ("cpu", "cuda") else dict(foreach=True)
+    q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr, **fused)
+    # The actor and alpha step together: one backward of L_pi + L_alpha, one Adam step (two groups).
+    groups = [{"params": actor.parameters(), "lr": args.policy_lr}]
+    if args.autotune:
+        groups.append({"params": [log_alpha], "lr": args.q_lr})
+    actor_optimizer = torch.optim.Adam(groups, **fused)
+    online_params, target_params = list(qf.parameters()), list(qf_target.parameters())
+
+    buffer = ReplayBuffer(args.buffer_size, obs_space, (act_dim,), np.float32)
+    global_step, updates, updates_from = 0, 0, args.learning_starts
+    envs.action_space.seed(args.seed)
+    next_obs, _ = envs.reset(seed=args.seed)
+    if checkpoint is not None:
+        actor.load_state_dict(checkpoint["actor"])
+        qf.load_state_dict(checkpoint["qf"])
+        qf_target.load_state_dict(checkpoint["qf_target"])
+        q_optimizer.load_state_dict(checkpoint["q_optimizer"])
+        actor_optimizer.load_state_dict(checkpoint["actor_optimizer"])
+        with torch.no_grad():
+            log_alpha.copy_(checkpoint["log_alpha"])
+        global_step, updates = checkpoint["global_step"], checkpoint["updates"]
+        set_rng_states(checkpoint["rng"])
+        if checkpoint.get("buffer") is not None:
+            buffer.load_state_dict(checkpoint["buffer"])
+        else:  # refill the buffer with the current policy before updating again
+            updates_from = max(args.learning_starts, global_step + max(args.batch_size, args.learning_starts))
+        if checkpoint.get("envs") is not None:  # classic-control envs pickle: resume is exact
+            envs.close()
+            envs, next_obs = pickle.loads(checkpoint["envs"])
+        else:
+            next_obs, _ = envs.reset(seed=args.seed + global_step)
+        run.start_step = global_step
+
+    def save(name: str) -> None:
+        try:
+            env_state = pickle.dumps((envs, next_obs)) if args.vector_mode == "sync" else None
+        except (TypeError, pickle.PicklingError, AttributeError):
+            env_state = None  # e.g. MuJoCo envs: a resumed run starts fresh episodes
+        state = {
+            "actor": actor.state_dict(),
+            "qf": qf.state_dict(),
+            "qf_target": qf_target.state_dict(),
+            "q_optimizer": q_optimizer.state_dict(),
+            "actor_optimizer": actor_optimizer.state_dict(),
+            "log_alpha": log_alpha.detach().clone(),
+            "global_step": global_step,
+            "updates": updates,
+            "rng": rng_states(),
+            "envs": env_state,
+            "buffer": buffer.state_dict() if args.checkpoint_buffer else None,
+            "args": vars(args),
+        }
+        run.save_checkpoint(state, name)
+
+    qf_forward, actor_sample = qf, actor.sample
+    if args.compile:
+        qf_forward, actor_sample = torch.compile(qf), torch.compile(actor.sample)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16)
+
+    def update() -> tuple[torch.Tensor, ...]:
+        """One gradient step of the critics (and, every policy_frequency steps, of actor and alpha)."""
+        obs, actions, rewards, next_obs, terminated = buffer.sample(args.batch_size, device)
+        alpha = log_alpha.detach().exp()
+        with torch.no_grad(), autocast:
+            next_actions, next_log_probs = actor_sample(next_obs)
+            next_q_values = qf_target(torch.cat([next_obs, next_actions], 1)).squeeze(-1)
+            q_targets = soft_q_targets(rewards, terminated, next_q_values, next_log_probs, alpha, args.gamma)
+        with autocast:
+            q_values = qf_forward(torch.cat([obs, actions], 1)).squeeze(-1)
+        qf_loss = critic_loss(q_values, q_targets)
+        q_optimizer.zero_grad(set_to_none=True)
+        qf_loss.backward()
+        q_optimizer.step()
+
+        if updates % args.policy_frequency == 0:
+            with autocast:
+                pi_actions, log_probs = actor_sample(obs)
+                # Frozen critics: L_pi's gradient reaches the actor through a, never the critics.
+                q_pi = qf_forward(torch.cat([obs, pi_actions], 1), frozen=True).squeeze(-1)
+            pi_loss = actor_loss(log_probs, q_pi, alpha)
+            loss = pi_loss + alpha_loss(log_alpha, log_probs, target_entropy) if args.autotune else pi_loss
+            actor_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            actor_optimizer.step()
+            update.last_actor = (pi_loss.detach(), -log_probs.detach().mean())
+        if updates % args.target_network_frequency == 0:
+            with torch.no_grad():
+                torch._foreach_lerp_(target_params, online_params, args.tau)
+        return (qf_loss.detach(), q_values.detach().mean(), *update.last_actor)
+
+    update.last_actor = (torch.zeros(()), torch.zeros(()))
+    stats = None
+
+    def check_finite() -> None:
+        if stats is None:
+            return
+        for name, value in zip(("qf_loss", "q_values", "policy_loss"), torch.stack(stats[:3]).tolist()):
+            if not math.isfinite(value):
+                fail(
+                    f"non-finite {name} at step {global_step}; last good checkpoint in "
+                    f"{run.dir / 'checkpoints'}",
+                    1,
+                )
+
+    while global_step < args.total_timesteps:
+        if global_step < args.learning_starts and checkpoint is None:
+            actions = (envs.action_space.sample() - action_bias) / action_scale
+        else:
+            with torch.inference_mode():
+                obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
+                actions = actor.sample(obs)[0].cpu().numpy()
+        obs = next_obs
+        next_obs, rewards, terminated, truncated, info = envs.step(actions * action_scale + action_bias)
+        global_step += args.num_envs
+        run.log_episodes(global_step, info)
+
+        # Easy to overlook: for an ended episode next_obs is already the reset observation (SAME_STEP);
+        # the transition must end in the real final observation, so that truncation bootstraps from it.
+        real_next_obs = next_obs
+        if "_final_obs" in info and info["_final_obs"].any():
+            real_next_obs = next_obs.copy()
+            for i in np.flatnonzero(info["_final_obs"]):
+                real_next_obs[i] = info["final_obs"][i]
+        buffer.add(obs, real_next_obs, actions, rewards, terminated)
+
+        if global_step >= updates_from:
+            for _ in range(args.updates_per_step):
+                stats = update()
+                updates += 1
+
+        crossed = global_step // args.log_every != (global_step - args.num_envs) // args.log_every
+        if crossed or run.stop_signal is not None or global_step >= args.total_timesteps:
+            check_finite()
+            if stats is not None:
+                qf_loss, q_mean, pi_loss, entropy = torch.stack(stats).tolist()
+                run.log(
+                    global_step,
+                    {
+                        "losses/qf_loss": qf_loss,
+                        "losses/qf_values": q_mean,
+                        "losses/policy_loss": pi_loss,
+                        "losses/entropy": entropy,
+                        "losses/alpha": log_alpha.exp().item(),
+                    },
+                )
+            if args.checkpoint_every and global_step // args.checkpoint_every != (
+                (global_step - args.num_envs) // args.checkpoint_every
+            ):
+                save("latest")
+            if run.progress(global_step, f"alpha {log_alpha.exp().item():.3f}"):
+                if run.stop_signal is not None:
+                    save("latest")
+                break
+
+    if args.save_model:
+        check_finite()
+        save("latest")
+    envs.close()
+    summary = run.finish(global_step)
+    if run.stop_signal is not None:
+        raise SystemExit(1)
+    return summary
+
+
+if __name__ == "__main__":
+    train(tyro.cli(Args))

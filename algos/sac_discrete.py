@@ -1,0 +1,495 @@
+"""SAC for discrete actions: Christodoulou 2019, "Soft Actor-Critic for Discrete Action Settings".
+
+With a finite action set the policy's expectations are sums, so no sampling and no
+reparameterisation are needed: the critics output Q(s, .) for every action, the actor outputs
+pi(.|s), and every expectation over actions is exact (eqs. 10-12 of the paper):
+
+    V(s') = sum_a pi(a|s') * (min_i Q_targ_i(s', a) - alpha * log pi(a|s'))
+    y = r + gamma * (1 - terminated) * V(s')
+    L_Q = sum_i E[(Q_i(s, a) - y)^2]
+    L_pi = E_s[ sum_a pi(a|s) * (alpha * log pi(a|s) - min_i Q_i(s, a)) ]
+    L_alpha = E_s[ log(alpha) * (H(pi(.|s)) - target_entropy) ],  H = -sum_a pi log pi
+
+log pi comes from one log_softmax (then .exp() gives pi); the entropy H is computed once and shared
+by L_pi and L_alpha. target_entropy = ``target_entropy_scale * log|A|``, a fraction of the uniform
+policy's entropy log|A|. The paper uses 0.98 * log|A|, which keeps the policy near uniform (with 2
+actions it asks for p = (0.56, 0.44)); CleanRL's sac_atari uses 0.89. We default to 0.5: half the
+maximum entropy, a policy that still explores but can commit (on CartPole, 0.98 stalls learning).
+
+Deviations: the actor's loss uses the critics' Q(s, .) from the forward pass of the critic loss
+(detached, i.e. from just before this step's critic update) instead of a second forward pass after it.
+The temperature is learned as log(alpha) and its loss uses log(alpha) (SB3's convention).
+``policy_frequency`` d > 1 updates the actor and alpha once every d critic updates.
+
+Speed: both critics are one module whose layer weights are stacked to shape (2, in, out), so twin Q
+is one batched matmul (torch.baddbmm) per layer; the actor and temperature losses share one
+backward pass and one fused Adam step; Polyak averaging is one in-place torch._foreach_lerp_.
+
+Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
+observation, and the real final observation sits in ``info["final_obs"]``; the replay buffer
+stores that real final observation as next_obs, so a truncated transition bootstraps from
+V(final obs) and only ``terminated`` zeroes the bootstrap.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.returns import td_targets
+from common.runs import (
+    Run,
+    check_env_id,
+    fail,
+    load_checkpoint,
+    pick_device,
+    rng_states,
+    seed_everything,
+    set_rng_states,
+)
+
+
+@dataclass
+class Args:
+    exp_name: str = "sac_discrete"
+    """name of this experiment (part of the run folder's name)"""
+    env_id: str = "CartPole-v1"
+    """Gymnasium id of an env with a discrete action space"""
+    seed: int = 1
+    """seed of the envs, torch, numpy and python"""
+    total_timesteps: int = 200_000
+    """env steps to train for, summed over the parallel envs"""
+    num_envs: int = 1
+    """parallel envs in the vector env"""
+    vector_mode: Literal["sync", "async"] = "sync"
+    """sync steps envs in this process (fastest on few cores); async uses one process per env"""
+    buffer_size: int = 100_000
+    """replay buffer capacity (transitions)"""
+    gamma: float = 0.99
+    """discount factor"""
+    tau: float = 0.005
+    """Polyak coefficient of the target critics: targ <- (1 - tau) targ + tau online"""
+    batch_size: int = 64
+    """transitions per gradient update"""
+    learning_starts: int = 1_000
+    """env steps of uniformly random actions before the first update"""
+    updates_per_step: int = 1
+    """gradient updates per vector-env step"""
+    policy_lr: float = 3e-4
+    """Adam learning rate of the actor"""
+    q_lr: float = 3e-4
+    """Adam learning rate of the critics and of the temperature"""
+    policy_frequency: int = 1
+    """update the actor and alpha once every this many critic updates (delayed policy updates)"""
+    target_network_frequency: int = 1
+    """Polyak-update the target critics once every this many critic updates"""
+    alpha: float = 0.2
+    """entropy temperature (the initial value when autotune is on)"""
+    autotune: bool = True
+    """learn alpha towards the target entropy"""
+    target_entropy_scale: float = 0.5
+    """target entropy = this * log(number of actions) (the uniform policy's entropy)"""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """hidden layer widths of the actor and of each critic"""
+    activation: Literal["relu", "tanh"] = "relu"
+    """activation of the hidden layers"""
+    layer_norm: bool = False
+    """LayerNorm after each hidden linear layer"""
+    cuda: bool = False
+    """use CUDA when available"""
+    torch_deterministic: bool = True
+    """deterministic torch algorithms"""
+    torch_threads: int = 1
+    """torch CPU threads"""
+    capture_video: bool = False
+    """record videos of env 0 into the run folder's videos/"""
+    log_every: int = 1_000
+    """log losses, SPS and the curve every this many env steps"""
+    save_model: bool = False
+    """write a checkpoint at the end of training"""
+    checkpoint_every: int = 0
+    """also write a checkpoint every this many env steps (0: never)"""
+    checkpoint_buffer: bool = False
+    """put the replay buffer into checkpoints (exact resume; large files)"""
+    resume: str | None = None
+    """path of a checkpoint to continue training from"""
+    runs_dir: str = "runs"
+    """folder of the run folders"""
+
+
+def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
+    def thunk():
+        if capture_video and idx == 0:
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, video_dir)
+        else:
+            env = gym.make(env_id)
+        return env
+
+    return thunk
+
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+def mlp(sizes, activation: str, layer_norm: bool) -> nn.Sequential:
+    """Linear layers (PyTorch's default init), each followed by [LayerNorm,] activation."""
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers.append(nn.Linear(n_in, n_out))
+        layers += (
+            [nn.LayerNorm(n_out), ACTIVATIONS[activation]()] if layer_norm else [ACTIVATIONS[activation]()]
+        )
+    return nn.Sequential(*layers)
+
+
+class TwinQNetwork(nn.Module):
+    """``num_critics`` independent MLP critics stored as one: layer l holds the weights of every
+    critic stacked as (num_critics, in, out), so all critics run as one batched matmul per layer:
+    h_l = act(baddbmm(b_l, h_{l-1}, W_l)). Input (B, in); output (num_critics, B, out).
+    Initialised like nn.Linear: W, b ~ U(-1/sqrt(in), 1/sqrt(in)).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, args: Args, num_critics: int = 2):
+        super().__init__()
+        sizes = [in_dim, *args.hidden_sizes, out_dim]
+        self.num_critics, self.layer_norm = num_critics, args.layer_norm
+        self.activation = {"relu": F.relu, "tanh": torch.tanh}[args.activation]
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        self.norm_weights, self.norm_biases = nn.ParameterList(), nn.ParameterList()
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            bound = 1 / math.sqrt(n_in)
+            self.weights.append(nn.Parameter(torch.empty(num_critics, n_in, n_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(num_critics, 1, n_out).uniform_(-bound, bound)))
+            if args.layer_norm and i < len(sizes) - 2:
+                self.norm_weights.append(nn.Parameter(torch.ones(num_critics, 1, n_out)))
+                self.norm_biases.append(nn.Parameter(torch.zeros(num_critics, 1, n_out)))
+
+    def forward(self, x: torch.Tensor, frozen: bool = False) -> torch.Tensor:
+        """``frozen``: use detached parameters (gradients flow to ``x`` only: the actor's loss)."""
+        h = x.expand(self.num_critics, *x.shape)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if frozen:
+                w, b = w.detach(), b.detach()
+            h = torch.baddbmm(b, h, w)
+            if i < last:
+                if self.layer_norm:
+                    h = F.layer_norm(h, h.shape[-1:]) * self.norm_weights[i] + self.norm_biases[i]
+                h = self.activation(h)
+        return h
+
+
+class Actor(nn.Module):
+    """MLP trunk and a linear head giving the logits of pi(.|s)."""
+
+    def __init__(self, obs_dim: int, n_actions: int, args: Args):
+        super().__init__()
+        self.trunk = mlp([obs_dim, *args.hidden_sizes], args.activation, args.layer_norm)
+        self.head = nn.Linear(args.hidden_sizes[-1], n_actions)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """log pi(.|s), shape (B, |A|): one log_softmax; pi is its .exp()."""
+        return torch.log_softmax(self.head(self.trunk(obs)), dim=-1)
+
+
+def soft_q_targets(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    next_q_values: torch.Tensor,
+    next_log_probs: torch.Tensor,
+    alpha: torch.Tensor | float,
+    gamma: float,
+) -> torch.Tensor:
+    """Exact soft target, shapes rewards/terminated (B,), next_q_values (2, B, |A|), next_log_probs (B, |A|):
+
+    y = r + gamma * (1 - terminated) * sum_a pi(a|s') (min_i Q_targ_i(s', a) - alpha * log pi(a|s'))
+    """
+    next_values = (next_log_probs.exp() * (next_q_values.min(0).values - alpha * next_log_probs)).sum(-1)
+    return td_targets(rewards, next_values, terminated, gamma)
+
+
+def critic_loss(q_values: torch.Tensor, actions: torch.Tensor, q_targets: torch.Tensor) -> torch.Tensor:
+    """Sum over the critics of the mean squared TD error of the actions taken.
+
+    q_values (2, B, |A|), actions (B,) int64, q_targets (B,).
+    """
+    q_taken = q_values.gather(2, actions.view(1, -1, 1).expand(q_values.shape[0], -1, 1)).squeeze(2)
+    return (q_taken - q_targets).square().mean(1).sum()
+
+
+def policy_losses(
+    log_probs: torch.Tensor,
+    q_values: torch.Tensor,
+    log_alpha: torch.Tensor,
+    target_entropy: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Actor and temperature losses sharing one entropy; log_probs (B, |A|), q_values (2, B, |A|) detached.
+
+    L_pi = E_s[ sum_a pi(a|s) (-min_i Q_i(s, a)) - alpha * H(s) ]
+    L_alpha = log(alpha) * (E_s[H(s)] - target_entropy)
+    Returns (L_pi, L_alpha, mean entropy).
+    """
+    probs = log_probs.exp()
+    entropy = -(probs * log_probs).sum(-1).mean()
+    alpha = log_alpha.detach().exp()
+    pi_loss = -(probs * q_values.min(0).values).sum(-1).mean() - alpha * entropy
+    return pi_loss, log_alpha * (entropy.detach() - target_entropy), entropy.detach()
+
+
+class ReplayBuffer:
+    """Preallocated circular buffer; observations keep their own dtype, sampled with an index array."""
+
+    fields = ("obs", "next_obs", "actions", "rewards", "terminated")
+
+    def __init__(self, size: int, obs_space: gym.spaces.Box, action_shape: tuple, action_dtype):
+        self.size, self.pos, self.full = size, 0, False
+        self.obs = np.zeros((size, *obs_space.shape), dtype=obs_space.dtype)
+        self.next_obs = np.zeros((size, *obs_space.shape), dtype=obs_space.dtype)
+        self.actions = np.zeros((size, *action_shape), dtype=action_dtype)
+        self.rewards = np.zeros(size, dtype=np.float32)
+        self.terminated = np.zeros(size, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return self.size if self.full else self.pos
+
+    def add(self, obs, next_obs, actions, rewards, terminated) -> None:
+        idx = (self.pos + np.arange(len(obs))) % self.size
+        self.obs[idx], self.next_obs[idx], self.actions[idx] = obs, next_obs, actions
+        self.rewards[idx], self.terminated[idx] = rewards, terminated
+        self.full = self.full or self.pos + len(obs) >= self.size
+        self.pos = (self.pos + len(obs)) % self.size
+
+    def sample(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """(obs, actions, rewards, next_obs, terminated); observations as float32, actions as stored."""
+        idx = np.random.randint(0, len(self), size=batch_size)
+        obs = torch.as_tensor(self.obs[idx], dtype=torch.float32, device=device)
+        next_obs = torch.as_tensor(self.next_obs[idx], dtype=torch.float32, device=device)
+        actions = torch.as_tensor(self.actions[idx], device=device)
+        rewards = torch.as_tensor(self.rewards[idx], device=device)
+        return obs, actions, rewards, next_obs, torch.as_tensor(self.terminated[idx], device=device)
+
+    def state_dict(self) -> dict:
+        n = len(self)
+        return {"pos": self.pos, "full": self.full, **{k: getattr(self, k)[:n].copy() for k in self.fields}}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key in self.fields:
+            getattr(self, key)[: len(state[key])] = state[key]
+        self.pos, self.full = state["pos"], state["full"]
+
+
+def train(args: Args, report=None) -> dict:
+    if args.batch_size > args.buffer_size:
+        fail(f"--batch-size {args.batch_size} is larger than --buffer-size {args.buffer_size}")
+    if args.batch_size > args.learning_starts:
+        fail(
+            f"--batch-size {args.batch_size} is larger than --learning-starts {args.learning_starts}: "
+            "the first update would sample from fewer transitions than a batch"
+        )
+    if min(args.policy_frequency, args.target_network_frequency, args.updates_per_step, args.num_envs) < 1:
+        fail("--policy-frequency, --target-network-frequency, --updates-per-step and --num-envs must be >= 1")
+    check_env_id(args.env_id)
+    checkpoint = load_checkpoint(args.resume) if args.resume else None
+
+    torch.set_num_threads(args.torch_threads)
+    seed_everything(args.seed, args.torch_deterministic)
+    device = pick_device(args.cuda)
+    run = Run(args, report)
+    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
+    envs = envs(
+        [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    action_space, obs_space = envs.single_action_space, envs.single_observation_space
+    if not isinstance(action_space, gym.spaces.Discrete):
+        envs.close()
+        fail(f"{args.env_id} has a {action_space} action space: use algos/sac_continuous.py")
+    if not isinstance(obs_space, gym.spaces.Box):
+        envs.close()
+        fail(f"{args.env_id} has a {obs_space} observation space: this script needs a Box")
+    obs_dim, n_actions = int(np.prod(obs_space.shape)), int(action_space.n)
+
+    actor = Actor(obs_dim, n_actions, args).to(device)
+    qf = TwinQNetwork(obs_dim, n_actions, args).to(device)
+    qf_target = TwinQNetwork(obs_dim, n_actions, args).to(device)
+    qf_target.load_state_dict(qf.state_dict())
+    qf_target.requires_grad_(False)
+    target_entropy = args.target_entropy_scale * math.log(n_actions)
+    log_alpha = torch.tensor(math.log(args.alpha), device=device, requires_grad=args.autotune)
+    fused = dict(fused=True) if device.type in ("cpu", "cuda") else dict(foreach=True)
+    q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr, **fused)
+    # The actor and alpha step together: one backward of L_pi + L_alpha, one Adam step (two groups).
+    groups = [{"params": actor.parameters(), "lr": args.policy_lr}]
+    if args.autotune:
+        groups.append({"params": [log_alpha], "lr": args.q_lr})
+    actor_optimizer = torch.optim.Adam(groups, **fused)
+    online_params, target_params = list(qf.parameters()), list(qf_target.parameters())
+
+    buffer = ReplayBuffer(args.buffer_size, obs_space, (), np.int64)
+    global_step, updates, updates_from = 0, 0, args.learning_starts
+    envs.action_space.seed(args.seed)
+    next_obs, _ = envs.reset(seed=args.seed)
+    if checkpoint is not None:
+        actor.load_state_dict(checkpoint["actor"])
+        qf.load_state_dict(checkpoint["qf"])
+        qf_target.load_state_dict(checkpoint["qf_target"])
+        q_optimizer.load_state_dict(checkpoint["q_optimizer"])
+        actor_optimizer.load_state_dict(checkpoint["actor_optimizer"])
+        with torch.no_grad():
+            log_alpha.copy_(checkpoint["log_alpha"])
+        global_step, updates = checkpoint["global_step"], checkpoint["updates"]
+        set_rng_states(checkpoint["rng"])
+        if checkpoint.get("buffer") is not None:
+            buffer.load_state_dict(checkpoint["buffer"])
+        else:  # refill the buffer with the current policy before updating again
+            updates_from = max(args.learning_starts, global_step + max(args.batch_size, args.learning_starts))
+        if checkpoint.get("envs") is not None:  # classic-control envs pickle: resume is exact
+            envs.close()
+            envs, next_obs = pickle.loads(checkpoint["envs"])
+        else:
+            next_obs, _ = envs.reset(seed=args.seed + global_step)
+        run.start_step = global_step
+
+    def save(name: str) -> None:
+        try:
+            env_state = pickle.dumps((envs, next_obs)) if args.vector_mode == "sync" else None
+        except (TypeError, pickle.PicklingError, AttributeError):
+            env_state = None  # e.g. MuJoCo envs: a resumed run starts fresh episodes
+        state = {
+            "actor": actor.state_dict(),
+            "qf": qf.state_dict(),
+            "qf_target": qf_target.state_dict(),
+            "q_optimizer": q_optimizer.state_dict(),
+            "actor_optimizer": actor_optimizer.state_dict(),
+            "log_alpha": log_alpha.detach().clone(),
+            "global_step": global_step,
+            "updates": updates,
+            "rng": rng_states(),
+            "envs": env_state,
+            "buffer": buffer.state_dict() if args.checkpoint_buffer else None,
+            "args": vars(args),
+        }
+        run.save_checkpoint(state, name)
+
+    def update() -> tuple[torch.Tensor, ...]:
+        """One gradient step of the critics (and, every policy_frequency steps, of actor and alpha)."""
+        obs, actions, rewards, next_obs, terminated = buffer.sample(args.batch_size, device)
+        with torch.no_grad():
+            next_q_values = qf_target(next_obs)
+            alpha = log_alpha.exp()
+            q_targets = soft_q_targets(rewards, terminated, next_q_values, actor(next_obs), alpha, args.gamma)
+        q_values = qf(obs)
+        qf_loss = critic_loss(q_values, actions, q_targets)
+        q_optimizer.zero_grad(set_to_none=True)
+        qf_loss.backward()
+        q_optimizer.step()
+
+        if updates % args.policy_frequency == 0:
+            pi_loss, temperature_loss, entropy = policy_losses(
+                actor(obs), q_values.detach(), log_alpha, target_entropy
+            )
+            actor_optimizer.zero_grad(set_to_none=True)
+            (pi_loss + temperature_loss if args.autotune else pi_loss).backward()
+            actor_optimizer.step()
+            update.last_actor = (pi_loss.detach(), entropy)
+        if updates % args.target_network_frequency == 0:
+            with torch.no_grad():
+                torch._foreach_lerp_(target_params, online_params, args.tau)
+        return (qf_loss.detach(), q_values.detach().mean(), *update.last_actor)
+
+    update.last_actor = (torch.zeros(()), torch.zeros(()))
+    stats = None
+
+    def check_finite() -> None:
+        if stats is None:
+            return
+        for name, value in zip(("qf_loss", "q_values", "policy_loss"), torch.stack(stats[:3]).tolist()):
+            if not math.isfinite(value):
+                fail(
+                    f"non-finite {name} at step {global_step}; last good checkpoint in "
+                    f"{run.dir / 'checkpoints'}",
+                    1,
+                )
+
+    while global_step < args.total_timesteps:
+        if global_step < args.learning_starts and checkpoint is None:
+            actions = envs.action_space.sample()
+        else:
+            with torch.inference_mode():
+                obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
+                log_probs = actor(obs)
+                # Gumbel-max: argmax(log pi + Gumbel noise) samples from pi.
+                actions = (
+                    torch.argmax(log_probs - torch.empty_like(log_probs).exponential_().log(), 1)
+                    .cpu()
+                    .numpy()
+                )
+        obs = next_obs
+        next_obs, rewards, terminated, truncated, info = envs.step(actions)
+        global_step += args.num_envs
+        run.log_episodes(global_step, info)
+
+        # Easy to overlook: for an ended episode next_obs is already the reset observation (SAME_STEP);
+        # the transition must end in the real final observation, so that truncation bootstraps from it.
+        real_next_obs = next_obs
+        if "_final_obs" in info and info["_final_obs"].any():
+            real_next_obs = next_obs.copy()
+            for i in np.flatnonzero(info["_final_obs"]):
+                real_next_obs[i] = info["final_obs"][i]
+        buffer.add(obs, real_next_obs, actions, rewards, terminated)
+
+        if global_step >= updates_from:
+            for _ in range(args.updates_per_step):
+                stats = update()
+                updates += 1
+
+        crossed = global_step // args.log_every != (global_step - args.num_envs) // args.log_every
+        if crossed or run.stop_signal is not None or global_step >= args.total_timesteps:
+            check_finite()
+            if stats is not None:
+                qf_loss, q_mean, pi_loss, entropy = torch.stack(stats).tolist()
+                run.log(
+                    global_step,
+                    {
+                        "losses/qf_loss": qf_loss,
+                        "losses/qf_values": q_mean,
+                        "losses/policy_loss": pi_loss,
+                        "losses/entropy": entropy,
+                        "losses/alpha": log_alpha.exp().item(),
+                    },
+                )
+            if args.checkpoint_every and global_step // args.checkpoint_every != (
+                (global_step - args.num_envs) // args.checkpoint_every
+            ):
+                save("latest")
+            if run.progress(global_step, f"alpha {log_alpha.exp().item():.3f}"):
+                if run.stop_signal is not None:
+                    save("latest")
+                break
+
+    if args.save_model:
+        check_finite()
+        save("latest")
+    envs.close()
+    summary = run.finish(global_step)
+    if run.stop_signal is not None:
+        raise SystemExit(1)
+    return summary
+
+
+if __name__ == "__main__":
+    train(tyro.cli(Args))
