@@ -1,0 +1,402 @@
+"""A2C for discrete actions: Mnih et al. 2016, "Asynchronous Methods for Deep Reinforcement Learning".
+
+The synchronous variant (OpenAI baselines' A2C): one gradient step on each rollout of
+``num_envs * num_steps`` transitions, on the policy-gradient loss
+
+    L_pi = -E_t[ A_t * log pi(a_t|s_t) ]
+
+plus a value loss ``vf_coef * (V(s_t) - R_t)^2`` and an entropy bonus ``ent_coef * H[pi(.|s_t)]``.
+Advantages A_t are GAE(lambda) (Schulman et al. 2016) and R_t = A_t + V(s_t). With
+``--gae-lambda 1.0`` they are the paper's n-step returns: each step bootstraps from the value at the
+rollout's end, up to ``num_steps`` steps ahead (A3C's t_max; truncations and terminations cut it).
+
+Written as ppo.py minus what PPO adds: ``diff algos/a2c.py algos/ppo.py`` shows the clipped ratio
+(and the old log-probabilities it needs), the value clipping, the epochs and the minibatches.
+Options beyond the paper: Adam instead of RMSprop (``--optimizer``), ``normalize_v_targets``,
+``symlog_transform`` (as ppo.py), learning-rate annealing, advantage normalisation, global
+gradient-norm clipping. Actor and critic are separate MLPs (the paper shares a trunk).
+
+Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
+observation, and the real final observation sits in ``info["final_obs"]``. Termination zeroes the
+bootstrap; a time-limit truncation bootstraps from V(final observation), computed at that step
+(CleanRL's ppo.py instead treats truncation as termination).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.returns import gae, next_values_from
+from common.runs import (
+    Run,
+    args_from_checkpoint,
+    check_env_id,
+    check_resume_args,
+    cli,
+    env_state,
+    eval_env,
+    fail,
+    load_checkpoint,
+    pick_device,
+    rng_states,
+    run_episodes,
+    seed_everything,
+    set_env_state,
+    set_rng_states,
+)
+
+
+@dataclass
+class Args:
+    exp_name: str = "a2c"
+    """name of this experiment (part of the run folder's name)"""
+    env_id: str = "CartPole-v1"
+    """Gymnasium id of an env with a discrete action space"""
+    seed: int = 1
+    """seed of the envs, torch, numpy and python"""
+    total_timesteps: int = 500_000
+    """env steps to train for, summed over the parallel envs"""
+    num_envs: int = 8
+    """parallel envs in the vector env"""
+    vector_mode: Literal["sync", "async"] = "sync"
+    """sync steps envs in this process (fastest on few cores); async uses one process per env"""
+    num_steps: int = 16
+    """steps per env in each rollout"""
+    learning_rate: float = 1e-3
+    """learning rate of the optimizer"""
+    optimizer: Literal["rmsprop", "adam"] = "rmsprop"
+    """RMSprop (alpha 0.99, eps 1e-5, as the paper) or Adam (eps 1e-5)"""
+    anneal_lr: bool = True
+    """anneal the learning rate linearly to 0"""
+    gamma: float = 0.99
+    """discount factor"""
+    gae_lambda: float = 0.95
+    """lambda of GAE"""
+    norm_adv: bool = False
+    """standardise advantages within each rollout"""
+    normalize_v_targets: bool = False
+    """the critic predicts returns standardised by running mean and std"""
+    symlog_transform: bool = False
+    """the critic predicts symlog(returns) (DreamerV3)"""
+    ent_coef: float = 0.0
+    """entropy bonus coefficient"""
+    vf_coef: float = 0.5
+    """value loss coefficient"""
+    max_grad_norm: float = 0.5
+    """global gradient-norm clip"""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """hidden layer widths of the actor and of the critic"""
+    activation: Literal["tanh", "relu"] = "tanh"
+    """activation of the hidden layers"""
+    layer_norm: bool = False
+    """LayerNorm after each hidden linear layer"""
+    cuda: bool = False
+    """use CUDA when available"""
+    torch_deterministic: bool = True
+    """deterministic torch algorithms"""
+    torch_threads: int = 1
+    """torch CPU threads (1 is fastest for small networks)"""
+    capture_video: bool = False
+    """record videos of env 0 into the run folder's videos/"""
+    save_model: bool = False
+    """write checkpoints/latest.pt at the end of training"""
+    checkpoint_every: int = 0
+    """also write checkpoints/latest.pt every this many env steps (0: never)"""
+    resume: str | None = None
+    """checkpoint to continue training from (its Args are the defaults; the run folder is reused)"""
+    runs_dir: str = "runs"
+    """folder of the run folders"""
+
+
+# Arguments that shape the saved state: a resumed run must use the checkpoint's values.
+RESUME_MUST_MATCH = (
+    "env_id",
+    "num_envs",
+    "hidden_sizes",
+    "activation",
+    "layer_norm",
+    "normalize_v_targets",
+    "symlog_transform",
+)
+
+
+def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
+    def thunk():
+        if capture_video and idx == 0:
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, video_dir)
+        else:
+            env = gym.make(env_id)
+        return env
+
+    return thunk
+
+
+def mlp(sizes, activation, layer_norm: bool, out_std: float) -> nn.Sequential:
+    """Linear layers with orthogonal init (sqrt(2) gain inside, ``out_std`` for the output)."""
+    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = i == len(sizes) - 2
+        linear = nn.Linear(n_in, n_out)
+        nn.init.orthogonal_(linear.weight, out_std if last else np.sqrt(2))
+        nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if not last:
+            layers += [nn.LayerNorm(n_out), act()] if layer_norm else [act()]
+    return nn.Sequential(*layers)
+
+
+class Agent(nn.Module):
+    """Separate actor (logits) and critic (value) MLPs."""
+
+    def __init__(self, obs_dim: int, n_actions: int, args: Args):
+        super().__init__()
+        hidden = list(args.hidden_sizes)
+        self.actor = mlp([obs_dim, *hidden, n_actions], args.activation, args.layer_norm, 0.01)
+        self.critic = mlp([obs_dim, *hidden, 1], args.activation, args.layer_norm, 1.0)
+
+
+class ValueTransform(nn.Module):
+    """Maps returns to what the critic predicts and back: optional symlog, then optional running
+    standardisation (its statistics are buffers, so they live in the checkpoint)."""
+
+    def __init__(self, symlog: bool, normalize: bool):
+        super().__init__()
+        self.symlog, self.normalize = symlog, normalize
+        self.register_buffer("mean", torch.zeros(()))
+        self.register_buffer("var", torch.ones(()))
+        self.register_buffer("count", torch.tensor(1e-4))
+
+    def update(self, x: torch.Tensor) -> None:
+        if not self.normalize:
+            return
+        x = torch.sign(x) * torch.log1p(x.abs()) if self.symlog else x
+        batch_mean, batch_var, n = x.mean(), x.var(unbiased=False), x.numel()
+        delta, total = batch_mean - self.mean, self.count + n
+        self.var.copy_((self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total)
+        self.mean.add_(delta * n / total)
+        self.count.copy_(total)
+
+    def encode(self, returns: torch.Tensor) -> torch.Tensor:
+        x = torch.sign(returns) * torch.log1p(returns.abs()) if self.symlog else returns
+        return (x - self.mean) / (self.var.sqrt() + 1e-8) if self.normalize else x
+
+    def decode(self, prediction: torch.Tensor) -> torch.Tensor:
+        x = prediction * (self.var.sqrt() + 1e-8) + self.mean if self.normalize else prediction
+        return torch.sign(x) * torch.expm1(x.abs()) if self.symlog else x
+
+
+def compute_loss(agent, value_transform, batch, args: Args):
+    """A2C loss on the whole rollout ``batch`` (obs, actions, advantages, returns).
+
+    Returns the total loss and a tensor of [policy_loss, value_loss, entropy].
+    """
+    obs, actions, advantages, returns = batch
+    log_probs_all = torch.log_softmax(agent.actor(obs), dim=-1)
+    log_probs = log_probs_all.gather(1, actions.unsqueeze(1)).squeeze(1)
+    entropy = -(log_probs_all.exp() * log_probs_all).sum(-1).mean()
+    if args.norm_adv:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    policy_loss = -(advantages * log_probs).mean()
+
+    # The critic regresses (transformed) returns.
+    v_targets = value_transform.encode(returns)
+    v_pred = agent.critic(obs).squeeze(1)
+    value_loss = 0.5 * ((v_pred - v_targets) ** 2).mean()
+
+    loss = policy_loss - args.ent_coef * entropy + args.vf_coef * value_loss
+    stats = torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach()])
+    return loss, stats
+
+
+def train(args: Args, report=None) -> dict:
+    batch_size = args.num_envs * args.num_steps
+    num_iterations = args.total_timesteps // batch_size
+    check_env_id(args.env_id)
+    checkpoint = load_checkpoint(args.resume) if args.resume else None
+    if checkpoint is not None:
+        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
+
+    torch.set_num_threads(args.torch_threads)
+    seed_everything(args.seed, args.torch_deterministic)
+    device = pick_device(args.cuda)
+    run = Run(args, report, resume=checkpoint)
+    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
+    envs = envs(
+        [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    if not isinstance(envs.single_action_space, gym.spaces.Discrete):
+        envs.close()
+        fail(f"{args.env_id} has a {envs.single_action_space} action space: use algos/a2c_continuous.py")
+    obs_dim = int(np.prod(envs.single_observation_space.shape))
+
+    agent = Agent(obs_dim, int(envs.single_action_space.n), args).to(device)
+    value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
+    if args.optimizer == "rmsprop":
+        optimizer = torch.optim.RMSprop(agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5)
+    else:
+        optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
+
+    global_step, first_iteration = 0, 1
+    next_obs, _ = envs.reset(seed=args.seed)
+    if checkpoint is not None:
+        agent.load_state_dict(checkpoint["agent"])
+        value_transform.load_state_dict(checkpoint["value_transform"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
+        set_rng_states(checkpoint["rng"])
+        # Classic-control envs come back mid-episode (exact resume); others start new episodes.
+        if set_env_state(envs, checkpoint["envs"]):
+            next_obs = checkpoint["next_obs"]
+        else:
+            next_obs, _ = envs.reset(seed=args.seed + global_step)
+
+    def save() -> None:
+        state = {
+            "agent": agent.state_dict(),
+            "value_transform": value_transform.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "global_step": global_step,
+            "iteration": iteration,
+            "rng": rng_states(),
+            "envs": env_state(envs),
+            "next_obs": next_obs,
+            "args": vars(args),
+        }
+        run.save_checkpoint(state)
+
+    # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...).
+    obs_buf = torch.zeros((args.num_steps, args.num_envs, obs_dim), device=device)
+    actions = torch.zeros((args.num_steps, args.num_envs), dtype=torch.long, device=device)
+    rewards = torch.zeros((args.num_steps, args.num_envs), device=device)
+    terminated = torch.zeros((args.num_steps, args.num_envs), dtype=torch.bool, device=device)
+    truncated = torch.zeros((args.num_steps, args.num_envs), dtype=torch.bool, device=device)
+    values = torch.zeros((args.num_steps, args.num_envs), device=device)  # critic space
+    final_values = torch.zeros((args.num_steps, args.num_envs), device=device)  # return space
+
+    iteration = first_iteration - 1
+    for iteration in range(first_iteration, num_iterations + 1):
+        if args.anneal_lr:
+            optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
+
+        with torch.no_grad():  # not inference_mode: the update takes gradients through these tensors
+            for step in range(args.num_steps):
+                global_step += args.num_envs
+                obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
+                obs_buf[step] = obs
+                logits = agent.actor(obs)
+                # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
+                action = torch.argmax(logits - torch.empty_like(logits).exponential_().log(), dim=1)
+                actions[step] = action
+                values[step] = agent.critic(obs).squeeze(1)
+
+                next_obs, reward, term, trunc, info = envs.step(action.cpu().numpy())
+                rewards[step] = torch.as_tensor(reward, device=device)
+                terminated[step] = torch.as_tensor(term, device=device)
+                truncated[step] = torch.as_tensor(trunc, device=device)
+                # Easy to overlook: a truncated episode bootstraps from its *final* observation,
+                # which SAME_STEP autoreset hands over in info["final_obs"] (next_obs is the reset one).
+                if trunc.any():
+                    final_obs = torch.as_tensor(np.stack(info["final_obs"][trunc]), dtype=torch.float32)
+                    final_v = agent.critic(final_obs.to(device).view(int(trunc.sum()), -1)).squeeze(1)
+                    final_values[step, torch.as_tensor(trunc, device=device)] = value_transform.decode(
+                        final_v
+                    )
+                run.log_episodes(global_step, info)
+
+            last_obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
+            last_values = value_transform.decode(agent.critic(last_obs).squeeze(1))
+            values_raw = value_transform.decode(values)
+            next_values = next_values_from(values_raw, last_values, final_values, truncated)
+            advantages, returns = gae(
+                rewards,
+                values_raw,
+                next_values,
+                terminated,
+                terminated | truncated,
+                args.gamma,
+                args.gae_lambda,
+            )
+        value_transform.update(returns)
+
+        # Learn: one gradient step on the whole rollout.
+        b_obs, b_actions = obs_buf.view(batch_size, -1), actions.view(-1)
+        b_advantages, b_returns = advantages.view(-1), returns.view(-1)
+        batch = (b_obs, b_actions, b_advantages, b_returns)
+        loss, stats = compute_loss(agent, value_transform, batch, args)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm, foreach=True)
+        optimizer.step()
+
+        policy_loss, value_loss, entropy = stats.tolist()
+        losses = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+        run.check_finite(global_step, losses, agent, value_transform)
+        with torch.no_grad():
+            y_pred, y_true = values_raw.view(-1), b_returns
+            explained_var = (1 - (y_true - y_pred).var() / y_true.var()).item()
+        run.log(
+            global_step,
+            {
+                "charts/learning_rate": optimizer.param_groups[0]["lr"],
+                "losses/policy_loss": policy_loss,
+                "losses/value_loss": value_loss,
+                "losses/entropy": entropy,
+                "losses/explained_variance": explained_var,
+            },
+        )
+        if args.checkpoint_every and global_step // args.checkpoint_every != (
+            (global_step - batch_size) // args.checkpoint_every
+        ):
+            save()
+        if run.progress(global_step, f"entropy {entropy:.3f}"):
+            break
+
+    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
+    if args.save_model or run.stop_signal is not None:
+        save()
+    envs.close()
+    summary = run.finish(global_step)
+    if run.stop_signal is not None:
+        raise SystemExit(1)
+    return summary
+
+
+def evaluate(
+    checkpoint: str,
+    episodes: int = 10,
+    greedy: bool = True,
+    capture_video: bool = False,
+    render: bool = False,
+    seed: int = 10_000,
+) -> dict:
+    """Play a saved agent for ``episodes`` episodes (argmax action if ``greedy``, else sampled);
+    returns ``{"mean", "std", "returns", "lengths"}`` of the raw episodic return."""
+    state = load_checkpoint(checkpoint)
+    args = args_from_checkpoint(Args, state)
+    env = eval_env(args.env_id, checkpoint, capture_video, render)
+    agent = Agent(int(np.prod(env.observation_space.shape)), int(env.action_space.n), args)
+    agent.load_state_dict(state["agent"])
+
+    @torch.inference_mode()
+    def act(obs):
+        logits = agent.actor(torch.as_tensor(obs, dtype=torch.float32).view(1, -1))
+        return int(logits.argmax() if greedy else torch.multinomial(logits.softmax(-1), 1))
+
+    return run_episodes(env, act, episodes, seed)
+
+
+if __name__ == "__main__":
+    train(cli(Args))

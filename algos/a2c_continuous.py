@@ -1,0 +1,540 @@
+"""A2C for continuous actions: Mnih et al. 2016, "Asynchronous Methods for Deep Reinforcement Learning".
+
+The synchronous variant (OpenAI baselines' A2C): one gradient step on each rollout of
+``num_envs * num_steps`` transitions, on the policy-gradient loss
+
+    L_pi = -E_t[ A_t * log pi(a_t|s_t) ]
+
+plus a value loss ``vf_coef * (V(s_t) - R_t)^2`` and an entropy bonus ``ent_coef * H[pi(.|s_t)]``.
+Advantages A_t are GAE(lambda) (Schulman et al. 2016) and R_t = A_t + V(s_t). With
+``--gae-lambda 1.0`` they are the paper's n-step returns: each step bootstraps from the value at the
+rollout's end, up to ``num_steps`` steps ahead (A3C's t_max; truncations and terminations cut it).
+
+The policy is a Gaussian ``N(mu_theta(s), diag(exp(2 log_std)))`` whose log-std is a learned,
+state-independent vector (the paper's MuJoCo policy has a state-dependent variance). A sampled
+action is clipped to the action space before the env sees it; the log-probability is that of the
+unclipped sample. As ppo_continuous.py: per-env observation normalisation (running mean/std, then
+clipped to +-10), reward scaling by the running std of the discounted return (then clipped to
++-10), orthogonal init. Written as ppo_continuous.py minus what PPO adds:
+``diff algos/a2c_continuous.py algos/ppo_continuous.py`` shows the clipped ratio (and the old
+log-probabilities it needs), the value clipping, the epochs and the minibatches.
+Options beyond the paper: Adam instead of RMSprop (``--optimizer``), ``normalize_v_targets``,
+``symlog_transform``, learning-rate annealing, advantage normalisation, gradient-norm clipping.
+Actor and critic are separate MLPs (the paper shares a trunk).
+
+Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
+observation, and the real final observation sits in ``info["final_obs"]``. Termination zeroes the
+bootstrap; a time-limit truncation (MuJoCo: 1000 steps) bootstraps from V(final observation).
+The observation normaliser is a wrapper *inside* each env, so ``info["final_obs"]`` has gone
+through the same normalisation as every observation the critic sees. Rewards are scaled by a
+vector wrapper outside ``RecordEpisodeStatistics``, so logged returns are the raw ones.
+For speed, the rollout only runs the actor; V(s_t) and V(final obs) are computed for the whole
+rollout in one batched forward after it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.returns import gae, next_values_from
+from common.runs import (
+    Run,
+    args_from_checkpoint,
+    check_env_id,
+    check_resume_args,
+    cli,
+    env_state,
+    eval_env,
+    fail,
+    load_checkpoint,
+    pick_device,
+    rng_states,
+    run_episodes,
+    seed_everything,
+    set_env_state,
+    set_rng_states,
+)
+
+
+@dataclass
+class Args:
+    exp_name: str = "a2c_continuous"
+    """name of this experiment (part of the run folder's name)"""
+    env_id: str = "Hopper-v5"
+    """Gymnasium id of an env with a Box action space"""
+    seed: int = 1
+    """seed of the envs, torch, numpy and python"""
+    total_timesteps: int = 1_000_000
+    """env steps to train for, summed over the parallel envs"""
+    num_envs: int = 8
+    """parallel envs in the vector env"""
+    vector_mode: Literal["sync", "async"] = "sync"
+    """sync steps envs in this process (fastest on few cores); async uses one process per env"""
+    num_steps: int = 16
+    """steps per env in each rollout"""
+    learning_rate: float = 7e-4
+    """learning rate of the optimizer"""
+    optimizer: Literal["rmsprop", "adam"] = "rmsprop"
+    """RMSprop (alpha 0.99, eps 1e-5, as the paper) or Adam (eps 1e-5)"""
+    anneal_lr: bool = True
+    """anneal the learning rate linearly to 0"""
+    gamma: float = 0.99
+    """discount factor"""
+    gae_lambda: float = 0.95
+    """lambda of GAE"""
+    norm_adv: bool = False
+    """standardise advantages within each rollout"""
+    normalize_v_targets: bool = False
+    """the critic predicts returns standardised by running mean and std"""
+    symlog_transform: bool = False
+    """the critic predicts symlog(returns) (DreamerV3)"""
+    ent_coef: float = 0.0
+    """entropy bonus coefficient"""
+    vf_coef: float = 0.5
+    """value loss coefficient"""
+    max_grad_norm: float = 0.5
+    """global gradient-norm clip"""
+    norm_obs: bool = True
+    """normalise observations by running mean and std (per env), then clip to +-obs_clip"""
+    obs_clip: float = 10.0
+    """clip of the normalised observations"""
+    norm_reward: bool = True
+    """scale rewards by the running std of the discounted return, then clip to +-reward_clip"""
+    reward_clip: float = 10.0
+    """clip of the scaled rewards"""
+    init_log_std: float = 0.0
+    """initial log standard deviation of the Gaussian policy"""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """hidden layer widths of the actor and of the critic"""
+    activation: Literal["tanh", "relu"] = "tanh"
+    """activation of the hidden layers"""
+    layer_norm: bool = False
+    """LayerNorm after each hidden linear layer"""
+    cuda: bool = False
+    """use CUDA when available"""
+    torch_deterministic: bool = True
+    """deterministic torch algorithms"""
+    torch_threads: int = 1
+    """torch CPU threads (1 is fastest for small networks)"""
+    capture_video: bool = False
+    """record videos of env 0 into the run folder's videos/ (MuJoCo needs MUJOCO_GL=egl here)"""
+    save_model: bool = False
+    """write checkpoints/latest.pt at the end of training"""
+    checkpoint_every: int = 0
+    """also write checkpoints/latest.pt every this many env steps (0: never)"""
+    resume: str | None = None
+    """checkpoint to continue training from (its Args are the defaults; the run folder is reused)"""
+    runs_dir: str = "runs"
+    """folder of the run folders"""
+
+
+# Arguments that shape the saved state: a resumed run must use the checkpoint's values.
+RESUME_MUST_MATCH = (
+    "env_id",
+    "num_envs",
+    "hidden_sizes",
+    "activation",
+    "layer_norm",
+    "normalize_v_targets",
+    "symlog_transform",
+    "norm_obs",
+    "norm_reward",
+)
+
+
+def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, norm_obs: bool, obs_clip: float):
+    def thunk():
+        if capture_video and idx == 0:
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, video_dir)
+        else:
+            env = gym.make(env_id)
+        if norm_obs:
+            # Inside the env: the final observation of an episode is normalised like all others.
+            env = gym.wrappers.NormalizeObservation(env)
+            env = gym.wrappers.TransformObservation(
+                env, partial(np.clip, a_min=-obs_clip, a_max=obs_clip), env.observation_space
+            )
+        return env
+
+    return thunk
+
+
+def make_envs(args: Args, video_dir: str):
+    """Per-env observation normalisation, raw episode statistics, then reward scaling (vector level)."""
+    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
+    envs = envs(
+        [
+            make_env(args.env_id, i, args.capture_video, video_dir, args.norm_obs, args.obs_clip)
+            for i in range(args.num_envs)
+        ],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    if args.norm_reward:
+        envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
+        envs = gym.wrappers.vector.TransformReward(
+            envs, partial(np.clip, a_min=-args.reward_clip, a_max=args.reward_clip)
+        )
+    return envs
+
+
+def norm_stats(envs) -> dict:
+    """The running statistics of the normalisation wrappers (they belong in a checkpoint)."""
+    stats = {"obs_rms": None, "return_rms": None}
+    env = envs
+    while isinstance(env, gym.vector.VectorWrapper):
+        if isinstance(env, gym.wrappers.vector.NormalizeReward):
+            stats["return_rms"] = env.return_rms
+        env = env.env
+    try:
+        stats["obs_rms"] = list(env.get_attr("obs_rms"))
+    except AttributeError:  # norm_obs off
+        pass
+    return stats
+
+
+def set_norm_stats(envs, stats: dict) -> None:
+    env = envs
+    while isinstance(env, gym.vector.VectorWrapper):
+        if isinstance(env, gym.wrappers.vector.NormalizeReward) and stats["return_rms"] is not None:
+            env.return_rms = stats["return_rms"]
+        env = env.env
+    if stats["obs_rms"] is not None:
+        env.set_attr("obs_rms", stats["obs_rms"])
+
+
+def mlp(sizes, activation, layer_norm: bool, out_std: float) -> nn.Sequential:
+    """Linear layers with orthogonal init (sqrt(2) gain inside, ``out_std`` for the output)."""
+    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = i == len(sizes) - 2
+        linear = nn.Linear(n_in, n_out)
+        nn.init.orthogonal_(linear.weight, out_std if last else np.sqrt(2))
+        nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if not last:
+            layers += [nn.LayerNorm(n_out), act()] if layer_norm else [act()]
+    return nn.Sequential(*layers)
+
+
+class Agent(nn.Module):
+    """Separate actor (Gaussian mean, state-independent log-std) and critic (value) MLPs."""
+
+    def __init__(self, obs_dim: int, act_dim: int, args: Args):
+        super().__init__()
+        hidden = list(args.hidden_sizes)
+        self.actor_mean = mlp([obs_dim, *hidden, act_dim], args.activation, args.layer_norm, 0.01)
+        self.actor_logstd = nn.Parameter(torch.full((act_dim,), args.init_log_std))
+        self.critic = mlp([obs_dim, *hidden, 1], args.activation, args.layer_norm, 1.0)
+
+
+def gaussian_log_prob(actions: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """log N(actions; mean, diag(exp(log_std)^2)), summed over the action dimensions: (B, A) -> (B,)."""
+    z = (actions - mean) * torch.exp(-log_std)
+    return (-0.5 * z.pow(2) - log_std).sum(-1) - 0.5 * math.log(2 * math.pi) * actions.shape[-1]
+
+
+def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
+    """Entropy of the diagonal Gaussian; with a state-independent std it is the same for every state."""
+    return (log_std + 0.5 * (1.0 + math.log(2 * math.pi))).sum()
+
+
+class ValueTransform(nn.Module):
+    """Maps returns to what the critic predicts and back: optional symlog, then optional running
+    standardisation (its statistics are buffers, so they live in the checkpoint)."""
+
+    def __init__(self, symlog: bool, normalize: bool):
+        super().__init__()
+        self.symlog, self.normalize = symlog, normalize
+        self.register_buffer("mean", torch.zeros(()))
+        self.register_buffer("var", torch.ones(()))
+        self.register_buffer("count", torch.tensor(1e-4))
+
+    def update(self, x: torch.Tensor) -> None:
+        if not self.normalize:
+            return
+        x = torch.sign(x) * torch.log1p(x.abs()) if self.symlog else x
+        batch_mean, batch_var, n = x.mean(), x.var(unbiased=False), x.numel()
+        delta, total = batch_mean - self.mean, self.count + n
+        self.var.copy_((self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total)
+        self.mean.add_(delta * n / total)
+        self.count.copy_(total)
+
+    def encode(self, returns: torch.Tensor) -> torch.Tensor:
+        x = torch.sign(returns) * torch.log1p(returns.abs()) if self.symlog else returns
+        return (x - self.mean) / (self.var.sqrt() + 1e-8) if self.normalize else x
+
+    def decode(self, prediction: torch.Tensor) -> torch.Tensor:
+        x = prediction * (self.var.sqrt() + 1e-8) + self.mean if self.normalize else prediction
+        return torch.sign(x) * torch.expm1(x.abs()) if self.symlog else x
+
+
+def compute_advantages(agent, value_transform, rollout, args: Args):
+    """GAE over a rollout ``(obs, final_obs, last_obs, rewards, terminated, truncated)``, shapes
+    (T, N, obs_dim), (T, N, obs_dim), (N, obs_dim), (T, N), (T, N), (T, N).
+
+    ``final_obs[t, n]`` is the final observation of the episode that was truncated at step t (read
+    only where ``truncated``): its value is the bootstrap of that step, not the reset observation's.
+    Returns ``(values, advantages, returns)``; values in the critic's (transformed) space.
+    """
+    obs, final_obs, last_obs, rewards, terminated, truncated = rollout
+    T, N = rewards.shape
+    values = agent.critic(obs.view(T * N, -1)).view(T, N)
+    values_raw = value_transform.decode(values)
+    last_values = value_transform.decode(agent.critic(last_obs).squeeze(1))
+    final_values = torch.zeros_like(values_raw)
+    if truncated.any():
+        final_values[truncated] = value_transform.decode(agent.critic(final_obs[truncated]).squeeze(1))
+    next_values = next_values_from(values_raw, last_values, final_values, truncated)
+    advantages, returns = gae(
+        rewards, values_raw, next_values, terminated, terminated | truncated, args.gamma, args.gae_lambda
+    )
+    return values, advantages, returns
+
+
+def compute_loss(agent, value_transform, batch, args: Args):
+    """A2C loss on the whole rollout ``batch`` (obs, actions, advantages, returns).
+
+    Returns the total loss and a tensor of [policy_loss, value_loss, entropy].
+    """
+    obs, actions, advantages, returns = batch
+    log_probs = gaussian_log_prob(actions, agent.actor_mean(obs), agent.actor_logstd)
+    entropy = gaussian_entropy(agent.actor_logstd)
+    if args.norm_adv:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    policy_loss = -(advantages * log_probs).mean()
+
+    # The critic regresses (transformed) returns.
+    v_targets = value_transform.encode(returns)
+    v_pred = agent.critic(obs).squeeze(1)
+    value_loss = 0.5 * ((v_pred - v_targets) ** 2).mean()
+
+    loss = policy_loss - args.ent_coef * entropy + args.vf_coef * value_loss
+    stats = torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach()])
+    return loss, stats
+
+
+def train(args: Args, report=None) -> dict:
+    batch_size = args.num_envs * args.num_steps
+    num_iterations = args.total_timesteps // batch_size
+    spec = check_env_id(args.env_id)
+    checkpoint = load_checkpoint(args.resume) if args.resume else None
+    if checkpoint is not None:
+        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
+
+    torch.set_num_threads(args.torch_threads)
+    seed_everything(args.seed, args.torch_deterministic)
+    device = pick_device(args.cuda)
+    probe = gym.make(spec)  # checks the action space before any run folder or vector env exists
+    action_space, obs_space = probe.action_space, probe.observation_space
+    probe.close()
+    if not isinstance(action_space, gym.spaces.Box):
+        fail(f"{args.env_id} has a {action_space} action space: use algos/a2c.py")
+    if not isinstance(obs_space, gym.spaces.Box):
+        fail(f"{args.env_id} has a {obs_space} observation space: this script needs a Box")
+    run = Run(args, report, resume=checkpoint)
+    envs = make_envs(args, str(run.dir / "videos"))
+    obs_dim = int(np.prod(envs.single_observation_space.shape))
+    act_dim = int(np.prod(envs.single_action_space.shape))
+    action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
+
+    agent = Agent(obs_dim, act_dim, args).to(device)
+    value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
+    if args.optimizer == "rmsprop":
+        optimizer = torch.optim.RMSprop(agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5)
+    else:
+        optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
+
+    global_step, first_iteration = 0, 1
+    next_obs, _ = envs.reset(seed=args.seed)
+    if checkpoint is not None:
+        agent.load_state_dict(checkpoint["agent"])
+        value_transform.load_state_dict(checkpoint["value_transform"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
+        set_rng_states(checkpoint["rng"])
+        # Classic-control envs come back mid-episode (exact resume); others (MuJoCo, Box2D) start
+        # new episodes, with the normalisation statistics they had.
+        if set_env_state(envs, checkpoint["envs"]):
+            next_obs = checkpoint["next_obs"]
+        else:
+            set_norm_stats(envs, checkpoint["norm_stats"])
+            next_obs, _ = envs.reset(seed=args.seed + global_step)
+
+    def save() -> None:
+        state = {
+            "agent": agent.state_dict(),
+            "value_transform": value_transform.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "global_step": global_step,
+            "iteration": iteration,
+            "rng": rng_states(),
+            "envs": env_state(envs),
+            "next_obs": next_obs,
+            "norm_stats": norm_stats(envs),
+            "args": vars(args),
+        }
+        run.save_checkpoint(state)
+
+    # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...). Numpy where the env
+    # writes (cheaper per step than torch indexing); torch views of the same memory for the update.
+    obs_np = np.zeros((args.num_steps, args.num_envs, obs_dim), dtype=np.float32)
+    final_obs_np = np.zeros((args.num_steps, args.num_envs, obs_dim), dtype=np.float32)
+    rewards_np = np.zeros((args.num_steps, args.num_envs), dtype=np.float32)
+    terminated_np = np.zeros((args.num_steps, args.num_envs), dtype=np.bool_)
+    truncated_np = np.zeros((args.num_steps, args.num_envs), dtype=np.bool_)
+    actions = torch.zeros((args.num_steps, args.num_envs, act_dim), device=device)
+    env_time = inference_time = update_time = 0.0
+
+    iteration = first_iteration - 1
+    for iteration in range(first_iteration, num_iterations + 1):
+        if args.anneal_lr:
+            optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
+
+        rollout_start = time.perf_counter()
+        env_start = env_time
+        with torch.no_grad():  # not inference_mode: the update takes gradients through these tensors
+            # All the rollout's Gaussian noise at once: a_t = mu(s_t) + std * noise_t.
+            scaled_noise = torch.randn((args.num_steps, args.num_envs, act_dim), device=device)
+            scaled_noise *= agent.actor_logstd.exp()
+            for step in range(args.num_steps):
+                global_step += args.num_envs
+                obs_np[step] = next_obs
+                obs = torch.from_numpy(obs_np[step]).to(device)
+                action = agent.actor_mean(obs) + scaled_noise[step]
+                actions[step] = action
+
+                t = time.perf_counter()
+                next_obs, reward, term, trunc, info = envs.step(
+                    np.clip(action.cpu().numpy(), action_low, action_high)
+                )
+                env_time += time.perf_counter() - t
+                rewards_np[step] = reward
+                terminated_np[step] = term
+                truncated_np[step] = trunc
+                # Easy to overlook: a truncated episode bootstraps from its *final* observation,
+                # which SAME_STEP autoreset hands over in info["final_obs"] (next_obs is the reset one).
+                if trunc.any():
+                    final_obs_np[step, trunc] = np.stack(info["final_obs"][trunc])
+                run.log_episodes(global_step, info)
+            inference_time += time.perf_counter() - rollout_start - (env_time - env_start)
+
+            update_start = time.perf_counter()
+            obs_buf = torch.from_numpy(obs_np).to(device)
+            rollout = (
+                obs_buf,
+                torch.from_numpy(final_obs_np).to(device),
+                torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1),
+                torch.from_numpy(rewards_np).to(device),
+                torch.from_numpy(terminated_np).to(device),
+                torch.from_numpy(truncated_np).to(device),
+            )
+            values, advantages, returns = compute_advantages(agent, value_transform, rollout, args)
+            values_raw = value_transform.decode(values)
+            b_obs, b_actions = obs_buf.view(batch_size, -1), actions.view(batch_size, -1)
+        value_transform.update(returns)
+
+        # Learn: one gradient step on the whole rollout.
+        b_advantages, b_returns = advantages.view(-1), returns.view(-1)
+        batch = (b_obs, b_actions, b_advantages, b_returns)
+        loss, stats = compute_loss(agent, value_transform, batch, args)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm, foreach=True)
+        optimizer.step()
+
+        policy_loss, value_loss, entropy = stats.tolist()
+        update_time += time.perf_counter() - update_start
+        losses = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+        run.check_finite(global_step, losses, agent, value_transform)
+        with torch.no_grad():
+            y_pred, y_true = values_raw.view(-1), b_returns
+            explained_var = (1 - (y_true - y_pred).var() / y_true.var()).item()
+        run.log(
+            global_step,
+            {
+                "charts/learning_rate": optimizer.param_groups[0]["lr"],
+                "charts/action_std": agent.actor_logstd.exp().mean().item(),
+                "losses/policy_loss": policy_loss,
+                "losses/value_loss": value_loss,
+                "losses/entropy": entropy,
+                "losses/explained_variance": explained_var,
+                "perf/env_s": env_time,
+                "perf/inference_s": inference_time,
+                "perf/update_s": update_time,
+            },
+        )
+        if args.checkpoint_every and global_step // args.checkpoint_every != (
+            (global_step - batch_size) // args.checkpoint_every
+        ):
+            save()
+        if run.progress(global_step, f"std {agent.actor_logstd.exp().mean().item():.3f}"):
+            break
+
+    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
+    if args.save_model or run.stop_signal is not None:
+        save()
+    envs.close()
+    summary = run.finish(global_step)
+    summary.update(
+        env_s=round(env_time, 2), inference_s=round(inference_time, 2), update_s=round(update_time, 2)
+    )
+    if run.stop_signal is not None:
+        raise SystemExit(1)
+    return summary
+
+
+def evaluate(
+    checkpoint: str,
+    episodes: int = 10,
+    greedy: bool = True,
+    capture_video: bool = False,
+    render: bool = False,
+    seed: int = 10_000,
+) -> dict:
+    """Play a saved agent for ``episodes`` episodes (the Gaussian's mean if ``greedy``, else sampled,
+    clipped to the action space), observations normalised with env 0's frozen training statistics;
+    returns ``{"mean", "std", "returns", "lengths"}`` of the raw episodic return."""
+    state = load_checkpoint(checkpoint)
+    args = args_from_checkpoint(Args, state)
+
+    def wrap(env):
+        if args.norm_obs:
+            env = gym.wrappers.NormalizeObservation(env)
+            env.obs_rms, env.update_running_mean = state["norm_stats"]["obs_rms"][0], False
+            env = gym.wrappers.TransformObservation(
+                env, partial(np.clip, a_min=-args.obs_clip, a_max=args.obs_clip), env.observation_space
+            )
+        return env
+
+    env = eval_env(args.env_id, checkpoint, capture_video, render, wrap=wrap)
+    obs_dim, act_dim = int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape))
+    agent = Agent(obs_dim, act_dim, args)
+    agent.load_state_dict(state["agent"])
+    low, high = env.action_space.low, env.action_space.high
+
+    @torch.inference_mode()
+    def act(obs):
+        mean = agent.actor_mean(torch.as_tensor(obs, dtype=torch.float32).view(1, -1))[0]
+        action = mean if greedy else mean + agent.actor_logstd.exp() * torch.randn_like(mean)
+        return np.clip(action.numpy(), low, high)
+
+    return run_episodes(env, act, episodes, seed)
+
+
+if __name__ == "__main__":
+    train(cli(Args))
