@@ -33,13 +33,15 @@ def _clean(value):
     return value
 
 
-def append_record(record: dict, suite: str, results_dir: str | os.PathLike | None = None) -> Path:
-    """Append ``record`` as one line to ``<results_dir>/<suite>.jsonl`` in a single write.
+def results_dir_of(explicit: str | os.PathLike | None = None) -> Path:
+    """``explicit``, else $FDRL_RESULTS_DIR (one folder per cluster task, merged later), else
+    benchmarks/results."""
+    return Path(explicit or os.environ.get("FDRL_RESULTS_DIR") or RESULTS_DIR)
 
-    Default folder: $FDRL_RESULTS_DIR if set (one folder per cluster task, merged later), else
-    benchmarks/results.
-    """
-    path = Path(results_dir or os.environ.get("FDRL_RESULTS_DIR") or RESULTS_DIR) / f"{suite}.jsonl"
+
+def append_record(record: dict, suite: str, results_dir: str | os.PathLike | None = None) -> Path:
+    """Append ``record`` as one line to ``<results_dir>/<suite>.jsonl`` in a single write."""
+    path = results_dir_of(results_dir) / f"{suite}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(_clean(record), allow_nan=False, separators=(",", ":")) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -66,14 +68,14 @@ def read_records(path: str | os.PathLike) -> list[dict]:
     return records
 
 
-def git_commit() -> tuple[str | None, bool | None]:
-    """HEAD's commit and whether algos/, common/ or benchmarks/ differ from it."""
+def git_commit(paths=("algos", "common", "benchmarks")) -> tuple[str | None, bool | None]:
+    """HEAD's commit and whether ``paths`` (the script and common/) differ from it."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "algos", "common", "benchmarks"],
+            ["git", "status", "--porcelain", "--", *paths],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -114,8 +116,8 @@ def hardware(gpu: str | None = None) -> str:
     return ", ".join(parts)
 
 
-def common_fields(gpu: str | None = None) -> dict:
-    commit, dirty = git_commit()
+def common_fields(gpu: str | None = None, paths=("algos", "common", "benchmarks")) -> dict:
+    commit, dirty = git_commit(paths)
     return {
         "git_commit": commit,
         "git_dirty": dirty,

@@ -154,6 +154,19 @@ def suite_table(
     return header + rows, hidden
 
 
+def provenance(records: list[dict]) -> str:
+    """Where the numbers come from: how many runs, when, at which commits."""
+    runs = training_records(records)
+    if not runs:
+        return "No runs yet."
+    dates = sorted(r.get("date", "?")[:10] for r in runs)
+    commits = sorted(
+        {(r.get("git_commit") or "?")[:7] + ("+local changes" if r.get("git_dirty") else "") for r in runs}
+    )
+    span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    return f"{len(runs)} run(s), {span}, commit(s) {', '.join(commits)}."
+
+
 def _curve_groups(records: list[dict], env_id: str) -> dict[tuple[str, int], list[list]]:
     groups = defaultdict(list)
     for r in training_records(records):
@@ -285,8 +298,7 @@ project's venv active), so any scheduler can run a suite:
 
 ```bash
 ./benchmark.sh atari --seeds 4 --cuda --print-jobs > jobs.txt
-parallel -j 8 --joblog jobs.log < jobs.txt                      # one machine, 8 at a time
-parallel -j 8 --sshloginfile nodes.txt --workdir $PWD < jobs.txt  # several machines, shared disk
+parallel -j 8 --joblog jobs.log < jobs.txt             # one machine, 8 at a time
 
 # Slurm: one array task per line; each task appends to its own folder, merged afterwards
 cat > bench.sbatch <<'EOF'
@@ -328,7 +340,12 @@ def render(results_dir: Path, out: Path, images_dir: Path) -> str:
     ]
     for suite, title in LEARNING_SUITES.items():
         table, hidden = suite_table(suite, records[suite], refs, hardware)
-        lines += [f"## {title}", "", f"Suite `{suite}`: {SUITES[suite]['about']}.", ""]
+        lines += [
+            f"## {title}",
+            "",
+            f"Suite `{suite}`: {SUITES[suite]['about']}. {provenance(records[suite])}",
+            "",
+        ]
         families = list(dict.fromkeys(e["family"] for e in SUITES[suite]["entries"]))
         for family in families:
             env_ids = [e["env_id"] for e in SUITES[suite]["entries"] if e["family"] == family]

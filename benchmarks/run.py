@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.record import RESULTS_DIR, ROOT, read_records  # noqa: E402
+from benchmarks.record import RESULTS_DIR, ROOT, read_records, results_dir_of  # noqa: E402
 from benchmarks.suites import ALL_SCRIPTS, SB3_ALGORITHM, SUITES  # noqa: E402
 
 # Options of a job that identify it for --rerun / skipping (the rest only say where files go).
@@ -310,7 +310,12 @@ def main(argv: list[str] | None = None) -> int:
         help="seeds 1..N per (script, env) (default 4, SLM-Lab's; smoke: 1)",
     )
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every budget (0.1: a quick look)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="jobs at a time (default: cores)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        help="jobs at a time (default: cores)",
+    )
     parser.add_argument("--envs", default=None, help="comma-separated env ids or short names (Breakout,Pong)")
     parser.add_argument("--algos", default=None, help="comma-separated script names (ppo,dqn)")
     parser.add_argument(
@@ -344,15 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         fail("--seeds, --scale, --jobs and --reps must be positive")
 
     jobs, notes = plan(opts)
-    results_dir = Path(opts.results_dir) if opts.results_dir else RESULTS_DIR
-    if opts.print_jobs:
-        python = opts.python or "python"
-        for note in notes:
-            print(f"# {note}", file=sys.stderr)
-        for job in jobs:
-            print(shlex.join([job.python or python, *job.argv]))
-        return 0
-
+    results_dir = results_dir_of(opts.results_dir)
     if not opts.rerun and opts.suite != "throughput":
         done = finished_keys(results_dir, opts.suite)
         before = len(jobs)
@@ -361,7 +358,16 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(
                 f"{before - len(jobs)} job(s) already in {rel(results_dir)}/{opts.suite}.jsonl (--rerun to repeat)"
             )
-    for note in dict.fromkeys(notes + [n for j in jobs for n in j.notes]):
+    notes = list(dict.fromkeys(notes + [n for j in jobs for n in j.notes]))
+    if opts.print_jobs:  # stdout: the commands only; notes go to stderr
+        python = opts.python or "python"
+        for note in notes:
+            print(f"# {note}", file=sys.stderr)
+        for job in jobs:
+            print(shlex.join([job.python or python, *job.argv]))
+        return 0
+
+    for note in notes:
         print(f"note: {note}", flush=True)
     if not jobs:
         print("nothing to run", flush=True)
@@ -369,11 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     workers = 1 if opts.suite == "throughput" else min(opts.jobs, len(jobs))
     if opts.suite == "throughput" and opts.jobs > 1:
         print("note: throughput jobs run one at a time (interleaved), whatever --jobs says", flush=True)
-    log_dir = (
-        (results_dir.parent / "scratch" / "logs" / opts.suite)
-        if opts.results_dir is None
-        else results_dir / "logs"
-    )
+    log_dir = ROOT / "benchmarks" / "scratch" / "logs" / opts.suite
+    if results_dir.resolve() != RESULTS_DIR.resolve():
+        log_dir = results_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     python = opts.python or sys.executable
     print(f"{len(jobs)} job(s), {workers} at a time; logs in {rel(log_dir)}", flush=True)
