@@ -113,7 +113,11 @@ def rel(path: str | os.PathLike) -> str:
 
 
 def plan(opts) -> tuple[list[Job], list[str]]:
-    """The suite's jobs after --envs / --algos / --seeds / --scale, and notes on what was skipped."""
+    """The suite's jobs after --envs / --algos / --seeds / --scale, and notes on what was skipped.
+
+    Learning suites: one job per (env, script, seed). Throughput: per repetition and script, our
+    run, the env-only run and SB3's run one after the other (interleaved, so drift hits all three).
+    """
     suite = SUITES[opts.suite]
     notes: list[str] = []
     wanted_algos = [a.removesuffix(".py") for a in opts.algos.split(",")] if opts.algos else None
@@ -125,12 +129,12 @@ def plan(opts) -> tuple[list[Job], list[str]]:
     if wanted_envs and not entries:
         fail(f"--envs {opts.envs} matches no env of suite {opts.suite}")
     common = ["--results-dir", rel(opts.results_dir)] if opts.results_dir else []
+    throughput = opts.suite == "throughput"
     missing, fields_cache = set(), {}
     jobs: list[Job] = []
-    throughput = opts.suite == "throughput"
-    reps = range(1, opts.reps + 1) if throughput else [None]
-    for rep in reps:
+    for rep in range(1, opts.reps + 1) if throughput else [None]:
         for entry in entries:
+            env_id = entry["env_id"]
             for script, budget in entry["budgets"].items():
                 if wanted_algos is not None and script not in wanted_algos:
                     continue
@@ -148,49 +152,45 @@ def plan(opts) -> tuple[list[Job], list[str]]:
                 if opts.runs_dir and "runs_dir" in fields:
                     extra += ["--runs-dir", rel(opts.runs_dir)]
                 path = f"algos/{script}.py"
-                name = f"{script}__{entry['env_id'].replace('/', '_')}"
-                seeds = [1] if throughput else range(1, opts.seeds + 1)
-                for seed in seeds:
-                    script_argv = [
-                        "--env-id",
-                        entry["env_id"],
-                        "--seed",
-                        str(seed),
-                        "--total-timesteps",
-                        str(steps),
-                        *extra,
-                    ]
-                    head = ["benchmarks/run_job.py", "--suite", opts.suite, "--script", path, *common]
-                    if not throughput:
+                head = ["benchmarks/run_job.py", "--suite", opts.suite, "--script", path, *common]
+                name = f"{script}__{env_id.replace('/', '_')}"
+                what = f"{script} {env_id} ({steps:,} steps)"
+                if not throughput:
+                    for seed in range(1, opts.seeds + 1):
+                        script_argv = [
+                            "--env-id",
+                            env_id,
+                            "--seed",
+                            str(seed),
+                            "--total-timesteps",
+                            str(steps),
+                            *extra,
+                        ]
                         jobs.append(
                             Job(
-                                f"{script} {entry['env_id']} seed {seed} ({steps:,} steps)",
+                                f"{script} {env_id} seed {seed} ({steps:,} steps)",
                                 [*head, "--", *script_argv],
                                 f"{name}__{seed}",
                                 key=job_key(path, script_argv),
                                 notes=job_notes,
                             )
                         )
-                        continue
-                    rep_argv = ["--rep", str(rep)]
-                    jobs.append(
-                        Job(
-                            f"rep {rep} ours {script} {entry['env_id']} ({steps:,} steps)",
-                            [*head, *rep_argv, "--", *script_argv],
-                            f"{name}__ours__{rep}",
-                            notes=job_notes,
-                        )
+                    continue
+                script_argv = ["--env-id", env_id, "--seed", "1", "--total-timesteps", str(steps), *extra]
+                rep_argv = ["--rep", str(rep)]
+                jobs.append(
+                    Job(
+                        f"rep {rep} ours {what}",
+                        [*head, *rep_argv, "--", *script_argv],
+                        f"{name}__ours__{rep}",
                     )
-                    jobs.append(
-                        Job(
-                            f"rep {rep} env-only {script} {entry['env_id']} ({steps:,} steps)",
-                            [*head, *rep_argv, "--measure", "env-only", "--", *script_argv],
-                            f"{name}__env__{rep}",
-                        )
-                    )
-                    sb3 = sb3_job(opts, script, path, entry["env_id"], steps, extra, rep, common, notes)
-                    if sb3 is not None:
-                        jobs.append(sb3)
+                )
+                jobs[-1].notes = job_notes
+                env_argv = [*head, *rep_argv, "--measure", "env-only", "--", *script_argv]
+                jobs.append(Job(f"rep {rep} env-only {what}", env_argv, f"{name}__env__{rep}"))
+                sb3 = sb3_job(opts, script, path, env_id, steps, extra, rep, common, notes)
+                if sb3 is not None:
+                    jobs.append(sb3)
     for script in sorted(missing):
         notes.append(f"skipped algos/{script}.py: not written yet")
     return jobs, notes

@@ -118,6 +118,23 @@ def test_plan_skips_missing_scripts_and_filters(tmp_path, monkeypatch):
         run.plan(type("Opts", (), {**parser_defaults, "algos": "ppo2"})())
 
 
+def test_throughput_plan_interleaves_and_notes_missing_sb3():
+    """Throughput: per repetition ours, env-only, SB3 in turn; SB3 skipped with a note when its
+    python is absent or cannot import stable_baselines3."""
+    opts = dict(suite="throughput", seeds=1, scale=1.0, envs="CartPole-v1", algos="ppo", results_dir=None,
+                runs_dir=None, cuda=False, reps=2, sb3_python=None)  # fmt: skip
+    jobs, notes = run.plan(type("Opts", (), opts)())
+    assert [j.label.split(" ppo")[0] for j in jobs] == [
+        "rep 1 ours",
+        "rep 1 env-only",
+        "rep 2 ours",
+        "rep 2 env-only",
+    ]
+    assert any("pass --sb3-python" in n for n in notes)
+    jobs, notes = run.plan(type("Opts", (), {**opts, "sb3_python": sys.executable})())
+    assert len(jobs) == 4 and any("cannot import stable_baselines3" in n for n in notes)
+
+
 def _append_many(path, n, size):
     for i in range(n):
         record.append_record({"i": i, "pad": "x" * size}, "conc", path)
