@@ -370,13 +370,24 @@ def render(results_dir: Path, out: Path, images_dir: Path) -> str:
         "stepped with random actions (env-only: the physical limit of any learner on this env and",
         "machine) and beside Stable-Baselines3's implementation of the same algorithm with matching",
         "hyperparameters, measured in the same sitting, interleaved (ours, env-only, SB3, then again),",
-        "median of the repetitions. Ratios above 1 mean ours is faster.",
+        "median of the repetitions. Ratios above 1 mean ours is faster. SB3's arguments are translated",
+        "from our script's Args by `benchmarks/sb3_params.py` (rollout length, minibatch size, epochs,",
+        "network widths and activation, learning-rate schedule, clipping, buffer and update frequencies);",
+        "each result line in `benchmarks/results/throughput.jsonl` holds them.",
         "",
         *throughput_table(records["throughput"], hardware),
         "",
     ]
     if hardware.ids:
-        lines += ["## Hardware", "", *hardware.legend(), ""]
+        lines += [
+            "## Hardware",
+            "",
+            *hardware.legend(),
+            "",
+            "Wall times and SPS depend on what else ran on the machine at the time (the 2-core machine",
+            "of these sittings was shared): compare speeds within one throughput sitting, not across rows.",
+            "",
+        ]
     lines += [COMMANDS, "## Sources", ""]
     for source in PEERS:
         info = refs["sources"][source]
