@@ -42,17 +42,21 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
-import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.returns import gae, next_values_from
 from common.runs import (
     Run,
+    args_from_checkpoint,
     check_env_id,
+    check_resume_args,
+    cli,
+    eval_env,
     fail,
     load_checkpoint,
     pick_device,
     rng_states,
+    run_episodes,
     seed_everything,
     set_rng_states,
 )
@@ -124,6 +128,18 @@ class Args:
     """path of a checkpoint to continue training from"""
     runs_dir: str = "runs"
     """folder of the run folders"""
+
+
+# Arguments that shape the saved state: a resumed run must use the checkpoint's values.
+RESUME_MUST_MATCH = (
+    "env_id",
+    "num_envs",
+    "hidden_sizes",
+    "activation",
+    "layer_norm",
+    "normalize_v_targets",
+    "symlog_transform",
+)
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args: Args):
@@ -242,11 +258,13 @@ def train(args: Args, report=None) -> dict:
         fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use algos/a2c.py")
     check_env_id(args.env_id)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
+    if checkpoint is not None:
+        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
 
     torch.set_num_threads(args.torch_threads)
     seed_everything(args.seed, args.torch_deterministic)
     device = pick_device(args.cuda)
-    run = Run(args, report)
+    run = Run(args, report, resume=checkpoint)
     envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
     envs = envs(
         [
@@ -279,9 +297,8 @@ def train(args: Args, report=None) -> dict:
         # ALE envs pickle only their constructor arguments: a resumed run starts new games.
         next_obs, info = envs.reset(seed=args.seed + global_step)
         lives = info["lives"]
-        run.start_step = global_step
 
-    def save(name: str) -> None:
+    def save() -> None:
         state = {
             "agent": agent.state_dict(),
             "value_transform": value_transform.state_dict(),
@@ -291,7 +308,7 @@ def train(args: Args, report=None) -> dict:
             "rng": rng_states(),
             "args": vars(args),
         }
-        run.save_checkpoint(state, name)
+        run.save_checkpoint(state)
 
     # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...).
     obs_buf = torch.zeros((args.num_steps, args.num_envs, *obs_shape), dtype=torch.uint8, device=device)
@@ -360,12 +377,8 @@ def train(args: Args, report=None) -> dict:
         optimizer.step()
 
         policy_loss, value_loss, entropy = stats.tolist()
-        if not np.isfinite([policy_loss, value_loss, entropy]).all():
-            name = "policy_loss" if not np.isfinite(policy_loss) else "value_loss"
-            fail(
-                f"non-finite {name} at step {global_step}; last good checkpoint in {run.dir / 'checkpoints'}",
-                1,
-            )
+        losses = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+        run.check_finite(global_step, losses, agent, value_transform)
         with torch.no_grad():
             y_pred, y_true = values_raw.view(-1), b_returns
             explained_var = (1 - (y_true - y_pred).var() / y_true.var()).item()
@@ -382,14 +395,13 @@ def train(args: Args, report=None) -> dict:
         if args.checkpoint_every and global_step // args.checkpoint_every != (
             (global_step - batch_size) // args.checkpoint_every
         ):
-            save("latest")
+            save()
         if run.progress(global_step, f"entropy {entropy:.3f}"):
-            if run.stop_signal is not None:
-                save("latest")
             break
 
-    if args.save_model:
-        save("latest")
+    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
+    if args.save_model or run.stop_signal is not None:
+        save()
     envs.close()
     summary = run.finish(global_step)
     if run.stop_signal is not None:
@@ -397,5 +409,42 @@ def train(args: Args, report=None) -> dict:
     return summary
 
 
+def evaluate(
+    checkpoint: str,
+    episodes: int = 10,
+    greedy: bool = True,
+    capture_video: bool = False,
+    render: bool = False,
+    seed: int = 10_000,
+) -> dict:
+    """Play a saved agent for ``episodes`` whole games (argmax action if ``greedy``, else sampled);
+    returns ``{"mean", "std", "returns", "lengths"}`` of the raw game score (no reward clipping)."""
+    state = load_checkpoint(checkpoint)
+    args = args_from_checkpoint(Args, state)
+
+    def preprocess(env):
+        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
+        return gym.wrappers.FrameStackObservation(env, 4)
+
+    env = eval_env(
+        args.env_id,
+        checkpoint,
+        capture_video,
+        render,
+        wrap=preprocess,
+        frameskip=1,
+        repeat_action_probability=args.repeat_action_probability,
+    )
+    agent = Agent(int(env.action_space.n), args)
+    agent.load_state_dict(state["agent"])
+
+    @torch.inference_mode()
+    def act(obs):
+        logits, _ = agent(torch.as_tensor(obs).unsqueeze(0))
+        return int(logits.argmax() if greedy else torch.multinomial(logits.softmax(-1), 1))
+
+    return run_episodes(env, act, episodes, seed)
+
+
 if __name__ == "__main__":
-    train(tyro.cli(Args))
+    train(cli(Args))

@@ -54,17 +54,21 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.returns import td_targets
 from common.runs import (
     Run,
+    args_from_checkpoint,
     check_env_id,
+    check_resume_args,
+    cli,
+    eval_env,
     fail,
     load_checkpoint,
     pick_device,
     rng_states,
+    run_episodes,
     seed_everything,
     set_rng_states,
 )
@@ -149,6 +153,10 @@ class Args:
     """path of a checkpoint to continue training from (the buffer refills first)"""
     runs_dir: str = "runs"
     """folder of the run folders"""
+
+
+# Arguments that shape the saved state: a resumed run must use the checkpoint's values.
+RESUME_MUST_MATCH = ("env_id", "hidden_sizes", "activation", "layer_norm")
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args: Args):
@@ -368,12 +376,14 @@ def train(args: Args, report=None) -> dict:
     check_args(args)
     check_env_id(args.env_id)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
+    if checkpoint is not None:
+        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
 
     torch.set_num_threads(args.torch_threads)
     seed_everything(args.seed, args.torch_deterministic)
     rng = np.random.default_rng(args.seed)
     device = pick_device(args.cuda)
-    run = Run(args, report)
+    run = Run(args, report, resume=checkpoint)
     envs = make_envs(args, str(run.dir / "videos"))
     obs_shape, n_actions = envs.single_observation_space.shape, int(envs.single_action_space.n)
 
@@ -392,7 +402,6 @@ def train(args: Args, report=None) -> dict:
         global_step = checkpoint["global_step"]
         set_rng_states(checkpoint["rng"])
         rng.bit_generator.state = checkpoint["buffer_rng"]
-        run.start_step = global_step
     # Fresh episodes also on resume: the buffer (not checkpointed) must see each episode's start.
     obs, info = envs.reset(seed=args.seed + global_step)
     lives = info["lives"]
@@ -404,7 +413,7 @@ def train(args: Args, report=None) -> dict:
 
     store(buffer.start(obs))
 
-    def save(name: str) -> None:
+    def save() -> None:
         state = {
             "q_network": q_network.state_dict(),
             "target_network": target_network.state_dict(),
@@ -414,14 +423,10 @@ def train(args: Args, report=None) -> dict:
             "buffer_rng": rng.bit_generator.state,
             "args": vars(args),
         }
-        run.save_checkpoint(state, name)
+        run.save_checkpoint(state)
 
     def check_finite(td_loss: float) -> None:
-        if not np.isfinite(td_loss):
-            fail(
-                f"non-finite td_loss at step {global_step}; last good checkpoint in {run.dir / 'checkpoints'}",
-                1,
-            )
+        run.check_finite(global_step, {"td_loss": td_loss}, q_network)
 
     n = args.num_envs
     progress_every = max(1, 1000 // n)  # vector steps between progress lines / report calls
@@ -484,18 +489,17 @@ def train(args: Args, report=None) -> dict:
         ):
             if stats:
                 check_finite(stats[-1][0].item())
-            save("latest")
+            save()
         if step % progress_every == 0 or step == args.total_timesteps // n - 1:
             run.log(global_step, {"charts/epsilon": epsilon})
             if run.progress(global_step, f"epsilon {epsilon:.3f}  updates {num_updates}"):
-                if run.stop_signal is not None:
-                    save("latest")
                 break
 
     if stats:
         check_finite(torch.stack(stats)[:, 0].mean().item())
-    if args.save_model:
-        save("latest")
+    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
+    if args.save_model or run.stop_signal is not None:
+        save()
     envs.close()
     summary = run.finish(global_step)
     if run.stop_signal is not None:
@@ -503,5 +507,44 @@ def train(args: Args, report=None) -> dict:
     return summary
 
 
+def evaluate(
+    checkpoint: str,
+    episodes: int = 10,
+    greedy: bool = True,
+    capture_video: bool = False,
+    render: bool = False,
+    seed: int = 10_000,
+) -> dict:
+    """Play a saved agent for ``episodes`` whole games (argmax Q if ``greedy``, else epsilon-greedy with ``end_e``);
+    returns ``{"mean", "std", "returns", "lengths"}`` of the raw game score (no reward clipping)."""
+    state = load_checkpoint(checkpoint)
+    args = args_from_checkpoint(Args, state)
+
+    def preprocess(env):
+        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
+        return gym.wrappers.FrameStackObservation(env, 4)
+
+    env = eval_env(
+        args.env_id,
+        checkpoint,
+        capture_video,
+        render,
+        wrap=preprocess,
+        frameskip=1,
+        repeat_action_probability=args.repeat_action_probability,
+    )
+    q_network = QNetwork(int(env.action_space.n), args)
+    q_network.load_state_dict(state["q_network"])
+    rng = np.random.default_rng(seed)
+
+    @torch.inference_mode()
+    def act(obs):
+        if not greedy and rng.random() < args.end_e:
+            return int(rng.integers(env.action_space.n))
+        return int(q_network(torch.as_tensor(obs).unsqueeze(0)).argmax())
+
+    return run_episodes(env, act, episodes, seed)
+
+
 if __name__ == "__main__":
-    train(tyro.cli(Args))
+    train(cli(Args))

@@ -8,8 +8,9 @@ Clipped surrogate objective (eq. 7), maximised over a few epochs of minibatches 
 plus a value loss ``vf_coef * (V(s_t) - R_t)^2`` and an entropy bonus ``ent_coef * H[pi(.|s_t)]``.
 Advantages A_t are GAE(lambda) (Schulman et al. 2016) and R_t = A_t + V_old(s_t); ``--gae-lambda``
 0.95 (default), 0.85 and 0.70 are the values people sweep (SLM-Lab's best differ per game).
-Actor and critic share the CNN trunk. Deviations: the same options as ppo.py (value clipping,
-normalised / symlog value targets, lr annealing); the learning rate is not annealed per epoch.
+Actor and critic share the CNN trunk. Deviations: the clip range stays 0.1 (the paper anneals it
+with the learning rate); the options of ppo.py (value clipping as OpenAI baselines, normalised or
+symlog value targets) are kept.
 
 Env (the same lines in every *_atari.py): ``ALE/<Game>-v5`` with ``frameskip=1`` and Gymnasium's
 ``AtariPreprocessing`` (4 skipped frames with max-pooling of the last two, 84x84 grayscale, up to
@@ -42,17 +43,21 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
-import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.returns import gae, next_values_from
 from common.runs import (
     Run,
+    args_from_checkpoint,
     check_env_id,
+    check_resume_args,
+    cli,
+    eval_env,
     fail,
     load_checkpoint,
     pick_device,
     rng_states,
+    run_episodes,
     seed_everything,
     set_rng_states,
 )
@@ -132,6 +137,18 @@ class Args:
     """path of a checkpoint to continue training from"""
     runs_dir: str = "runs"
     """folder of the run folders"""
+
+
+# Arguments that shape the saved state: a resumed run must use the checkpoint's values.
+RESUME_MUST_MATCH = (
+    "env_id",
+    "num_envs",
+    "hidden_sizes",
+    "activation",
+    "layer_norm",
+    "normalize_v_targets",
+    "symlog_transform",
+)
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args: Args):
@@ -267,11 +284,13 @@ def train(args: Args, report=None) -> dict:
         fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use algos/ppo.py")
     check_env_id(args.env_id)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
+    if checkpoint is not None:
+        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
 
     torch.set_num_threads(args.torch_threads)
     seed_everything(args.seed, args.torch_deterministic)
     device = pick_device(args.cuda)
-    run = Run(args, report)
+    run = Run(args, report, resume=checkpoint)
     envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
     envs = envs(
         [
@@ -301,9 +320,8 @@ def train(args: Args, report=None) -> dict:
         # ALE envs pickle only their constructor arguments: a resumed run starts new games.
         next_obs, info = envs.reset(seed=args.seed + global_step)
         lives = info["lives"]
-        run.start_step = global_step
 
-    def save(name: str) -> None:
+    def save() -> None:
         state = {
             "agent": agent.state_dict(),
             "value_transform": value_transform.state_dict(),
@@ -313,7 +331,7 @@ def train(args: Args, report=None) -> dict:
             "rng": rng_states(),
             "args": vars(args),
         }
-        run.save_checkpoint(state, name)
+        run.save_checkpoint(state)
 
     # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...).
     obs_buf = torch.zeros((args.num_steps, args.num_envs, *obs_shape), dtype=torch.uint8, device=device)
@@ -403,12 +421,8 @@ def train(args: Args, report=None) -> dict:
                 break
 
         policy_loss, value_loss, entropy, approx_kl, clipfrac = torch.stack(all_stats).mean(0).tolist()
-        if not np.isfinite([policy_loss, value_loss, entropy]).all():
-            name = "policy_loss" if not np.isfinite(policy_loss) else "value_loss"
-            fail(
-                f"non-finite {name} at step {global_step}; last good checkpoint in {run.dir / 'checkpoints'}",
-                1,
-            )
+        losses = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+        run.check_finite(global_step, losses, agent, value_transform)
         with torch.no_grad():
             y_pred, y_true = values_raw.view(-1), b_returns
             explained_var = (1 - (y_true - y_pred).var() / y_true.var()).item()
@@ -427,14 +441,13 @@ def train(args: Args, report=None) -> dict:
         if args.checkpoint_every and global_step // args.checkpoint_every != (
             (global_step - batch_size) // args.checkpoint_every
         ):
-            save("latest")
+            save()
         if run.progress(global_step, f"entropy {entropy:.3f}"):
-            if run.stop_signal is not None:
-                save("latest")
             break
 
-    if args.save_model:
-        save("latest")
+    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
+    if args.save_model or run.stop_signal is not None:
+        save()
     envs.close()
     summary = run.finish(global_step)
     if run.stop_signal is not None:
@@ -442,5 +455,42 @@ def train(args: Args, report=None) -> dict:
     return summary
 
 
+def evaluate(
+    checkpoint: str,
+    episodes: int = 10,
+    greedy: bool = True,
+    capture_video: bool = False,
+    render: bool = False,
+    seed: int = 10_000,
+) -> dict:
+    """Play a saved agent for ``episodes`` whole games (argmax action if ``greedy``, else sampled);
+    returns ``{"mean", "std", "returns", "lengths"}`` of the raw game score (no reward clipping)."""
+    state = load_checkpoint(checkpoint)
+    args = args_from_checkpoint(Args, state)
+
+    def preprocess(env):
+        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
+        return gym.wrappers.FrameStackObservation(env, 4)
+
+    env = eval_env(
+        args.env_id,
+        checkpoint,
+        capture_video,
+        render,
+        wrap=preprocess,
+        frameskip=1,
+        repeat_action_probability=args.repeat_action_probability,
+    )
+    agent = Agent(int(env.action_space.n), args)
+    agent.load_state_dict(state["agent"])
+
+    @torch.inference_mode()
+    def act(obs):
+        logits, _ = agent(torch.as_tensor(obs).unsqueeze(0))
+        return int(logits.argmax() if greedy else torch.multinomial(logits.softmax(-1), 1))
+
+    return run_episodes(env, act, episodes, seed)
+
+
 if __name__ == "__main__":
-    train(tyro.cli(Args))
+    train(cli(Args))

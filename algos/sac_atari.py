@@ -54,17 +54,21 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
-import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.returns import td_targets
 from common.runs import (
     Run,
+    args_from_checkpoint,
     check_env_id,
+    check_resume_args,
+    cli,
+    eval_env,
     fail,
     load_checkpoint,
     pick_device,
     rng_states,
+    run_episodes,
     seed_everything,
     set_rng_states,
 )
@@ -136,6 +140,10 @@ class Args:
     """path of a checkpoint to continue training from (the buffer refills first)"""
     runs_dir: str = "runs"
     """folder of the run folders"""
+
+
+# Arguments that shape the saved state: a resumed run must use the checkpoint's values.
+RESUME_MUST_MATCH = ("env_id", "hidden_sizes", "activation", "layer_norm")
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args: Args):
@@ -350,12 +358,14 @@ def train(args: Args, report=None) -> dict:
     check_args(args)
     check_env_id(args.env_id)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
+    if checkpoint is not None:
+        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
 
     torch.set_num_threads(args.torch_threads)
     seed_everything(args.seed, args.torch_deterministic)
     rng = np.random.default_rng(args.seed)
     device = pick_device(args.cuda)
-    run = Run(args, report)
+    run = Run(args, report, resume=checkpoint)
     envs = make_envs(args, str(run.dir / "videos"))
     obs_shape, n_actions = envs.single_observation_space.shape, int(envs.single_action_space.n)
 
@@ -385,13 +395,12 @@ def train(args: Args, report=None) -> dict:
         global_step = checkpoint["global_step"]
         set_rng_states(checkpoint["rng"])
         rng.bit_generator.state = checkpoint["buffer_rng"]
-        run.start_step = global_step
     # Fresh episodes also on resume: the buffer (not checkpointed) must see each episode's start.
     obs, info = envs.reset(seed=args.seed + global_step)
     lives = info["lives"]
     buffer.start(obs)
 
-    def save(name: str) -> None:
+    def save() -> None:
         state = {
             "actor": actor.state_dict(),
             "qf1": qf1.state_dict(),
@@ -407,7 +416,7 @@ def train(args: Args, report=None) -> dict:
             "buffer_rng": rng.bit_generator.state,
             "args": vars(args),
         }
-        run.save_checkpoint(state, name)
+        run.save_checkpoint(state)
 
     def update() -> torch.Tensor:
         """One gradient step of the Q networks, the actor and alpha; returns the losses to log."""
@@ -441,12 +450,8 @@ def train(args: Args, report=None) -> dict:
         )
 
     def check_finite(losses: list[float]) -> None:
-        if not np.isfinite(losses).all():
-            name = ["qf_loss", "actor_loss", "alpha_loss"][int(np.argmin(np.isfinite(losses)))]
-            fail(
-                f"non-finite {name} at step {global_step}; last good checkpoint in {run.dir / 'checkpoints'}",
-                1,
-            )
+        names = ("qf_loss", "actor_loss", "alpha_loss")
+        run.check_finite(global_step, dict(zip(names, losses)), actor, qf1, qf2)
 
     n = args.num_envs
     progress_every = max(1, 1000 // n)  # vector steps between progress lines / report calls
@@ -502,17 +507,16 @@ def train(args: Args, report=None) -> dict:
         ):
             if stats:
                 check_finite(stats[-1][:3].tolist())
-            save("latest")
+            save()
         if step % progress_every == 0 or step == args.total_timesteps // n - 1:
             if run.progress(global_step, f"alpha {log_alpha.exp().item():.3f}  updates {num_updates}"):
-                if run.stop_signal is not None:
-                    save("latest")
                 break
 
     if stats:
         check_finite(torch.stack(stats)[:, :3].mean(0).tolist())
-    if args.save_model:
-        save("latest")
+    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
+    if args.save_model or run.stop_signal is not None:
+        save()
     envs.close()
     summary = run.finish(global_step)
     if run.stop_signal is not None:
@@ -520,5 +524,42 @@ def train(args: Args, report=None) -> dict:
     return summary
 
 
+def evaluate(
+    checkpoint: str,
+    episodes: int = 10,
+    greedy: bool = True,
+    capture_video: bool = False,
+    render: bool = False,
+    seed: int = 10_000,
+) -> dict:
+    """Play a saved agent for ``episodes`` whole games (argmax action if ``greedy``, else sampled);
+    returns ``{"mean", "std", "returns", "lengths"}`` of the raw game score (no reward clipping)."""
+    state = load_checkpoint(checkpoint)
+    args = args_from_checkpoint(Args, state)
+
+    def preprocess(env):
+        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
+        return gym.wrappers.FrameStackObservation(env, 4)
+
+    env = eval_env(
+        args.env_id,
+        checkpoint,
+        capture_video,
+        render,
+        wrap=preprocess,
+        frameskip=1,
+        repeat_action_probability=args.repeat_action_probability,
+    )
+    actor = CNNHead(int(env.action_space.n), args)
+    actor.load_state_dict(state["actor"])
+
+    @torch.inference_mode()
+    def act(obs):
+        logits = actor(torch.as_tensor(obs).unsqueeze(0))
+        return int(logits.argmax() if greedy else torch.multinomial(logits.softmax(-1), 1))
+
+    return run_episodes(env, act, episodes, seed)
+
+
 if __name__ == "__main__":
-    train(tyro.cli(Args))
+    train(cli(Args))

@@ -123,3 +123,47 @@ def test_ppo_atari_non_finite_loss_exits_1(tmp_path, capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert exit_info.value.code == 1
     assert lines[-1].startswith("error: non-finite") and "at step" in lines[-1], lines
+
+
+TINY = {
+    "ppo_atari": {"num_envs": 1, "num_steps": 32, "num_minibatches": 1, "update_epochs": 1},
+    "dqn_atari": {"num_envs": 1, "buffer_size": 200, "learning_starts": 40, "batch_size": 4},
+    "sac_atari": {"num_envs": 1, "buffer_size": 200, "learning_starts": 40, "batch_size": 4},
+}
+
+
+@pytest.mark.parametrize("script", ["ppo_atari", "dqn_atari", "sac_atari"])
+def test_atari_sigterm_resume_evaluate(script, tmp_path, monkeypatch):
+    """SIGTERM at the first progress check -> checkpoint and exit 1; --resume continues to the
+    budget (new games, a refilled replay); evaluate() plays one whole Pong game from the checkpoint
+    and reports its raw score. (a2c_atari shares ppo_atari's code for all of this.)"""
+    import importlib
+    import os
+    import signal
+
+    module = importlib.import_module(f"algos.{script}")
+    progress = module.Run.progress
+
+    def progress_after_sigterm(self, *a, **k):
+        if getattr(self, "_sent", False) is False:
+            self._sent = True
+            os.kill(os.getpid(), signal.SIGTERM)
+        return progress(self, *a, **k)
+
+    monkeypatch.setattr(module.Run, "progress", progress_after_sigterm)
+    args = module.Args(env_id="ALE/Pong-v5", total_timesteps=96, runs_dir=str(tmp_path), **TINY[script])
+    with pytest.raises(SystemExit) as exit_info:
+        module.train(args)
+    assert exit_info.value.code == 1
+    (ckpt,) = glob.glob(str(tmp_path / "*" / "checkpoints" / "latest.pt"))
+    monkeypatch.setattr(module.Run, "progress", progress)
+    resumed = module.train(dataclasses_replace(args, resume=ckpt))
+    assert resumed["global_step"] == 96 and resumed["run_dir"] == os.path.dirname(os.path.dirname(ckpt))
+    result = module.evaluate(ckpt, episodes=1)
+    assert result["lengths"][0] > 100 and -21 <= result["mean"] <= 21, result
+
+
+def dataclasses_replace(args, **changes):
+    import dataclasses
+
+    return dataclasses.replace(args, **changes)
