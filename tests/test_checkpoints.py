@@ -232,10 +232,12 @@ def test_sigterm_cli(tmp_path):
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=IDS)
 def test_non_finite_loss_keeps_checkpoint(script, straight_runs, tmp_path, capfd):
+    """Resume a good run with a learning rate of 1e30 and a checkpoint after every update: the
+    run stops at the first non-finite loss, and latest.pt is the last one with finite weights."""
     good = tmp_path / "run" / "checkpoints" / "latest.pt"
     shutil.copytree(Path(checkpoint_of(straight_runs(script))).parent.parent, tmp_path / "run")
     digest = hashlib.sha256(good.read_bytes()).hexdigest()
-    steps = script.tiny["total_timesteps"] * 2
+    steps = script.tiny["total_timesteps"] * 4
     args = make_args(
         script, tmp_path, **script.blow_up, total_timesteps=steps, checkpoint_every=1, resume=str(good)
     )
@@ -244,8 +246,17 @@ def test_non_finite_loss_keeps_checkpoint(script, straight_runs, tmp_path, capfd
     assert exit_info.value.code == 1
     lines = capfd.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: non-finite "), lines
-    assert " at step " in lines[0] and f"last good checkpoint: {good}" in lines[0]
-    assert hashlib.sha256(good.read_bytes()).hexdigest() == digest
+    assert lines[0].endswith(f"last good checkpoint: {good}"), lines
+    failed_at = int(lines[0].split(" at step ")[1].split(maxsplit=1)[0].rstrip(";"))
+    state = load_checkpoint(str(good))
+    assert all(
+        torch.isfinite(t).all()
+        for _, t in leaves(state)
+        if isinstance(t, torch.Tensor) and t.is_floating_point()
+    )
+    assert state["global_step"] < failed_at
+    if state["global_step"] == load_checkpoint(checkpoint_of(straight_runs(script)))["global_step"]:
+        assert hashlib.sha256(good.read_bytes()).hexdigest() == digest  # the first update blew up
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=IDS)
