@@ -160,11 +160,14 @@ def provenance(records: list[dict]) -> str:
     if not runs:
         return "No runs yet."
     dates = sorted(r.get("date", "?")[:10] for r in runs)
-    commits = sorted(
-        {(r.get("git_commit") or "?")[:7] + ("+local changes" if r.get("git_dirty") else "") for r in runs}
-    )
+    latest = max(runs, key=lambda r: r.get("date", ""))
+    commits = {r.get("git_commit") for r in runs}
+    dirty = sum(bool(r.get("git_dirty")) for r in runs)
     span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
-    return f"{len(runs)} run(s), {span}, commit(s) {', '.join(commits)}."
+    text = f"{len(runs)} run(s), {span}, {len(commits)} commit(s), latest {(latest.get('git_commit') or '?')[:7]}"
+    if dirty:
+        text += f"; {dirty} run(s) with uncommitted changes to their script or common/"
+    return text + "."
 
 
 def _curve_groups(records: list[dict], env_id: str) -> dict[tuple[str, int], list[list]]:
