@@ -360,7 +360,8 @@ def check_args(args: Args) -> None:
     slots = args.buffer_size // max(args.num_envs, 1)
     if slots < 16:
         fail(
-            f"--buffer-size {args.buffer_size} gives {slots} slots per env for --num-envs {args.num_envs}: need >= 16"
+            f"--buffer-size {args.buffer_size} gives {slots} slots per env for "
+            f"--num-envs {args.num_envs}: need >= 16"
         )
     if args.batch_size > args.learning_starts:
         fail(f"--batch-size {args.batch_size} is larger than --learning-starts {args.learning_starts}")
@@ -515,8 +516,9 @@ def evaluate(
     render: bool = False,
     seed: int = 10_000,
 ) -> dict:
-    """Play a saved agent for ``episodes`` whole games (argmax Q if ``greedy``, else epsilon-greedy with ``end_e``);
-    returns ``{"mean", "std", "returns", "lengths"}`` of the raw game score (no reward clipping)."""
+    """Play a saved agent for ``episodes`` whole games (argmax Q if ``greedy``, else epsilon-greedy
+    with ``end_e``); returns ``{"mean", "std", "returns", "lengths"}`` of the raw game score (no
+    reward clipping)."""
     state = load_checkpoint(checkpoint)
     args = args_from_checkpoint(Args, state)
 

@@ -342,7 +342,8 @@ def check_args(args: Args) -> None:
     slots = args.buffer_size // max(args.num_envs, 1)
     if slots < 16:
         fail(
-            f"--buffer-size {args.buffer_size} gives {slots} slots per env for --num-envs {args.num_envs}: need >= 16"
+            f"--buffer-size {args.buffer_size} gives {slots} slots per env for "
+            f"--num-envs {args.num_envs}: need >= 16"
         )
     if args.batch_size > args.learning_starts:
         fail(f"--batch-size {args.batch_size} is larger than --learning-starts {args.learning_starts}")
