@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
         "device": device,
         "argv": script_argv,
         "args": {k: v for k, v in dataclasses.asdict(args).items() if _jsonable(v)},
-        **common_fields(gpu),
+        **common_fields(gpu, paths=(f"algos/{script.name}", "common")),
         "torch": torch.__version__,
         "run_dir": summary.get("run_dir"),
         "curve_path": str(Path(summary["run_dir"]) / "curve.csv") if summary.get("run_dir") else None,
