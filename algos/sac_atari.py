@@ -491,7 +491,7 @@ def train(args: Args, report=None) -> dict:
                         global_step,
                         {
                             "losses/qf_loss": qf_loss,
-                            "losses/actor_loss": pi_loss,
+                            "losses/policy_loss": pi_loss,
                             "losses/alpha_loss": a_loss,
                             "losses/alpha": log_alpha.exp().item(),
                             "losses/entropy": entropy,
