@@ -33,8 +33,9 @@ until the device, the ``/ 255`` happens inside the networks. What each choice do
 
 Replay memory: each 84x84 frame is stored once and stacks are rebuilt from indices (see
 ``FrameReplayBuffer``, the same class as in dqn_atari.py): ~7.07 KB per transition, ~7.1 GB for
-1M. The buffer is not put into checkpoints (it would be gigabytes): a resumed run starts fresh
-episodes and refills ``learning_starts`` transitions before it learns again.
+1M. By default the buffer is not put into checkpoints (it would be gigabytes): a resumed run
+refills ``learning_starts`` transitions before it learns again; ``--checkpoint-buffer`` saves it.
+Either way a resumed run starts new games (ALE envs cannot be saved mid-game).
 
 Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
 observation and the real final one in ``info["final_obs"]``; the buffer stores the real final
@@ -136,8 +137,10 @@ class Args:
     """write a checkpoint at the end of training (networks, optimizers, alpha; not the replay buffer)"""
     checkpoint_every: int = 0
     """also write a checkpoint every this many env steps (0: never)"""
+    checkpoint_buffer: bool = False
+    """put the replay buffer into checkpoints (~7 GB at 1M frames); off: a resumed run refills it"""
     resume: str | None = None
-    """path of a checkpoint to continue training from (the buffer refills first)"""
+    """path of a checkpoint to continue training from (without a saved buffer it refills first)"""
     runs_dir: str = "runs"
     """folder of the run folders"""
 
@@ -237,6 +240,7 @@ class FrameReplayBuffer:
         self.pos = np.zeros(num_envs, dtype=np.int64)  # next slot to write, per env
         self.filled = np.zeros(num_envs, dtype=np.int64)  # slots written so far, per env (<= slots)
         self.offsets = np.arange(self.stack, -1, -1)  # 4, 3, 2, 1, 0 frames back
+        self.fields = ("frames", "actions", "rewards", "terminated", "depth", "valid")
 
     def _write(self, envs: np.ndarray, frames: np.ndarray, depth: np.ndarray, valid: bool) -> np.ndarray:
         """Write one slot for each env in ``envs``; returns the flat indices whose ``valid`` changed."""
@@ -305,6 +309,22 @@ class FrameReplayBuffer:
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
         return self.get(self.sample_indices(batch_size, rng))
+
+    def state_dict(self) -> dict:
+        """The written part of every array (gigabytes for a big, full buffer)."""
+        n = int(self.filled.max())
+        arrays = {k: getattr(self, k)[:, :n].copy() for k in self.fields}
+        return {"pos": self.pos.copy(), "filled": self.filled.copy(), **arrays}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["frames"].shape[0] != self.num_envs or state["frames"].shape[1] > self.slots:
+            fail(
+                f"--resume: the checkpoint's replay has {state['frames'].shape[:2]} (envs, slots), not "
+                f"({self.num_envs}, {self.slots}): pass the same --num-envs and --buffer-size"
+            )
+        for key in self.fields:
+            getattr(self, key)[:, : state[key].shape[1]] = state[key]
+        self.pos[:], self.filled[:] = state["pos"], state["filled"]
 
 
 def soft_q_targets(rewards, terminated, next_log_probs, next_q_values, alpha, gamma: float) -> torch.Tensor:
@@ -396,7 +416,10 @@ def train(args: Args, report=None) -> dict:
         global_step = checkpoint["global_step"]
         set_rng_states(checkpoint["rng"])
         rng.bit_generator.state = checkpoint["buffer_rng"]
-    # Fresh episodes also on resume: the buffer (not checkpointed) must see each episode's start.
+        if checkpoint.get("buffer") is not None:
+            buffer.load_state_dict(checkpoint["buffer"])
+    # ALE envs cannot be saved mid-game: a resumed run starts new games, which the buffer records
+    # as episode starts (a saved buffer's last episode just ends there).
     obs, info = envs.reset(seed=args.seed + global_step)
     lives = info["lives"]
     buffer.start(obs)
@@ -415,6 +438,7 @@ def train(args: Args, report=None) -> dict:
             "global_step": global_step,
             "rng": rng_states(),
             "buffer_rng": rng.bit_generator.state,
+            "buffer": buffer.state_dict() if args.checkpoint_buffer else None,
             "args": vars(args),
         }
         run.save_checkpoint(state)
@@ -456,7 +480,7 @@ def train(args: Args, report=None) -> dict:
 
     n = args.num_envs
     progress_every = max(1, 1000 // n)  # vector steps between progress lines / report calls
-    num_updates, collected, stats = 0, 0, []
+    num_updates, collected, stats = 0, int(buffer.valid.sum()), []
     for step in range(global_step // n, args.total_timesteps // n):
         global_step += n
         if collected < args.learning_starts:

@@ -9,6 +9,7 @@ import glob
 
 import numpy as np
 import pytest
+import torch
 from conftest import run_script
 
 pytest.importorskip("ale_py")
@@ -127,7 +128,7 @@ def test_ppo_atari_non_finite_loss_exits_1(tmp_path, capsys):
 
 TINY = {
     "ppo_atari": {"num_envs": 1, "num_steps": 32, "num_minibatches": 1, "update_epochs": 1},
-    "dqn_atari": {"num_envs": 1, "buffer_size": 200, "learning_starts": 40, "batch_size": 4},
+    "dqn_atari": {"num_envs": 1, "buffer_size": 200, "learning_starts": 40, "batch_size": 4, "per": True},
     "sac_atari": {"num_envs": 1, "buffer_size": 200, "learning_starts": 40, "batch_size": 4},
 }
 
@@ -157,6 +158,15 @@ def test_atari_sigterm_resume_evaluate(script, tmp_path, monkeypatch):
     assert exit_info.value.code == 1
     (ckpt,) = glob.glob(str(tmp_path / "*" / "checkpoints" / "latest.pt"))
     monkeypatch.setattr(module.Run, "progress", progress)
+    if script == "dqn_atari":  # the buffer and its priorities come back; learning goes on at once
+        args = dataclasses_replace(args, checkpoint_buffer=True)
+        monkeypatch.setattr(module.Run, "progress", progress_after_sigterm)
+        with pytest.raises(SystemExit):
+            module.train(dataclasses_replace(args, runs_dir=str(tmp_path / "b")))
+        monkeypatch.setattr(module.Run, "progress", progress)
+        (ckpt,) = glob.glob(str(tmp_path / "b" / "*" / "checkpoints" / "latest.pt"))
+        state = torch.load(ckpt, weights_only=False)
+        assert state["buffer"]["valid"].sum() > 0 and state["priorities"][0].sum() > 0
     resumed = module.train(dataclasses_replace(args, resume=ckpt))
     assert resumed["global_step"] == 96 and resumed["run_dir"] == os.path.dirname(os.path.dirname(ckpt))
     result = module.evaluate(ckpt, episodes=1)

@@ -73,6 +73,14 @@ def rollout_check(module, num_envs=2, slots=90, steps=700, seed=3):
     check(sampled)
     # Episode starts and the slots just ahead of the write heads are never sampleable.
     assert not buffer.valid[np.arange(num_envs), buffer.pos].any()
+    # --checkpoint-buffer: a buffer rebuilt from its state_dict gives the same transitions.
+    restored = module.FrameReplayBuffer(
+        num_envs * slots, num_envs, envs.single_observation_space.shape, "cpu"
+    )
+    restored.load_state_dict(buffer.state_dict())
+    for a, b in zip(buffer.get(valid), restored.get(valid)):
+        assert torch.equal(a, b)
+    assert np.array_equal(restored.pos, buffer.pos) and np.array_equal(restored.valid, buffer.valid)
 
 
 @pytest.mark.parametrize("script", ["dqn_atari", "sac_atari"])
