@@ -385,7 +385,10 @@ def train(args: Args, report=None) -> dict:
         }
         run.save_checkpoint(state, name)
 
-    def update() -> tuple[torch.Tensor, ...]:
+    # The latest [qf_loss, mean Q, policy_loss, entropy], read only when logging (no sync per update).
+    stats = torch.zeros(4, device=device)
+
+    def update() -> None:
         """One gradient step of the critics (and, every policy_frequency steps, of actor and alpha)."""
         obs, actions, rewards, next_obs, terminated = buffer.sample(args.batch_size, device)
         with torch.no_grad():
@@ -405,19 +408,16 @@ def train(args: Args, report=None) -> dict:
             actor_optimizer.zero_grad(set_to_none=True)
             (pi_loss + temperature_loss if args.autotune else pi_loss).backward()
             actor_optimizer.step()
-            update.last_actor = (pi_loss.detach(), entropy)
+            stats[2:] = torch.stack([pi_loss.detach(), entropy])
         if updates % args.target_network_frequency == 0:
             with torch.no_grad():
                 torch._foreach_lerp_(target_params, online_params, args.tau)
-        return (qf_loss.detach(), q_values.detach().mean(), *update.last_actor)
-
-    update.last_actor = (torch.zeros(()), torch.zeros(()))
-    stats = None
+        stats[:2] = torch.stack([qf_loss.detach(), q_values.detach().mean()])
 
     def check_finite() -> None:
-        if stats is None:
+        if updates == 0:
             return
-        for name, value in zip(("qf_loss", "q_values", "policy_loss"), torch.stack(stats[:3]).tolist()):
+        for name, value in zip(("qf_loss", "q_values", "policy_loss"), stats[:3].tolist()):
             if not math.isfinite(value):
                 fail(
                     f"non-finite {name} at step {global_step}; last good checkpoint in "
@@ -454,14 +454,14 @@ def train(args: Args, report=None) -> dict:
 
         if global_step >= updates_from:
             for _ in range(args.updates_per_step):
-                stats = update()
+                update()
                 updates += 1
 
         crossed = global_step // args.log_every != (global_step - args.num_envs) // args.log_every
         if crossed or run.stop_signal is not None or global_step >= args.total_timesteps:
             check_finite()
-            if stats is not None:
-                qf_loss, q_mean, pi_loss, entropy = torch.stack(stats).tolist()
+            if updates > 0:
+                qf_loss, q_mean, pi_loss, entropy = stats.tolist()
                 run.log(
                     global_step,
                     {
