@@ -232,18 +232,20 @@ def compute_loss(policy: Policy, obs, actions, returns, ent_coef: float, args: A
     return loss, torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach()])
 
 
-def shift_rows(buffers: dict[str, torch.Tensor], offsets: torch.Tensor) -> None:
-    """Move column n of every (T, N, ...) buffer up by ``offsets[n]`` rows (drops learned episodes)."""
-    for name, buf in buffers.items():
-        rows = torch.arange(buf.shape[0], device=buf.device).unsqueeze(1) + offsets.unsqueeze(0)
-        rows = rows.clamp(max=buf.shape[0] - 1).view(*rows.shape, *([1] * (buf.dim() - 2)))
-        buffers[name] = torch.take_along_dim(buf, rows, dim=0)
+def split_episodes(episodes: dict[str, torch.Tensor], first_rows: torch.Tensor):
+    """Split the (L, N) steps of ``episodes`` into the complete episodes and the unfinished rest.
 
-
-def grow(buffers: dict[str, torch.Tensor]) -> None:
-    """Double the number of rows (an episode may be longer than the buffer)."""
-    for name, buf in buffers.items():
-        buffers[name] = torch.cat([buf, torch.zeros_like(buf)])
+    Column n holds env n's steps from row ``first_rows[n]`` on (rows above it are padding). Returns
+    the (L, N) mask of the rows of complete episodes (up to each column's last done) and the
+    number of rows after it per column, i.e. the unfinished episode's length so far.
+    """
+    L = episodes["rewards"].shape[0]
+    rows = torch.arange(L, device=first_rows.device).unsqueeze(1)
+    dones = episodes["terminated"] | episodes["truncated"]
+    last_done = torch.where(dones, rows, -1).amax(0) if L else torch.full_like(first_rows, -1)
+    complete = (rows >= first_rows) & (rows <= last_done)
+    unfinished = torch.where(last_done >= 0, L - 1 - last_done, L - first_rows)
+    return complete, unfinished
 
 
 def train(args: Args, report=None) -> dict:
@@ -269,28 +271,28 @@ def train(args: Args, report=None) -> dict:
     if not discrete:
         low = torch.as_tensor(action_space.low, dtype=torch.float32, device=device)
         high = torch.as_tensor(action_space.high, dtype=torch.float32, device=device)
-        action_shape = action_space.shape
     N = args.num_envs
 
     policy = Policy(obs_dim, action_space, args).to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
 
-    # Per-env episode storage, shapes (rows, N, ...): column n holds env n's steps since the last
-    # update that have not been learned from; ptr[n] is its next free row, ends[n] its last done row.
-    rows = 2 * args.num_steps
-    buffers = {
-        "obs": torch.zeros((rows, N, obs_dim), device=device),
-        "actions": torch.zeros((rows, N), dtype=torch.long, device=device)
-        if discrete
-        else torch.zeros((rows, N, *action_shape), device=device),
-        "rewards": torch.zeros((rows, N), device=device),
-        "terminated": torch.zeros((rows, N), dtype=torch.bool, device=device),
-        "truncated": torch.zeros((rows, N), dtype=torch.bool, device=device),
-        "final_values": torch.zeros((rows, N), device=device),
-    }
-    ptr = torch.zeros(N, dtype=torch.long, device=device)
-    ends = torch.full((N,), -1, dtype=torch.long, device=device)
-    columns = torch.arange(N, device=device)
+    # Rollout storage, preallocated once, shapes (num_steps, N, ...), and the steps of the episodes
+    # still running at the last update (the unfinished rest), shapes (R, N, ...), right-aligned:
+    # env n's are its last unfinished[n] rows, so that each rollout continues them row by row.
+    def zeros(rows: int) -> dict[str, torch.Tensor]:
+        return {
+            "obs": torch.zeros((rows, N, obs_dim), device=device),
+            "actions": torch.zeros((rows, N), dtype=torch.long, device=device)
+            if discrete
+            else torch.zeros((rows, N, *action_space.shape), device=device),
+            "rewards": torch.zeros((rows, N), device=device),
+            "terminated": torch.zeros((rows, N), dtype=torch.bool, device=device),
+            "truncated": torch.zeros((rows, N), dtype=torch.bool, device=device),
+            "final_values": torch.zeros((rows, N), device=device),  # V(final obs) where truncated
+        }
+
+    rollout, rest = zeros(args.num_steps), zeros(0)
+    unfinished = torch.zeros(N, dtype=torch.long, device=device)
 
     global_step, first_iteration = 0, 1
     next_obs, _ = envs.reset(seed=args.seed)
@@ -302,8 +304,8 @@ def train(args: Args, report=None) -> dict:
         if checkpoint.get("envs") is not None:  # classic-control envs pickle: resume is exact
             envs.close()
             envs, next_obs = pickle.loads(checkpoint["envs"])
-            buffers = {k: v.to(device) for k, v in checkpoint["buffers"].items()}
-            ptr, ends = checkpoint["ptr"].to(device), checkpoint["ends"].to(device)
+            rest = {k: v.to(device) for k, v in checkpoint["rest"].items()}
+            unfinished = checkpoint["unfinished"].to(device)
         else:  # fresh episodes: the stored unfinished ones cannot continue
             next_obs, _ = envs.reset(seed=args.seed + global_step)
         run.start_step = global_step
@@ -320,9 +322,8 @@ def train(args: Args, report=None) -> dict:
             "iteration": iteration,
             "rng": rng_states(),
             "envs": env_state,
-            "buffers": buffers,
-            "ptr": ptr,
-            "ends": ends,
+            "rest": rest,
+            "unfinished": unfinished,
             "args": vars(args),
         }
         run.save_checkpoint(state, name)
@@ -331,48 +332,42 @@ def train(args: Args, report=None) -> dict:
     num_iterations = args.total_timesteps // batch_size
     iteration = first_iteration - 1
     for iteration in range(first_iteration, num_iterations + 1):
-        with torch.no_grad():  # (not inference_mode: the buffers are modified in place outside it)
-            for _step in range(args.num_steps):
+        with torch.inference_mode():
+            for step in range(args.num_steps):
                 global_step += N
                 obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(N, -1)
                 action = policy.sample(obs)
-                buffers["obs"][ptr, columns] = obs
-                buffers["actions"][ptr, columns] = action
+                rollout["obs"][step] = obs
+                rollout["actions"][step] = action
                 env_action = action if discrete else torch.maximum(torch.minimum(action, high), low)
                 next_obs, reward, term, trunc, final_values, info = step_envs(envs, policy.critic, env_action)
-                buffers["rewards"][ptr, columns] = torch.as_tensor(reward, dtype=torch.float32, device=device)
-                buffers["terminated"][ptr, columns] = torch.as_tensor(term, device=device)
-                buffers["truncated"][ptr, columns] = torch.as_tensor(trunc, device=device)
-                buffers["final_values"][ptr, columns] = final_values
-                done = np.logical_or(term, trunc)
-                if done.any():
-                    ends = torch.where(torch.as_tensor(done, device=device), ptr, ends)
-                ptr += 1
-                if int(ptr.max()) == buffers["obs"].shape[0]:
-                    grow(buffers)
+                rollout["rewards"][step] = torch.as_tensor(reward, device=device)
+                rollout["terminated"][step] = torch.as_tensor(term, device=device)
+                rollout["truncated"][step] = torch.as_tensor(trunc, device=device)
+                rollout["final_values"][step] = final_values
                 run.log_episodes(global_step, info)
 
-        # Learn from the complete episodes: rows [0, ends[n]] of column n.
-        complete = ends + 1
-        length = int(complete.max())
+        # Learn from the episodes that ended: the unfinished rest followed by this rollout.
+        episodes = {k: torch.cat([rest[k], rollout[k]]) for k in rollout}
+        first_rows = rest["rewards"].shape[0] - unfinished
+        complete, unfinished = split_episodes(episodes, first_rows)
+        rest = {k: v[v.shape[0] - int(unfinished.max()) :] for k, v in episodes.items()}
         stats = None
-        if length > 0:
-            with torch.no_grad():
-                returns = episode_returns(
-                    buffers["rewards"][:length],
-                    buffers["final_values"][:length],
-                    buffers["terminated"][:length],
-                    buffers["truncated"][:length],
-                    args.gamma,
-                )
-            mask = torch.arange(length, device=device).unsqueeze(1) < complete.unsqueeze(0)
+        if complete.any():
+            returns = episode_returns(
+                episodes["rewards"],
+                episodes["final_values"],
+                episodes["terminated"],
+                episodes["truncated"],
+                args.gamma,
+            )
             frac = (iteration - 1) / max(num_iterations - 1, 1)
             ent_coef = args.ent_coef + frac * (args.ent_coef_end - args.ent_coef)
             loss, stats = compute_loss(
                 policy,
-                buffers["obs"][:length][mask],
-                buffers["actions"][:length][mask],
-                returns[mask],
+                episodes["obs"][complete],
+                episodes["actions"][complete],
+                returns[complete],
                 ent_coef,
                 args,
             )
@@ -380,9 +375,6 @@ def train(args: Args, report=None) -> dict:
             loss.backward()
             nn.utils.clip_grad_norm_(policy.parameters(), args.max_grad_norm, foreach=True)
             optimizer.step()
-            shift_rows(buffers, complete)
-            ptr -= complete
-            ends.fill_(-1)
 
             policy_loss, value_loss, entropy = stats.tolist()
             if not np.isfinite([policy_loss, value_loss, entropy]).all():
@@ -399,7 +391,7 @@ def train(args: Args, report=None) -> dict:
                     "losses/value_loss": value_loss,
                     "losses/entropy": entropy,
                     "losses/ent_coef": ent_coef,
-                    "losses/batch_steps": int(mask.sum()),
+                    "losses/batch_steps": int(complete.sum()),
                 },
             )
         if args.checkpoint_every and global_step // args.checkpoint_every != (

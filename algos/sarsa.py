@@ -9,9 +9,11 @@ where a_{t+1} is the action the behaviour policy actually takes next: epsilon-gr
 (softmax(Q / tau)) on Q, with epsilon or tau decayed linearly (``exploration_fraction``). Unlike
 Q-learning there is no max and no replay buffer: the network learns from batches of fresh
 transitions, ``num_steps`` steps of each of ``num_envs`` envs (``update_epochs`` passes of
-``num_minibatches`` minibatches, MSE or Huber loss). The targets of a batch are computed with the
-network that collected it (frozen during the update, like a target network renewed every batch);
-they are the Q-values already computed to act, so they cost no extra forward pass.
+``num_minibatches`` minibatches, MSE or Huber loss, learning rate annealed linearly to 0). The
+targets of a batch are computed with the network that collected it (frozen during the update,
+like a target network renewed every batch); they are the Q-values already computed to act, so
+they cost no extra forward pass. Deviations from the tabular algorithm: batches instead of one
+update per step, and the several passes over each batch (both for stability with a network).
 
 Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
 observation, and the real final observation is in ``info["final_obs"]``. Termination zeroes the
@@ -66,8 +68,10 @@ class Args:
     """sync steps envs in this process (fastest on few cores); async uses one process per env"""
     num_steps: int = 32
     """steps per env in each batch of on-policy transitions"""
-    learning_rate: float = 1e-3
+    learning_rate: float = 5e-4
     """Adam learning rate"""
+    anneal_lr: bool = True
+    """anneal the learning rate linearly to 0"""
     gamma: float = 0.99
     """discount factor"""
     exploration: Literal["epsilon", "boltzmann"] = "epsilon"
@@ -76,11 +80,11 @@ class Args:
     """epsilon (or tau for Boltzmann) at the start"""
     end_e: float = 0.01
     """epsilon (or tau for Boltzmann) at the end of the decay"""
-    exploration_fraction: float = 0.25
+    exploration_fraction: float = 0.1
     """fraction of total_timesteps over which epsilon (or tau) decays linearly"""
-    update_epochs: int = 1
+    update_epochs: int = 4
     """passes over each batch"""
-    num_minibatches: int = 1
+    num_minibatches: int = 4
     """minibatches per pass (must divide num_envs * num_steps)"""
     loss: Literal["mse", "huber"] = "mse"
     """regression loss of Q(s, a) on the SARSA target"""
@@ -279,7 +283,9 @@ def train(args: Args, report=None) -> dict:
     next_q = torch.zeros((args.num_steps, args.num_envs), device=device)  # Q(s'_t, a'_t)
 
     iteration = first_iteration - 1
-    for iteration in range(first_iteration, num_iterations + 1):  # noqa: B007 (save() reads it)
+    for iteration in range(first_iteration, num_iterations + 1):
+        if args.anneal_lr:
+            optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
         epsilon = linear_schedule(args.start_e, args.end_e, decay_steps, global_step)
         with torch.no_grad():
             for step in range(args.num_steps):
