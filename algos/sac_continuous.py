@@ -185,12 +185,13 @@ class TwinQNetwork(nn.Module):
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             if frozen:
                 w, b = w.detach(), b.detach()
+            if i == last:  # in float32 even under bf16 autocast: bf16 keeps only ~3 digits of Q
+                with torch.autocast(h.device.type, enabled=False):
+                    return torch.baddbmm(b, h.float(), w)
             h = torch.baddbmm(b, h, w)
-            if i < last:
-                if self.layer_norm:
-                    h = F.layer_norm(h, h.shape[-1:]) * self.norm_weights[i] + self.norm_biases[i]
-                h = self.activation(h)
-        return h.float()  # float32 even under bf16 autocast
+            if self.layer_norm:
+                h = F.layer_norm(h, h.shape[-1:]) * self.norm_weights[i] + self.norm_biases[i]
+            h = self.activation(h)
 
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -205,7 +206,9 @@ class Actor(nn.Module):
         self.head = nn.Linear(args.hidden_sizes[-1], 2 * act_dim)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_std = self.head(self.trunk(obs)).float().chunk(2, dim=-1)  # float: bf16 autocast
+        hidden = self.trunk(obs)
+        with torch.autocast(obs.device.type, enabled=False):  # the head in float32 under bf16 autocast
+            mean, log_std = self.head(hidden.float()).chunk(2, dim=-1)
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
         return mean, log_std
 

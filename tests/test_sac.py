@@ -165,9 +165,10 @@ def test_replay_stores_real_final_obs_and_only_terminated(runs_dir):
 
 
 def test_sac_continuous_learns_pendulum(runs_dir):
-    """Pendulum-v1, seed 1, 6k steps, 64x64 nets, batch 128, lr 1e-3: last 5 episodes >= -600.
+    """Pendulum-v1, seed 1, 6k steps, 64x64 nets, batch 128, policy lr 1e-3: last 5 episodes >= -400.
 
-    (Random play scores ~-1200.) Measured: see the report's figures.
+    Random play scores ~-1200. Measured on the shared 2-core machine under heavy load: 110 s,
+    last 5 episodes -169 (last 10: -161).
     """
     args = sac_continuous.Args(
         env_id="Pendulum-v1",
@@ -180,7 +181,7 @@ def test_sac_continuous_learns_pendulum(runs_dir):
     )
     summary = sac_continuous.train(args)
     recent = last_returns(summary["run_dir"], 5)
-    assert recent >= -600, (recent, summary)
+    assert recent >= -400, (recent, summary)
 
 
 @pytest.mark.slow
@@ -195,11 +196,14 @@ def test_sac_continuous_pendulum_full(runs_dir):
 
 
 def test_sac_discrete_learns_cartpole(runs_dir):
-    """CartPole-v1, seed 1, 8k steps, defaults: last 5 episodes >= 200 (random play: ~22)."""
+    """CartPole-v1, seed 1, 8k steps, defaults: last 5 episodes >= 250 (random play: ~22).
+
+    Measured on the shared 2-core machine under heavy load: 78 s, last 5 episodes 391 (last 10: 399).
+    """
     args = sac_discrete.Args(total_timesteps=8_000, runs_dir=runs_dir)
     summary = sac_discrete.train(args)
     recent = last_returns(summary["run_dir"], 5)
-    assert recent >= 200, (recent, summary)
+    assert recent >= 250, (recent, summary)
 
 
 @pytest.mark.slow
