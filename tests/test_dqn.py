@@ -81,7 +81,11 @@ def test_targets_bootstrap_only_without_termination(double):
     bootstrap = 2.0 if double else 3.0  # Q'(s', argmax Q) = Q'(s', 1) = 2 vs max Q' = 3
     np.testing.assert_allclose(-td_errors.numpy(), [1.0 + 0.5 * bootstrap, 1.0])
     loss_per, td_per, _ = dqn_per.compute_loss(
-        q_network, target_network, batch, torch.tensor([1.0, 0.0]), dqn_per.Args(double=double, gamma=0.5)
+        q_network,
+        target_network,
+        batch,
+        torch.tensor([1.0, 0.0]),
+        dqn_per.Args(double=double, gamma=0.5, huber_delta=1.0),
     )
     np.testing.assert_allclose(td_per.numpy(), td_errors.numpy())
     huber = abs(td_errors[0].item()) - 0.5  # |delta| > 1: linear part of the Huber loss
@@ -110,14 +114,55 @@ def test_prioritized_buffer_priorities_and_weights():
 
 
 def test_dqn_learns_cartpole(runs_dir):
-    """CartPole-v1, seed 1, default hyperparameters: mean of the last 100 episodes >= 400."""
-    summary = dqn.train(dqn.Args(seed=1, total_timesteps=60_000, runs_dir=runs_dir))
+    """CartPole-v1, seed 1, default hyperparameters (epsilon decays over the first 10k steps), 25k
+    steps: mean of the last 100 episodes >= 150 (measured: ~205; the same run, continued, is at 400 from
+    ~112k steps on and ends at 428 after 200k: test_dqn_learns_cartpole_full).
+
+    CI-sized: ~6k gradient steps of a 128x128 MLP; ~80 s on the 2-core machine under a load of ~10."""
+    summary = dqn.train(dqn.Args(seed=1, total_timesteps=25_000, exploration_fraction=0.4, runs_dir=runs_dir))
+    assert summary["final_return"] >= 150, summary
+
+
+@pytest.mark.slow
+def test_dqn_learns_cartpole_full(runs_dir):
+    """CartPole-v1, seed 1, default hyperparameters, 200k steps (SLM-Lab's budget): mean of the last
+    100 episodes >= 400 (measured: 427.6; the curve dips to 168 at 161k on the way: DQN on CartPole
+    forgets; 636 s on the 2-core machine under a load of ~10)."""
+    summary = dqn.train(dqn.Args(seed=1, total_timesteps=200_000, runs_dir=runs_dir))
     assert summary["final_return"] >= 400, summary
 
 
+# dqn.py's CartPole defaults; epsilon decays over the first 10k steps.
+PER_CARTPOLE = dict(
+    env_id="CartPole-v1",
+    learning_rate=5e-4,
+    batch_size=128,
+    learning_starts=1000,
+    tau=1.0,
+    target_network_frequency=500,
+    end_e=0.02,
+    hidden_sizes=(128, 128),
+)
+
+
 def test_dqn_per_learns_cartpole(runs_dir):
-    """CartPole-v1, seed 1: Double DQN + PER, mean of the last 100 episodes >= 400."""
-    args = dqn_per.Args(env_id="CartPole-v1", seed=1, total_timesteps=60_000, runs_dir=runs_dir)
+    """CartPole-v1, seed 1, Double DQN + PER with dqn.py's CartPole hyperparameters, 25k steps:
+    mean of the last 100 episodes >= 150 (measured: 222.2; 107 s on the 2-core machine under a
+    load of ~10, i.e. PER's ~6k sum-tree samples and updates cost little)."""
+    args = dqn_per.Args(
+        seed=1, total_timesteps=25_000, exploration_fraction=0.4, runs_dir=runs_dir, **PER_CARTPOLE
+    )
+    summary = dqn_per.train(args)
+    assert summary["final_return"] >= 150, summary
+
+
+@pytest.mark.slow
+def test_dqn_per_learns_cartpole_full(runs_dir):
+    """CartPole-v1, seed 1, Double DQN + PER, dqn.py's CartPole hyperparameters, 200k steps: mean of
+    the last 100 episodes >= 400 (being measured)."""
+    args = dqn_per.Args(
+        seed=1, total_timesteps=200_000, exploration_fraction=0.05, runs_dir=runs_dir, **PER_CARTPOLE
+    )
     summary = dqn_per.train(args)
     assert summary["final_return"] >= 400, summary
 
