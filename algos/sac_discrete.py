@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 import sys
 from dataclasses import dataclass
 from typing import Literal
@@ -45,18 +44,24 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.returns import td_targets
 from common.runs import (
     Run,
+    args_from_checkpoint,
     check_env_id,
+    check_resume_args,
+    cli,
+    env_state,
+    eval_env,
     fail,
     load_checkpoint,
     pick_device,
     rng_states,
+    run_episodes,
     seed_everything,
+    set_env_state,
     set_rng_states,
 )
 
@@ -127,6 +132,10 @@ class Args:
     """path of a checkpoint to continue training from"""
     runs_dir: str = "runs"
     """folder of the run folders"""
+
+
+# Arguments that shape the saved state: a resumed run must use the checkpoint's values.
+RESUME_MUST_MATCH = ("env_id", "num_envs", "hidden_sizes", "activation", "layer_norm", "buffer_size")
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
@@ -303,11 +312,13 @@ def train(args: Args, report=None) -> dict:
         fail("--policy-frequency, --target-network-frequency, --updates-per-step and --num-envs must be >= 1")
     check_env_id(args.env_id)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
+    if checkpoint is not None:
+        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
 
     torch.set_num_threads(args.torch_threads)
     seed_everything(args.seed, args.torch_deterministic)
     device = pick_device(args.cuda)
-    run = Run(args, report)
+    run = Run(args, report, resume=checkpoint)
     envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
     envs = envs(
         [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
@@ -357,18 +368,13 @@ def train(args: Args, report=None) -> dict:
             buffer.load_state_dict(checkpoint["buffer"])
         else:  # refill the buffer with the current policy before updating again
             updates_from = max(args.learning_starts, global_step + max(args.batch_size, args.learning_starts))
-        if checkpoint.get("envs") is not None:  # classic-control envs pickle: resume is exact
-            envs.close()
-            envs, next_obs = pickle.loads(checkpoint["envs"])
+        # Classic-control envs come back mid-episode (exact resume); others start new episodes.
+        if set_env_state(envs, checkpoint["envs"]):
+            next_obs = checkpoint["next_obs"]
         else:
             next_obs, _ = envs.reset(seed=args.seed + global_step)
-        run.start_step = global_step
 
-    def save(name: str) -> None:
-        try:
-            env_state = pickle.dumps((envs, next_obs)) if args.vector_mode == "sync" else None
-        except (TypeError, pickle.PicklingError, AttributeError):
-            env_state = None  # e.g. MuJoCo envs: a resumed run starts fresh episodes
+    def save() -> None:
         state = {
             "actor": actor.state_dict(),
             "qf": qf.state_dict(),
@@ -379,11 +385,12 @@ def train(args: Args, report=None) -> dict:
             "global_step": global_step,
             "updates": updates,
             "rng": rng_states(),
-            "envs": env_state,
+            "envs": env_state(envs),
+            "next_obs": next_obs,
             "buffer": buffer.state_dict() if args.checkpoint_buffer else None,
             "args": vars(args),
         }
-        run.save_checkpoint(state, name)
+        run.save_checkpoint(state)
 
     # The latest [qf_loss, mean Q, policy_loss, entropy], read only when logging (no sync per update).
     stats = torch.zeros(4, device=device)
@@ -413,17 +420,6 @@ def train(args: Args, report=None) -> dict:
             with torch.no_grad():
                 torch._foreach_lerp_(target_params, online_params, args.tau)
         stats[:2] = torch.stack([qf_loss.detach(), q_values.detach().mean()])
-
-    def check_finite() -> None:
-        if updates == 0:
-            return
-        for name, value in zip(("qf_loss", "q_values", "policy_loss"), stats[:3].tolist()):
-            if not math.isfinite(value):
-                fail(
-                    f"non-finite {name} at step {global_step}; last good checkpoint in "
-                    f"{run.dir / 'checkpoints'}",
-                    1,
-                )
 
     while global_step < args.total_timesteps:
         if global_step < args.learning_starts and checkpoint is None:
@@ -459,9 +455,10 @@ def train(args: Args, report=None) -> dict:
 
         crossed = global_step // args.log_every != (global_step - args.num_envs) // args.log_every
         if crossed or run.stop_signal is not None or global_step >= args.total_timesteps:
-            check_finite()
             if updates > 0:
                 qf_loss, q_mean, pi_loss, entropy = stats.tolist()
+                losses = {"qf_loss": qf_loss, "q_values": q_mean, "policy_loss": pi_loss}
+                run.check_finite(global_step, losses, actor, qf)
                 run.log(
                     global_step,
                     {
@@ -475,15 +472,13 @@ def train(args: Args, report=None) -> dict:
             if args.checkpoint_every and global_step // args.checkpoint_every != (
                 (global_step - args.num_envs) // args.checkpoint_every
             ):
-                save("latest")
+                save()
             if run.progress(global_step, f"alpha {log_alpha.exp().item():.3f}"):
-                if run.stop_signal is not None:
-                    save("latest")
                 break
 
-    if args.save_model:
-        check_finite()
-        save("latest")
+    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
+    if args.save_model or run.stop_signal is not None:
+        save()
     envs.close()
     summary = run.finish(global_step)
     if run.stop_signal is not None:
@@ -491,5 +486,29 @@ def train(args: Args, report=None) -> dict:
     return summary
 
 
+def evaluate(
+    checkpoint: str,
+    episodes: int = 10,
+    greedy: bool = True,
+    capture_video: bool = False,
+    render: bool = False,
+    seed: int = 10_000,
+) -> dict:
+    """Play a saved actor for ``episodes`` episodes (argmax action if ``greedy``, else sampled);
+    returns ``{"mean", "std", "returns", "lengths"}`` of the raw episodic return."""
+    state = load_checkpoint(checkpoint)
+    args = args_from_checkpoint(Args, state)
+    env = eval_env(args.env_id, checkpoint, capture_video, render)
+    actor = Actor(int(np.prod(env.observation_space.shape)), int(env.action_space.n), args)
+    actor.load_state_dict(state["actor"])
+
+    @torch.inference_mode()
+    def act(obs):
+        log_probs = actor(torch.as_tensor(obs, dtype=torch.float32).view(1, -1))
+        return int(log_probs.argmax() if greedy else torch.multinomial(log_probs.exp(), 1))
+
+    return run_episodes(env, act, episodes, seed)
+
+
 if __name__ == "__main__":
-    train(tyro.cli(Args))
+    train(cli(Args))

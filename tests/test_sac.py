@@ -222,7 +222,8 @@ def test_sac_discrete_cartpole_full(runs_dir):
     "script, env_id", [("sac_continuous.py", "Pendulum-v1"), ("sac_discrete.py", "CartPole-v1")]
 )
 def test_sac_cli_smoke_and_resume(tmp_path, script, env_id):
-    """As a user types it: TensorBoard events, args.json, curve.csv, a checkpoint; then a resume."""
+    """As a user types it: TensorBoard events, args.json, curve.csv, a checkpoint with the replay buffer;
+    then a resume, and evaluate() playing the saved actor."""
     common = ["--env-id", env_id, "--learning-starts", "100", "--batch-size", "32", "--hidden-sizes", "16"]
     common += ["--log-every", "100", "--runs-dir", str(tmp_path)]
     out = run_script(script, *common, "--total-timesteps", "300", "--save-model", "--checkpoint-buffer")
@@ -236,6 +237,10 @@ def test_sac_cli_smoke_and_resume(tmp_path, script, env_id):
     out = run_script(script, *common, "--total-timesteps", "400", "--resume", ckpt, "--exp-name", "resumed")
     assert out.returncode == 0, out.stderr
     assert "step       400" in out.stdout
+    module = sac_continuous if script == "sac_continuous.py" else sac_discrete
+    for greedy in (True, False):
+        result = module.evaluate(ckpt, episodes=2, greedy=greedy)
+        assert len(result["returns"]) == 2 and np.isfinite(result["mean"])
 
 
 def test_sac_non_finite_loss_exits_1(runs_dir, capsys):
@@ -253,7 +258,7 @@ def test_sac_non_finite_loss_exits_1(runs_dir, capsys):
     with pytest.raises(SystemExit) as exit_info:
         sac_continuous.train(args)
     assert exit_info.value.code == 1
-    assert capsys.readouterr().err.strip().startswith("error: non-finite qf_loss at step 100")
+    assert capsys.readouterr().err.strip().startswith("error: non-finite qf_loss (nan) at step 100")
 
 
 def test_sac_bad_input_cli(tmp_path):
