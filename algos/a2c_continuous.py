@@ -181,6 +181,7 @@ def make_envs(args: Args, video_dir: str):
             for i in range(args.num_envs)
         ],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        copy=False,  # the rollout copies each observation into its buffer before the next step
     )
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
     if args.norm_reward:
@@ -357,7 +358,7 @@ def train(args: Args, report=None) -> dict:
     if args.optimizer == "rmsprop":
         optimizer = torch.optim.RMSprop(agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5)
     else:
-        optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
+        optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
 
     global_step, first_iteration = 0, 1
     next_obs, _ = envs.reset(seed=args.seed)

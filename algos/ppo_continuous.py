@@ -184,6 +184,7 @@ def make_envs(args: Args, video_dir: str):
             for i in range(args.num_envs)
         ],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        copy=False,  # the rollout copies each observation into its buffer before the next step
     )
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
     if args.norm_reward:
@@ -374,7 +375,7 @@ def train(args: Args, report=None) -> dict:
 
     agent = Agent(obs_dim, act_dim, args).to(device)
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
-    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
 
     global_step, first_iteration = 0, 1
     next_obs, _ = envs.reset(seed=args.seed)
@@ -465,6 +466,8 @@ def train(args: Args, report=None) -> dict:
             b_obs, b_actions = obs_buf.view(batch_size, -1), actions.view(batch_size, -1)
             b_log_probs = gaussian_log_prob(b_actions, agent.actor_mean(b_obs), agent.actor_logstd)
         value_transform.update(returns)
+        # The old values re-expressed with the updated statistics, so value clipping compares like with like.
+        values = value_transform.encode(values_raw)
 
         # Learn: epochs of shuffled minibatches over the flattened rollout.
         b_advantages, b_returns, b_values = advantages.view(-1), returns.view(-1), values.view(-1)

@@ -4,6 +4,7 @@ bad input in one line."""
 import difflib
 import glob
 
+import pytest
 from conftest import ROOT, run_script
 
 from algos.a2c import Args, train
@@ -64,12 +65,14 @@ def test_a2c_cli_smoke(tmp_path):
     assert glob.glob(f"{run_dir}/checkpoints/latest.pt")
 
 
-def test_a2c_bad_input(tmp_path):
-    for argv, expected in [
-        (["--env-id", "CartPol-v1"], "unknown env id 'CartPol-v1' (did you mean CartPole-v1"),
-        (["--env-id", "Pendulum-v1"], "use algos/a2c_continuous.py"),
+def test_a2c_bad_input(tmp_path, capsys):
+    """One line on stderr and exit 2 (in-process: the CLI smoke test covers the command line)."""
+    for kwargs, expected in [
+        ({"env_id": "CartPol-v1"}, "unknown env id 'CartPol-v1' (did you mean CartPole-v1"),
+        ({"env_id": "Pendulum-v1"}, "use algos/a2c_continuous.py"),
     ]:
-        out = run_script("a2c.py", *argv, "--runs-dir", str(tmp_path))
-        assert out.returncode == 2, out.stderr
-        lines = out.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], out.stderr
+        with pytest.raises(SystemExit) as exit_info:
+            train(Args(runs_dir=str(tmp_path), **kwargs))
+        assert exit_info.value.code == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines

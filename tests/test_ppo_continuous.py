@@ -103,26 +103,53 @@ def test_gae_across_truncation_uses_final_obs_value(script, runs_dir, monkeypatc
     torch.testing.assert_close(advantages[1, 0], delta_1 + gamma * 0.9 * advantages[2, 0])
 
 
-def test_ppo_continuous_learns_pendulum_ci(runs_dir):
-    """CI-sized: Pendulum-v1, seed 1, 40k steps (4 envs x 512 steps, gamma 0.9, lr 1e-3, 8 minibatches):
-    the mean return rises from the random policy's ~-1200 to above -1000.
+class Target(gym.Env):
+    """One-step episodes: obs = a target x ~ U(-1, 1), reward -(a - x)^2. A random Gaussian policy
+    scores about -1.33; a policy that learned a ~ x scores close to 0. A CI-sized learning check."""
 
-    Measured on the shared 2-core machine: see the module's report; the full bar is the slow test."""
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.target = self.np_random.uniform(-1, 1, (1,)).astype(np.float32)
+        return self.target.copy(), {}
+
+    def step(self, action):
+        return self.target.copy(), float(-((action - self.target) ** 2).sum()), True, False, {}
+
+
+TARGET = "FdrlTarget-v0"
+if TARGET not in gym.registry:
+    gym.register(TARGET, entry_point=Target)
+
+
+def test_ppo_continuous_learns_target(runs_dir):
+    """CI-sized: Target, seed 1, 8192 steps (512-step rollouts, one minibatch, lr 3e-3): the mean
+    return of the last 100 episodes is >= -0.8 (random policy: -1.33). Measured: -0.51, ~20 s on the
+    loaded shared machine. The Pendulum bar is the slow test below."""
     from algos.ppo_continuous import Args, train
 
     args = Args(
-        env_id="Pendulum-v1",
+        env_id=TARGET,
         seed=1,
-        total_timesteps=40_960,
-        num_envs=4,
+        total_timesteps=8192,
         num_steps=512,
-        gamma=0.9,
-        learning_rate=1e-3,
-        num_minibatches=8,
+        num_minibatches=1,
+        learning_rate=3e-3,
         runs_dir=runs_dir,
     )
-    summary = train(args)
-    assert summary["final_return"] >= -1000, summary
+    assert train(args)["final_return"] >= -0.8
+
+
+def test_a2c_continuous_learns_target(runs_dir):
+    """CI-sized: Target, seed 1, 16384 steps of the defaults: mean return of the last 100 episodes
+    >= -0.8 (random policy: -1.33). Measured: -0.56, ~30 s on the loaded shared machine."""
+    from algos.a2c_continuous import Args, train
+
+    assert (
+        train(Args(env_id=TARGET, seed=1, total_timesteps=16384, runs_dir=runs_dir))["final_return"] >= -0.8
+    )
 
 
 @pytest.mark.slow
@@ -144,16 +171,6 @@ def test_ppo_continuous_learns_pendulum(runs_dir):
     )
     summary = train(args)
     assert summary["final_return"] >= -400, summary
-
-
-def test_a2c_continuous_learns_pendulum_ci(runs_dir):
-    """CI-sized: Pendulum-v1, seed 1, 40k steps of the defaults with gamma 0.9: the mean return
-    rises from the random policy's ~-1200 to above -1100."""
-    from algos.a2c_continuous import Args, train
-
-    args = Args(env_id="Pendulum-v1", seed=1, total_timesteps=40_960, gamma=0.9, runs_dir=runs_dir)
-    summary = train(args)
-    assert summary["final_return"] >= -1100, summary
 
 
 @pytest.mark.slow
@@ -279,17 +296,21 @@ def test_continuous_evaluate(script, runs_dir):
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_continuous_bad_input(script, tmp_path):
+def test_continuous_bad_input(script, tmp_path, capsys):
+    """One line on stderr and exit 2, before any run folder exists (in-process: the CLI smoke tests
+    cover the command line itself)."""
+    module = importlib.import_module(f"algos.{script}")
     discrete = "ppo.py" if script == "ppo_continuous" else "a2c.py"
     cases = [
-        (["--env-id", "Pendulm-v1"], "unknown env id 'Pendulm-v1' (did you mean Pendulum-v1"),
-        (["--env-id", "CartPole-v1"], f"use algos/{discrete}"),
+        ({"env_id": "Pendulm-v1"}, "unknown env id 'Pendulm-v1' (did you mean Pendulum-v1"),
+        ({"env_id": "CartPole-v1"}, f"CartPole-v1 has a Discrete(2) action space: use algos/{discrete}"),
     ]
     if script == "ppo_continuous":
-        cases.append((["--num-minibatches", "3"], "--num-minibatches 3 does not divide the batch"))
-    for argv, expected in cases:
-        out = run_script(f"{script}.py", *argv, "--runs-dir", str(tmp_path))
-        assert out.returncode == 2, out.stderr
-        lines = out.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], out.stderr
+        cases.append(({"num_minibatches": 3}, "--num-minibatches 3 does not divide the batch"))
+    for kwargs, expected in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            module.train(module.Args(runs_dir=str(tmp_path), **kwargs))
+        assert exit_info.value.code == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
     assert not list(tmp_path.iterdir())  # refused before any run folder was made
