@@ -22,7 +22,10 @@ alpha once every d critic updates (TD3's delay). log sigma is squashed into [-5,
 Speed: both critics are one module whose layer weights are stacked to shape (2, in, out), so twin Q
 is one batched matmul (torch.baddbmm) per layer; the actor and temperature losses share one
 backward pass and one fused Adam step; the log-probabilities of the policy sample are computed
-once and reused by the temperature loss; Polyak averaging is one in-place torch._foreach_lerp_.
+once and reused by the temperature loss; the actor's loss runs the critics with detached weights
+(no weight gradients computed for them); Polyak averaging is one in-place torch._foreach_lerp_.
+``--bf16`` runs the hidden layers' matmuls in bfloat16 (about 1.3x faster updates on a CPU with
+AVX512-BF16); the Q output layer and the actor's head stay float32.
 
 Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
 observation, and the real final observation sits in ``info["final_obs"]``; the replay buffer

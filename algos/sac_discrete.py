@@ -12,9 +12,11 @@ pi(.|s), and every expectation over actions is exact (eqs. 10-12 of the paper):
 
 log pi comes from one log_softmax (then .exp() gives pi); the entropy H is computed once and shared
 by L_pi and L_alpha. target_entropy = ``target_entropy_scale * log|A|``, a fraction of the uniform
-policy's entropy log|A|. The paper uses 0.98 * log|A|, which keeps the policy near uniform (with 2
-actions it asks for p = (0.56, 0.44)); CleanRL's sac_atari uses 0.89. We default to 0.5: half the
-maximum entropy, a policy that still explores but can commit (on CartPole, 0.98 stalls learning).
+policy's entropy log|A| (the largest possible). The paper uses 0.98 * log|A| = -0.98 * log(1/|A|):
+with 2 actions that asks for about p = (0.57, 0.43) on average, nearly uniform, so the temperature
+keeps pushing the policy away from committing; CleanRL's sac_atari uses 0.89. We default to 0.5:
+half the maximum entropy (about p = (0.89, 0.11) with 2 actions), a policy that still explores but
+can commit where the task needs it (CartPole must act decisively near its limits).
 
 Deviations: the actor's loss uses the critics' Q(s, .) from the forward pass of the critic loss
 (detached, i.e. from just before this step's critic update) instead of a second forward pass after it.
