@@ -5,7 +5,8 @@ The policy gradient estimated from whole episodes (Sutton & Barto 2018, eq. 13.8
 
     grad J = E[ sum_t (G_t - b(s_t)) * grad log pi(a_t|s_t) ],   G_t = sum_{k>=t} gamma^(k-t) r_k
 
-plus an entropy bonus ``ent_coef * H[pi(.|s_t)]`` (``ent_coef`` decays linearly to ``ent_coef_end``).
+plus an entropy bonus ``ent_coef * H[pi(.|s_t)]`` (``ent_coef`` decays linearly to ``ent_coef_end``,
+the learning rate to 0; the gradient norm is clipped).
 The baseline b (``--baseline``) is one of
 - ``none``: b = 0, the plain estimator;
 - ``normalize``: the returns of the batch are standardised, (G - mean) / std (SLM-Lab's
@@ -76,6 +77,8 @@ class Args:
     """steps per env between updates; each update learns from the episodes that ended meanwhile"""
     learning_rate: float = 2e-3
     """Adam learning rate"""
+    anneal_lr: bool = True
+    """anneal the learning rate linearly to 0"""
     gamma: float = 0.99
     """discount factor"""
     baseline: Literal["none", "normalize", "value"] = "normalize"
@@ -332,6 +335,8 @@ def train(args: Args, report=None) -> dict:
     num_iterations = args.total_timesteps // batch_size
     iteration = first_iteration - 1
     for iteration in range(first_iteration, num_iterations + 1):
+        if args.anneal_lr:
+            optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
         with torch.inference_mode():
             for step in range(args.num_steps):
                 global_step += N
