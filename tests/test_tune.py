@@ -272,14 +272,16 @@ def test_every_space_names_fields_of_its_script(tune_module):
 
 
 def test_tunes_ppo_and_prints_a_command_that_reproduces_the_best_trial(tmp_path):
-    """Two real ppo.py trials of 2048 CartPole steps; the printed command parses to the best args."""
+    """Two real ppo.py trials of 2048 CartPole steps (batch fixed at 4 x 128: a sampled 16 x 256
+    batch would exceed the budget, a NaN return); the printed command parses to the best args."""
     import tyro
 
     from algos.ppo import Args
 
     storage = f"journal:{tmp_path / 'tune.log'}"
     out = tune(tmp_path, str(ROOT / "algos" / "ppo.py"), "--total-timesteps", "2048", "--n-trials", "2",
-               "--storage", storage, "--learning-rate", "0.001")  # fmt: skip
+               "--storage", storage, "--learning-rate", "0.001", "--num-envs", "4", "--num-steps", "128",
+               "--sampler-seed", "0")  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("COMPLETE") + out.stdout.count("PRUNED") == 2, out.stdout
     best = json.loads((tmp_path / "ppo-CartPole-v1.best.json").read_text())

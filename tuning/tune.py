@@ -19,7 +19,25 @@ lost (their worker was killed or interrupted) are recorded as FAIL with ``lost``
 count, so rerunning the same command continues the study to N. A worker starts a trial only while
 evaluated + running trials < N, so workers never overshoot; at the end a worker waits for the
 trials still running elsewhere and declares one lost when its worker is gone (same host: the
-process is dead; any host: no heartbeat for ``--heartbeat-grace`` seconds).
+process is dead; any host: no heartbeat for ``--heartbeat-grace`` seconds, so hosts' clocks must
+agree to well within that). A surplus trial (two workers asking for the last slot at once) is
+recorded as lost too.
+
+Pruning: the pruner sees the running mean return at most every ``--report-every`` env steps (a
+trial's steps / 30 by default; each report is a database round trip). ASHA's first rung is at a
+ninth of a trial's steps (``--min-resource``) with reduction factor 3: rungs at T/9 and T/3.
+With ``--seeds K`` the seeds run one after another and the reported step continues across them
+(seed j's step s is j * T + s), the value being the mean of the finished seeds' returns and the
+current one.
+
+Failures: a script's exit 2 (bad input, ``common.runs.fail``) in a study where no trial has ever
+finished is fatal (the fixed arguments are wrong: one line, exit 2); later it is a failed trial
+(the sampled combination is invalid). SIGINT / SIGTERM stop the trial cleanly, record it as lost
+and exit 130. The script's output goes to ``<runs_dir>/tune/<study>/logs/trial_NNNN.log`` (all
+of it with ``--verbose``), its run folders to ``<runs_dir>/tune/<study>/``.
+
+At the end: the best trial, the command line that reproduces it, and its arguments as JSON in
+``<study>.best.json`` next to the SQLite or journal file (``--out`` to choose).
 """
 
 from __future__ import annotations
@@ -34,6 +52,7 @@ import json
 import math
 import os
 import shlex
+import signal
 import socket
 import sys
 import threading
@@ -339,7 +358,10 @@ def open_storage(url: str):
         path = Path(url[len("journal:") :])
         if not path.parent.is_dir():
             fail(f"storage '{url}': no folder {path.parent}")
-        from optuna.storages.journal import JournalFileBackend
+        try:
+            from optuna.storages.journal import JournalFileBackend
+        except ImportError:  # optuna < 4
+            from optuna.storages import JournalFileStorage as JournalFileBackend
 
         try:
             return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
@@ -599,6 +621,8 @@ def run_trial(ctx, trial) -> Outcome:
                 return False
 
             tee = Tee(sys.stderr, log)
+            # A script that raises mid-run leaves its SIGINT/SIGTERM handlers behind: restore ours.
+            handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
             try:
                 stdout = sys.stdout if ctx.opts.verbose else log
                 with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(tee):
@@ -606,6 +630,8 @@ def run_trial(ctx, trial) -> Outcome:
                         summary = ctx.train(args, report)
                     finally:
                         tee.flush()
+                        for sig, handler in handlers.items():
+                            signal.signal(sig, handler)
             except SystemExit as err:
                 out.steps += last_step
                 if tee.stopped_by or err.code in (130, 143):
@@ -649,13 +675,13 @@ def finish_trial(ctx, trial, out: Outcome, wall: float) -> None:
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
-    trial.set_user_attr("steps", out.steps)
-    trial.set_user_attr("wall_s", round(wall, 2))
-    if ctx.trial_steps:
-        trial.set_user_attr("max_steps", ctx.trial_steps)
-    if out.pruned_at is not None:
-        trial.set_user_attr("pruned_at", out.pruned_at)
     try:
+        trial.set_user_attr("steps", out.steps)
+        trial.set_user_attr("wall_s", round(wall, 2))
+        if ctx.trial_steps:
+            trial.set_user_attr("max_steps", ctx.trial_steps)
+        if out.pruned_at is not None:
+            trial.set_user_attr("pruned_at", out.pruned_at)
         out.fatal = out.user_error and ctx.first_user_error_is_fatal()
         if out.interrupted or out.fatal:
             mark_lost(ctx.study, trial._trial_id, out.reason or f"interrupted by {out.interrupted}")
