@@ -159,7 +159,8 @@ def test_dqn_per_learns_cartpole(runs_dir):
 @pytest.mark.slow
 def test_dqn_per_learns_cartpole_full(runs_dir):
     """CartPole-v1, seed 1, Double DQN + PER, dqn.py's CartPole hyperparameters, 200k steps: mean of
-    the last 100 episodes >= 400 (being measured)."""
+    the last 100 episodes >= 400 (measured: 497.6, at 400 from ~84k steps on; 702 s on the 2-core
+    machine under a load of ~10)."""
     args = dqn_per.Args(
         seed=1, total_timesteps=200_000, exploration_fraction=0.05, runs_dir=runs_dir, **PER_CARTPOLE
     )
