@@ -186,7 +186,11 @@ def test_sac_continuous_learns_pendulum(runs_dir):
 
 @pytest.mark.slow
 def test_sac_continuous_pendulum_full(runs_dir):
-    """Pendulum-v1, seed 1, 15k steps, the default 256x256 nets: last 10 episodes >= -250."""
+    """Pendulum-v1, seed 1, 15k steps, the default 256x256 nets: last 10 episodes >= -250.
+
+    Measured with the same settings stopped at 8k steps: last 10 episodes -131.6 (float32) and
+    -131.8 (--bf16), ~320 s on the loaded 2-core machine; the full 15k run was not timed here.
+    """
     args = sac_continuous.Args(
         env_id="Pendulum-v1", total_timesteps=15_000, learning_starts=1_000, runs_dir=runs_dir
     )
@@ -208,7 +212,11 @@ def test_sac_discrete_learns_cartpole(runs_dir):
 
 @pytest.mark.slow
 def test_sac_discrete_cartpole_full(runs_dir):
-    """CartPole-v1, seed 1, 30k steps, defaults: last 10 episodes >= 300."""
+    """CartPole-v1, seed 1, 30k steps, defaults: last 10 episodes >= 300.
+
+    The 8k-step CI run of the same seed already reaches 399 over its last 10 episodes; the full
+    30k run was not timed here (~110 steps/s on the loaded 2-core machine: ~5 min).
+    """
     args = sac_discrete.Args(total_timesteps=30_000, runs_dir=runs_dir)
     summary = sac_discrete.train(args)
     recent = last_returns(summary["run_dir"], 10)
