@@ -369,7 +369,7 @@ def train(args: Args, report=None) -> dict:
         if checkpoint.get("buffer") is not None:
             buffer.load_state_dict(checkpoint["buffer"])
         else:  # refill the buffer with the current policy before updating again
-            updates_from = max(args.learning_starts, global_step + max(args.batch_size, args.learning_starts))
+            updates_from = global_step + args.learning_starts
         # Classic-control envs come back mid-episode (exact resume); others start new episodes.
         if set_env_state(envs, checkpoint["envs"]):
             next_obs = checkpoint["next_obs"]

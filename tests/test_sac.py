@@ -294,3 +294,19 @@ def test_sac_bad_input(runs_dir, capsys, module, kwargs, expected):
     assert exit_info.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+
+
+def test_sac_resume_without_buffer_refills_first(runs_dir):
+    """A checkpoint without the replay buffer resumes with an empty buffer: learning_starts new
+    transitions (from the saved policy) are collected before the updates go on."""
+    kwargs = dict(learning_starts=100, batch_size=32, hidden_sizes=(16,), log_every=100, runs_dir=runs_dir)
+    first = sac_discrete.train(sac_discrete.Args(total_timesteps=300, save_model=True, **kwargs))
+    ckpt = f"{first['run_dir']}/checkpoints/latest.pt"
+    assert torch.load(ckpt, weights_only=False)["buffer"] is None
+    resumed = sac_discrete.train(
+        sac_discrete.Args(total_timesteps=500, resume=ckpt, save_model=True, **kwargs)
+    )
+    state = torch.load(ckpt, weights_only=False)
+    assert resumed["global_step"] == 500
+    # one update per step once the buffer holds learning_starts transitions: steps 100..300, then 400..500
+    assert state["updates"] == 201 + 101
