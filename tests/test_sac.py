@@ -310,3 +310,34 @@ def test_sac_resume_without_buffer_refills_first(runs_dir):
     assert resumed["global_step"] == 500
     # one update per step once the buffer holds learning_starts transitions: steps 100..300, then 400..500
     assert state["updates"] == 201 + 101
+
+
+def test_sac_sigint_writes_checkpoint_and_exits_1(tmp_path):
+    """Ctrl-C mid-run: the loop stops at the next step, writes checkpoints/latest.pt, exits 1."""
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    argv = ["--total-timesteps", "1000000", "--learning-starts", "100", "--batch-size", "32"]
+    argv += ["--hidden-sizes", "16", "--log-every", "100", "--runs-dir", str(tmp_path)]
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "algos" / "sac_discrete.py"), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        for line in proc.stdout:  # the first progress line: training has started
+            if line.startswith("step"):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    assert "stopped by SIGINT" in err
+    (ckpt,) = glob.glob(str(tmp_path / "*" / "checkpoints" / "latest.pt"))
+    assert 0 < torch.load(ckpt, weights_only=False)["global_step"] < 1_000_000
