@@ -269,7 +269,7 @@ Jobs already in the results file are skipped, so a suite can be finished over se
 (`--rerun` repeats them).
 
 ```bash
-./benchmark.sh smoke                                   # every script, 2048 steps (what CI runs)
+./benchmark.sh smoke                                   # every script, 2048 steps (CI: --algos ppo)
 ./benchmark.sh classic --seeds 4                       # every script x classic env, SLM-Lab budgets
 ./benchmark.sh classic --algos ppo --envs CartPole-v1,Acrobot-v1 --seeds 2 --jobs 1
 ./benchmark.sh mujoco --envs Hopper,HalfCheetah --scale 0.1   # a tenth of the budgets
