@@ -18,6 +18,11 @@ instead of RMSProp; the weighted Huber loss with threshold ``huber_delta`` (defa
 the paper's weighted squared error with TD errors clipped to [-1, 1] (algos/dqn.py says why not 1
 with unclipped rewards); target updates and training frequency count env steps summed over the envs.
 
+Defaults are for LunarLander-v3 (300k steps, SLM-Lab's budget). On CartPole-v1, dqn.py's CartPole
+hyperparameters (``--env-id CartPole-v1 --learning-rate 5e-4 --batch-size 128 --learning-starts
+1000 --tau 1 --target-network-frequency 500 --exploration-fraction 0.05 --end-e 0.02
+--total-timesteps 200000``) reach a mean return of 498 (seed 1), against 428 for plain DQN.
+
 Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
 observation and the real final one in ``info["final_obs"]``. The replay buffer stores that real
 final observation as the transition's next observation, and only ``terminated`` zeroes the
@@ -188,6 +193,14 @@ class PrioritizedReplayBuffer:
         self.terminated = np.zeros(capacity, dtype=np.float32)
         self.pos, self.size = 0, 0
         self.tree = SumTree(capacity)
+        self.new_slots: list[np.ndarray] = []
+
+    def _add_new_slots(self) -> None:
+        """New transitions get the largest priority so far, max_{i<t} p_i^alpha (one batched tree
+        update per training phase instead of one per env step)."""
+        if self.new_slots:
+            self.tree.update(np.concatenate(self.new_slots), self.tree.max_priority)
+            self.new_slots.clear()
 
     def add(self, obs, next_obs, actions, rewards, terminated) -> np.ndarray:
         """Store a batch of transitions (one per env); returns the slots written."""
@@ -196,7 +209,9 @@ class PrioritizedReplayBuffer:
         self.rewards[idx], self.terminated[idx] = rewards, terminated
         self.pos = int(idx[-1] + 1) % self.capacity
         self.size = min(self.size + len(actions), self.capacity)
-        self.tree.update(idx, self.tree.max_priority)  # new transitions: max_{i<t} p_i^alpha
+        self.new_slots.append(idx)  # they enter the tree, all at once, before the next sample
+        if len(self.new_slots) >= 1024:
+            self._add_new_slots()
         return idx
 
     def get(self, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
@@ -207,6 +222,7 @@ class PrioritizedReplayBuffer:
 
     def sample(self, batch_size: int, rng: np.random.Generator, beta: float):
         """A batch drawn with P(i) = p_i^alpha / sum_k p_k^alpha; returns (slots, batch, weights)."""
+        self._add_new_slots()
         idx, priorities = self.tree.sample(batch_size, rng)
         weights = importance_weights(priorities, self.tree.total, self.size, beta)
         return idx, self.get(idx), torch.from_numpy(weights.astype(np.float32)).to(self.device)
@@ -215,6 +231,7 @@ class PrioritizedReplayBuffer:
         self.tree.update(idx, (np.abs(td_errors.cpu().numpy().astype(np.float64)) + eps) ** alpha)
 
     def state_dict(self) -> dict:
+        self._add_new_slots()
         n = self.size
         arrays = {
             k: getattr(self, k)[:n].copy() for k in ("obs", "next_obs", "actions", "rewards", "terminated")

@@ -95,14 +95,16 @@ def test_targets_bootstrap_only_without_termination(double):
 def test_prioritized_buffer_priorities_and_weights():
     """New transitions get the max priority; updates store (|delta| + eps)^alpha; weights <= 1."""
     buffer = dqn_per.PrioritizedReplayBuffer(8, (1,), np.float32, torch.device("cpu"))
+    rng = np.random.default_rng(0)
     idx = buffer.add(np.zeros((4, 1)), np.ones((4, 1)), np.zeros(4), np.zeros(4), np.zeros(4))
+    buffer.sample(1, rng, beta=0.4)  # new transitions enter the tree (batched) before a sample
     np.testing.assert_array_equal(buffer.tree.priorities(idx), 1.0)
     buffer.update_priorities(idx, torch.tensor([0.0, 1.0, 3.0, 8.0]), alpha=0.5, eps=1.0)
     np.testing.assert_allclose(buffer.tree.priorities(idx), [1.0, np.sqrt(2), 2.0, 3.0])
     (new,) = buffer.add(np.zeros((1, 1)), np.ones((1, 1)), [0], [0.0], [0.0])
+    buffer.sample(1, rng, beta=0.4)
     assert buffer.tree.priorities(new) == 3.0
     counts = np.zeros(8)
-    rng = np.random.default_rng(0)
     for _ in range(400):
         slots, _batch, weights = buffer.sample(5, rng, beta=0.4)
         counts += np.bincount(slots, minlength=8)
