@@ -427,8 +427,9 @@ class Run:
         a good checkpoint."""
         bad = _first_non_finite(state)
         if bad is not None:
+            step = state.get("global_step", "?")
             self.fail(
-                f"non-finite values in {bad} at step {state.get('global_step', '?')}: {name}.pt not written"
+                f"non-finite values in {bad} at step {step}: {name}.pt not written; {self._checkpoint_note()}"
             )
         state = {"script": _script_name(self.args), **state, "run": self.state_dict()}
         path = self.dir / "checkpoints" / f"{name}.pt"
