@@ -52,7 +52,7 @@ class Script:
     tiny: dict
     """Args for a run of a few seconds with several iterations and finished episodes"""
     blow_up: dict = field(default_factory=lambda: {"learning_rate": 1e30})
-    """Args that make the loss non-finite at the first update after resuming"""
+    """Args that make the loss non-finite soon after resuming (and checkpoint_every if not 1)"""
     exact: bool = True
     """the env state is saved, so a resumed run matches a straight one exactly"""
     greedy_eval: bool = True
@@ -65,11 +65,21 @@ class Script:
 
 # Atari: 2 envs x 512 steps see ~2 random Breakout games each; ALE cannot save its emulator state.
 ATARI = {"total_timesteps": 1024, "num_envs": 2, "num_steps": 64}
+PPO_TINY = {"num_envs": 2, "num_steps": 128, "num_minibatches": 4, "update_epochs": 2}
+# Off-policy: a small buffer that goes into the checkpoint (exact resume), small nets and batches.
+SAC_TINY = {"learning_starts": 200, "buffer_size": 1000, "batch_size": 32, "hidden_sizes": (32, 32)}
+SAC_TINY = {**SAC_TINY, "checkpoint_buffer": True, "log_every": 100}
+# (a resumed optimizer keeps its saved learning rate, so a huge discount blows the Q targets up instead)
+SAC_BLOW_UP = {"gamma": 1e30, "checkpoint_every": 100}
 ALE = {"exact": False, "greedy_eval": False, "slow": True, "optional": ("ale_py",)}
 
 SCRIPTS = [
     Script("ppo", "CartPole-v1", {"total_timesteps": 4096, "num_envs": 2, "num_steps": 128}),
     Script("a2c", "CartPole-v1", {"total_timesteps": 2048, "num_envs": 2, "num_steps": 16}, slow=True),
+    Script("a2c_continuous", "Pendulum-v1", {"total_timesteps": 2048, "num_envs": 2, "num_steps": 16}),
+    Script("ppo_continuous", "Pendulum-v1", {**PPO_TINY, "total_timesteps": 2048}, slow=True),
+    Script("sac_continuous", "Pendulum-v1", {**SAC_TINY, "total_timesteps": 800}, SAC_BLOW_UP),
+    Script("sac_discrete", "CartPole-v1", {**SAC_TINY, "total_timesteps": 1000}, SAC_BLOW_UP, slow=True),
     Script("ppo_atari", "ALE/Breakout-v5", {**ATARI, "num_minibatches": 2, "update_epochs": 1}, **ALE),
     Script("a2c_atari", "ALE/Breakout-v5", ATARI, **ALE),
 ]
@@ -251,9 +261,8 @@ def test_non_finite_loss_keeps_checkpoint(script, straight_runs, tmp_path, capfd
     shutil.copytree(Path(checkpoint_of(straight_runs(script))).parent.parent, tmp_path / "run")
     digest = hashlib.sha256(good.read_bytes()).hexdigest()
     steps = script.tiny["total_timesteps"] * 4
-    args = make_args(
-        script, tmp_path, **script.blow_up, total_timesteps=steps, checkpoint_every=1, resume=str(good)
-    )
+    overrides = {"checkpoint_every": 1, **script.blow_up, "total_timesteps": steps}
+    args = make_args(script, tmp_path, **overrides, resume=str(good))
     with pytest.raises(SystemExit) as exit_info:
         module_of(script).train(args)
     assert exit_info.value.code == 1
