@@ -117,10 +117,10 @@ def test_prioritized_buffer_priorities_and_weights():
 
 def test_dqn_learns_cartpole(runs_dir):
     """CartPole-v1, seed 1, default hyperparameters (epsilon decays over the first 10k steps), 25k
-    steps: mean of the last 100 episodes >= 150 (measured: ~205; the same run, continued, is at 400 from
+    steps: mean of the last 100 episodes >= 150 (measured: 208.1; the same run, continued, is at 400 from
     ~112k steps on and ends at 428 after 200k: test_dqn_learns_cartpole_full).
 
-    CI-sized: ~6k gradient steps of a 128x128 MLP; ~80 s on the 2-core machine under a load of ~10."""
+    CI-sized: ~6k gradient steps of a 128x128 MLP; 69 s on the 2-core machine under a load of ~7."""
     summary = dqn.train(dqn.Args(seed=1, total_timesteps=25_000, exploration_fraction=0.4, runs_dir=runs_dir))
     assert summary["final_return"] >= 150, summary
 
@@ -149,8 +149,8 @@ PER_CARTPOLE = dict(
 
 def test_dqn_per_learns_cartpole(runs_dir):
     """CartPole-v1, seed 1, Double DQN + PER with dqn.py's CartPole hyperparameters, 25k steps:
-    mean of the last 100 episodes >= 150 (measured: 222.2; 107 s on the 2-core machine under a
-    load of ~10, i.e. PER's ~6k sum-tree samples and updates cost little)."""
+    mean of the last 100 episodes >= 150 (measured: 222.2; 46-107 s on the 2-core machine under
+    a load of 7-10)."""
     args = dqn_per.Args(
         seed=1, total_timesteps=25_000, exploration_fraction=0.4, runs_dir=runs_dir, **PER_CARTPOLE
     )
