@@ -71,6 +71,9 @@ SAC_TINY = {"learning_starts": 200, "buffer_size": 1000, "batch_size": 32, "hidd
 SAC_TINY = {**SAC_TINY, "checkpoint_buffer": True, "log_every": 100}
 # (a resumed optimizer keeps its saved learning rate, so a huge discount blows the Q targets up instead)
 SAC_BLOW_UP = {"gamma": 1e30, "checkpoint_every": 100}
+ATARI_OFF = {"total_timesteps": 1024, "learning_starts": 256, "buffer_size": 1024, "batch_size": 16}
+ATARI_OFF = {**ATARI_OFF, "target_network_frequency": 100, "checkpoint_buffer": True}
+ATARI_BLOW_UP = {"gamma": 1e30, "checkpoint_every": 64}
 ALE = {"exact": False, "greedy_eval": False, "slow": True, "optional": ("ale_py",)}
 
 SCRIPTS = [
@@ -82,6 +85,8 @@ SCRIPTS = [
     Script("sac_discrete", "CartPole-v1", {**SAC_TINY, "total_timesteps": 1000}, SAC_BLOW_UP, slow=True),
     Script("ppo_atari", "ALE/Breakout-v5", {**ATARI, "num_minibatches": 2, "update_epochs": 1}, **ALE),
     Script("a2c_atari", "ALE/Breakout-v5", ATARI, **ALE),
+    Script("dqn_atari", "ALE/Breakout-v5", {**ATARI_OFF, "num_envs": 1}, ATARI_BLOW_UP, **ALE),
+    Script("sac_atari", "ALE/Breakout-v5", {**ATARI_OFF, "num_envs": 1}, ATARI_BLOW_UP, **ALE),
 ]
 PARAMS = [pytest.param(s, id=s.name, marks=[pytest.mark.slow] if s.slow else []) for s in SCRIPTS]
 
@@ -200,7 +205,7 @@ def test_resume_cli_takes_checkpoint_args(script, straight_runs, monkeypatch):
 @pytest.mark.parametrize("script", PARAMS)
 def test_same_seed_same_returns(script, straight_runs, tmp_path):
     module_of(script).train(make_args(script, tmp_path, save_model=True))
-    assert curve(straight_runs(script)).count("\n") > 2
+    assert curve(straight_runs(script)).count("\n") >= 2  # a header and at least one row
     assert curve(tmp_path) == curve(straight_runs(script))
     assert_same_state(checkpoint_of(straight_runs(script)), checkpoint_of(tmp_path))
 
