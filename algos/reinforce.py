@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 import sys
 from dataclasses import dataclass
 from typing import Literal
@@ -43,18 +42,23 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
-import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.returns import discounted_returns
 from common.runs import (
     Run,
+    args_from_checkpoint,
     check_env_id,
+    cli,
+    env_state,
+    eval_env,
     fail,
     load_checkpoint,
     pick_device,
     rng_states,
+    run_episodes,
     seed_everything,
+    set_env_state,
     set_rng_states,
 )
 
@@ -258,7 +262,7 @@ def train(args: Args, report=None) -> dict:
     torch.set_num_threads(args.torch_threads)
     seed_everything(args.seed, args.torch_deterministic)
     device = pick_device(args.cuda)
-    run = Run(args, report)
+    run = Run(args, report, resume=checkpoint)
     envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
     envs = envs(
         [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
@@ -304,27 +308,23 @@ def train(args: Args, report=None) -> dict:
         optimizer.load_state_dict(checkpoint["optimizer"])
         global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
         set_rng_states(checkpoint["rng"])
-        if checkpoint.get("envs") is not None:  # classic-control envs pickle: resume is exact
-            envs.close()
-            envs, next_obs = pickle.loads(checkpoint["envs"])
+        # Classic-control envs come back mid-episode (exact resume); others start new episodes.
+        if set_env_state(envs, checkpoint["envs"]):
+            next_obs = checkpoint["next_obs"]
             rest = {k: v.to(device) for k, v in checkpoint["rest"].items()}
             unfinished = checkpoint["unfinished"].to(device)
         else:  # fresh episodes: the stored unfinished ones cannot continue
             next_obs, _ = envs.reset(seed=args.seed + global_step)
-        run.start_step = global_step
 
     def save(name: str) -> None:
-        try:
-            env_state = pickle.dumps((envs, next_obs)) if args.vector_mode == "sync" else None
-        except (TypeError, pickle.PicklingError, AttributeError):
-            env_state = None  # e.g. MuJoCo or ALE envs: a resumed run starts fresh episodes
         state = {
             "policy": policy.state_dict(),
             "optimizer": optimizer.state_dict(),
             "global_step": global_step,
             "iteration": iteration,
             "rng": rng_states(),
-            "envs": env_state,
+            "envs": env_state(envs),
+            "next_obs": next_obs,
             "rest": rest,
             "unfinished": unfinished,
             "args": vars(args),
@@ -382,12 +382,8 @@ def train(args: Args, report=None) -> dict:
             optimizer.step()
 
             policy_loss, value_loss, entropy = stats.tolist()
-            if not np.isfinite([policy_loss, value_loss, entropy]).all():
-                name = "policy_loss" if not np.isfinite(policy_loss) else "value_loss"
-                fail(
-                    f"non-finite {name} at step {global_step}; last good checkpoint in {run.dir / 'checkpoints'}",
-                    1,
-                )
+            losses = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+            run.check_finite(global_step, losses, policy)
             run.log(
                 global_step,
                 {
@@ -405,11 +401,10 @@ def train(args: Args, report=None) -> dict:
             save("latest")
         extra = f"entropy {stats[2].item():.3f}" if stats is not None else ""
         if run.progress(global_step, extra):
-            if run.stop_signal is not None:
-                save("latest")
             break
 
-    if args.save_model:
+    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
+    if args.save_model or run.stop_signal is not None:
         save("latest")
     envs.close()
     summary = run.finish(global_step)
@@ -418,5 +413,32 @@ def train(args: Args, report=None) -> dict:
     return summary
 
 
+def evaluate(
+    checkpoint: str,
+    episodes: int = 10,
+    greedy: bool = True,
+    capture_video: bool = False,
+    render: bool = False,
+    seed: int = 10_000,
+) -> dict:
+    """Play a saved policy for ``episodes`` episodes (the most likely action, or the Gaussian mean,
+    if ``greedy``; else sampled); returns ``{"mean", "std", "returns", "lengths"}``."""
+    state = load_checkpoint(checkpoint)
+    args = args_from_checkpoint(Args, state)
+    env = eval_env(args.env_id, checkpoint, capture_video, render)
+    policy = Policy(int(np.prod(env.observation_space.shape)), env.action_space, args)
+    policy.load_state_dict(state["policy"])
+
+    @torch.inference_mode()
+    def act(obs):
+        obs = torch.as_tensor(obs, dtype=torch.float32).view(1, -1)
+        action = policy.sample(obs) if not greedy else policy.actor(obs)
+        if policy.discrete:
+            return int(action.argmax() if greedy else action)
+        return np.clip(action[0].numpy(), env.action_space.low, env.action_space.high)
+
+    return run_episodes(env, act, episodes, seed)
+
+
 if __name__ == "__main__":
-    train(tyro.cli(Args))
+    train(cli(Args))
