@@ -27,7 +27,6 @@ first action of the next episode, not the a' of the truncated transition.
 from __future__ import annotations
 
 import os
-import pickle
 import sys
 from dataclasses import dataclass
 from typing import Literal
@@ -36,18 +35,23 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
-import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.returns import td_targets
 from common.runs import (
     Run,
+    args_from_checkpoint,
     check_env_id,
+    cli,
+    env_state,
+    eval_env,
     fail,
     load_checkpoint,
     pick_device,
     rng_states,
+    run_episodes,
     seed_everything,
+    set_env_state,
     set_rng_states,
 )
 
@@ -220,7 +224,7 @@ def train(args: Args, report=None) -> dict:
     torch.set_num_threads(args.torch_threads)
     seed_everything(args.seed, args.torch_deterministic)
     device = pick_device(args.cuda)
-    run = Run(args, report)
+    run = Run(args, report, resume=checkpoint)
     envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
     envs = envs(
         [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
@@ -247,12 +251,11 @@ def train(args: Args, report=None) -> dict:
         optimizer.load_state_dict(checkpoint["optimizer"])
         global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
         set_rng_states(checkpoint["rng"])
-        if checkpoint.get("envs") is not None:  # classic-control envs pickle: resume is exact
-            envs.close()
-            envs, next_obs, next_actions = pickle.loads(checkpoint["envs"])
+        # Classic-control envs come back mid-episode (exact resume); others start new episodes.
+        if set_env_state(envs, checkpoint["envs"]):
+            next_obs, next_actions = checkpoint["next_obs"], checkpoint["next_actions"].to(device)
         else:
             next_obs, _ = envs.reset(seed=args.seed + global_step)
-        run.start_step = global_step
     if next_actions is None:
         with torch.no_grad():
             obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
@@ -260,17 +263,15 @@ def train(args: Args, report=None) -> dict:
             next_actions = behaviour_actions(q_network(obs), args.exploration, epsilon)
 
     def save(name: str) -> None:
-        try:
-            env_state = pickle.dumps((envs, next_obs, next_actions)) if args.vector_mode == "sync" else None
-        except (TypeError, pickle.PicklingError, AttributeError):
-            env_state = None  # e.g. MuJoCo or ALE envs: a resumed run starts fresh episodes
         state = {
             "q_network": q_network.state_dict(),
             "optimizer": optimizer.state_dict(),
             "global_step": global_step,
             "iteration": iteration,
             "rng": rng_states(),
-            "envs": env_state,
+            "envs": env_state(envs),
+            "next_obs": next_obs,
+            "next_actions": next_actions,
             "args": vars(args),
         }
         run.save_checkpoint(state, name)
@@ -319,11 +320,7 @@ def train(args: Args, report=None) -> dict:
                 all_stats.append(torch.stack([loss.detach(), q_mean]))
 
         q_loss, q_values = torch.stack(all_stats).mean(0).tolist()
-        if not np.isfinite(q_loss):
-            fail(
-                f"non-finite q_loss at step {global_step}; last good checkpoint in {run.dir / 'checkpoints'}",
-                1,
-            )
+        run.check_finite(global_step, {"q_loss": q_loss}, q_network)
         run.log(
             global_step,
             {
@@ -340,11 +337,10 @@ def train(args: Args, report=None) -> dict:
         if run.progress(
             global_step, f"{'epsilon' if args.exploration == 'epsilon' else 'tau'} {epsilon:.3f}"
         ):
-            if run.stop_signal is not None:
-                save("latest")
             break
 
-    if args.save_model:
+    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
+    if args.save_model or run.stop_signal is not None:
         save("latest")
     envs.close()
     summary = run.finish(global_step)
@@ -353,5 +349,31 @@ def train(args: Args, report=None) -> dict:
     return summary
 
 
+def evaluate(
+    checkpoint: str,
+    episodes: int = 10,
+    greedy: bool = True,
+    capture_video: bool = False,
+    render: bool = False,
+    seed: int = 10_000,
+) -> dict:
+    """Play a saved Q-network for ``episodes`` episodes (argmax_a Q(s, a) if ``greedy``, else the
+    behaviour policy at its final epsilon or tau); returns ``{"mean", "std", "returns", "lengths"}``."""
+    state = load_checkpoint(checkpoint)
+    args = args_from_checkpoint(Args, state)
+    env = eval_env(args.env_id, checkpoint, capture_video, render)
+    q_network = QNetwork(int(np.prod(env.observation_space.shape)), int(env.action_space.n), args)
+    q_network.load_state_dict(state["q_network"])
+
+    @torch.inference_mode()
+    def act(obs):
+        q_values = q_network(torch.as_tensor(obs, dtype=torch.float32).view(1, -1))
+        return int(
+            q_values.argmax() if greedy else behaviour_actions(q_values, args.exploration, args.end_e)[0]
+        )
+
+    return run_episodes(env, act, episodes, seed)
+
+
 if __name__ == "__main__":
-    train(tyro.cli(Args))
+    train(cli(Args))
