@@ -91,6 +91,9 @@ SCRIPTS = [
     Script("sac_discrete", "CartPole-v1", {**SAC_TINY, "total_timesteps": 1000}, SAC_BLOW_UP, slow=True),
     Script("dqn", "CartPole-v1", {**DQN_TINY, "total_timesteps": 3000}, {**BIG_GAMMA, "huber_delta": 1e38}),
     Script("reinforce", "CartPole-v1", {**ON_TINY, "num_steps": 128}, BIG_GAMMA, slow=True),
+    Script(
+        "sarsa", "CartPole-v1", {**ON_TINY, "num_minibatches": 2, "update_epochs": 1}, BIG_GAMMA, slow=True
+    ),
     Script("ppo_atari", "ALE/Breakout-v5", {**ATARI, "num_minibatches": 2, "update_epochs": 1}, **ALE),
     Script("a2c_atari", "ALE/Breakout-v5", ATARI, **ALE),
     Script("dqn_atari", "ALE/Breakout-v5", {**ATARI_OFF, "num_envs": 1}, ATARI_BLOW_UP, **ALE),
