@@ -34,7 +34,6 @@ a reset.
 from __future__ import annotations
 
 import os
-import pickle
 import sys
 from dataclasses import dataclass
 from typing import Literal
@@ -44,18 +43,23 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.returns import td_targets
 from common.runs import (
     Run,
+    args_from_checkpoint,
     check_env_id,
+    cli,
+    env_state,
+    eval_env,
     fail,
     load_checkpoint,
     pick_device,
     rng_states,
+    run_episodes,
     seed_everything,
+    set_env_state,
     set_rng_states,
 )
 from common.sumtree import SumTree, importance_weights
@@ -328,7 +332,7 @@ def train(args: Args, report=None) -> dict:
     seed_everything(args.seed, args.torch_deterministic)
     rng = np.random.default_rng(args.seed)
     device = pick_device(args.cuda)
-    run = Run(args, report)
+    run = Run(args, report, resume=checkpoint)
     envs = make_envs(args, str(run.dir / "videos"))
     check_action_space(envs, run, args.env_id)
     obs_space, n_actions = envs.single_observation_space, int(envs.single_action_space.n)
@@ -350,18 +354,13 @@ def train(args: Args, report=None) -> dict:
         rng.bit_generator.state = checkpoint["buffer_rng"]
         if checkpoint.get("buffer") is not None:
             buffer.load_state_dict(checkpoint["buffer"])
-        if checkpoint.get("envs") is not None:  # classic-control and Box2D envs pickle: resume is exact
-            envs.close()
-            envs, obs = pickle.loads(checkpoint["envs"])
+        # Classic-control envs come back mid-episode (exact resume); others start new episodes.
+        if set_env_state(envs, checkpoint["envs"]):
+            obs = checkpoint["obs"]
         else:
             obs, _ = envs.reset(seed=args.seed + global_step)
-        run.start_step = global_step
 
     def save(name: str) -> None:
-        try:
-            env_state = pickle.dumps((envs, obs)) if args.vector_mode == "sync" else None
-        except (TypeError, pickle.PicklingError, AttributeError):
-            env_state = None  # e.g. MuJoCo or ALE envs: a resumed run starts fresh episodes
         state = {
             "q_network": q_network.state_dict(),
             "target_network": target_network.state_dict(),
@@ -370,17 +369,14 @@ def train(args: Args, report=None) -> dict:
             "rng": rng_states(),
             "buffer_rng": rng.bit_generator.state,
             "buffer": buffer.state_dict() if args.checkpoint_buffer else None,
-            "envs": env_state,
+            "envs": env_state(envs),
+            "obs": obs,
             "args": vars(args),
         }
         run.save_checkpoint(state, name)
 
     def check_finite(td_loss: float) -> None:
-        if not np.isfinite(td_loss):
-            fail(
-                f"non-finite td_loss at step {global_step}; last good checkpoint in {run.dir / 'checkpoints'}",
-                1,
-            )
+        run.check_finite(global_step, {"td_loss": td_loss}, q_network)
 
     n = args.num_envs
     progress_every = max(1, 1000 // n)  # vector steps between progress lines / report calls
@@ -433,11 +429,10 @@ def train(args: Args, report=None) -> dict:
         if step % progress_every == 0 or step == args.total_timesteps // n - 1:
             run.log(global_step, {"charts/epsilon": epsilon})
             if run.progress(global_step, f"epsilon {epsilon:.3f}  updates {num_updates}"):
-                if run.stop_signal is not None:
-                    save("latest")
                 break
 
-    if args.save_model:
+    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
+    if args.save_model or run.stop_signal is not None:
         save("latest")
     envs.close()
     summary = run.finish(global_step)
@@ -446,5 +441,31 @@ def train(args: Args, report=None) -> dict:
     return summary
 
 
+def evaluate(
+    checkpoint: str,
+    episodes: int = 10,
+    greedy: bool = True,
+    capture_video: bool = False,
+    render: bool = False,
+    seed: int = 10_000,
+) -> dict:
+    """Play a saved Q-network for ``episodes`` episodes (argmax_a Q(s, a) if ``greedy``, else
+    epsilon-greedy with the final ``end_e``); returns ``{"mean", "std", "returns", "lengths"}``."""
+    state = load_checkpoint(checkpoint)
+    args = args_from_checkpoint(Args, state)
+    env = eval_env(args.env_id, checkpoint, capture_video, render)
+    q_network = QNetwork(int(np.prod(env.observation_space.shape)), int(env.action_space.n), args)
+    q_network.load_state_dict(state["q_network"])
+    rng = np.random.default_rng(seed)
+
+    @torch.inference_mode()
+    def act(obs):
+        if not greedy and rng.random() < args.end_e:
+            return int(rng.integers(env.action_space.n))
+        return int(q_network(torch.as_tensor(obs).unsqueeze(0)).argmax())
+
+    return run_episodes(env, act, episodes, seed)
+
+
 if __name__ == "__main__":
-    train(tyro.cli(Args))
+    train(cli(Args))
