@@ -292,3 +292,15 @@ def test_tunes_ppo_and_prints_a_command_that_reproduces_the_best_trial(tmp_path)
     assert json.loads(json.dumps(vars(parsed))) == best["args"]
     run_dirs = list((tmp_path / "runs" / "tune" / "ppo-CartPole-v1").glob("CartPole-v1__ppo-t*"))
     assert len(run_dirs) == 2 and all(list(d.glob("events.out.tfevents.*")) for d in run_dirs)
+
+
+def test_missing_optuna_is_one_line(tmp_path):
+    """Without optuna installed the tuner says how to install it (exit 2), no ImportError traceback."""
+    code = (
+        "import sys, runpy; sys.modules['optuna'] = None; "
+        f"sys.argv = ['tune.py', {str(ROOT / 'algos' / 'ppo.py')!r}]; "
+        f"runpy.run_path({TUNE!r}, run_name='__main__')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "error: tuning needs the optional package 'optuna': pip install -e '.[tune]'"

@@ -810,6 +810,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     tuner_tokens, forwarded = split_argv(parser, sys.argv[1:] if argv is None else argv)
     opts = parser.parse_args(tuner_tokens)
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        fail("tuning needs the optional package 'optuna': pip install -e '.[tune]'")
     if opts.n_trials < 1 or opts.seeds < 1 or opts.heartbeat_interval <= 0 or opts.heartbeat_grace <= 0:
         fail("--n-trials, --seeds, --heartbeat-interval and --heartbeat-grace must be positive")
     args_cls, train = load_script(opts.script)
