@@ -223,6 +223,9 @@ def train(args: Args, report=None) -> dict:
     batch_size = args.num_envs * args.num_steps
     num_iterations = args.total_timesteps // batch_size
     check_env_id(args.env_id)
+    with gym.make(args.env_id) as probe:  # the action space is checked before any run folder exists
+        if not isinstance(probe.action_space, gym.spaces.Discrete):
+            fail(f"{args.env_id} has a {probe.action_space} action space: use algos/a2c_continuous.py")
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     if checkpoint is not None:
         check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
@@ -237,9 +240,6 @@ def train(args: Args, report=None) -> dict:
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    if not isinstance(envs.single_action_space, gym.spaces.Discrete):
-        envs.close()
-        fail(f"{args.env_id} has a {envs.single_action_space} action space: use algos/a2c_continuous.py")
     obs_dim = int(np.prod(envs.single_observation_space.shape))
 
     agent = Agent(obs_dim, int(envs.single_action_space.n), args).to(device)

@@ -244,6 +244,9 @@ def train(args: Args, report=None) -> dict:
     minibatch_size = batch_size // args.num_minibatches
     num_iterations = args.total_timesteps // batch_size
     check_env_id(args.env_id)
+    with gym.make(args.env_id) as probe:  # the action space is checked before any run folder exists
+        if not isinstance(probe.action_space, gym.spaces.Discrete):
+            fail(f"{args.env_id} has a {probe.action_space} action space: use algos/ppo_continuous.py")
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     if checkpoint is not None:
         check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
@@ -258,9 +261,6 @@ def train(args: Args, report=None) -> dict:
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    if not isinstance(envs.single_action_space, gym.spaces.Discrete):
-        envs.close()
-        fail(f"{args.env_id} has a {envs.single_action_space} action space: use algos/ppo_continuous.py")
     obs_dim = int(np.prod(envs.single_observation_space.shape))
 
     agent = Agent(obs_dim, int(envs.single_action_space.n), args).to(device)
@@ -350,6 +350,7 @@ def train(args: Args, report=None) -> dict:
                 args.gae_lambda,
             )
         value_transform.update(returns)
+        values = value_transform.encode(values_raw)  # old values in the new statistics, for clip_vloss
 
         # Learn: epochs of shuffled minibatches over the flattened rollout.
         b_obs, b_actions, b_log_probs = obs_buf.view(batch_size, -1), actions.view(-1), log_probs.view(-1)
