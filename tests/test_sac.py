@@ -167,7 +167,7 @@ def test_replay_stores_real_final_obs_and_only_terminated(runs_dir):
 def test_sac_continuous_learns_pendulum(runs_dir):
     """Pendulum-v1, seed 1, 6k steps, 64x64 nets, batch 128, policy lr 1e-3: last 5 episodes >= -400.
 
-    Random play scores ~-1200. Measured on the shared 2-core machine under heavy load: 110 s,
+    Random play scores ~-1200. Measured on the shared 2-core machine: 26 s (110 s under heavy load),
     last 5 episodes -169 (last 10: -161).
     """
     args = sac_continuous.Args(
@@ -202,7 +202,7 @@ def test_sac_continuous_pendulum_full(runs_dir):
 def test_sac_discrete_learns_cartpole(runs_dir):
     """CartPole-v1, seed 1, 8k steps, defaults: last 5 episodes >= 250 (random play: ~22).
 
-    Measured on the shared 2-core machine under heavy load: 78 s, last 5 episodes 391 (last 10: 399).
+    Measured on the shared 2-core machine: 20 s (78 s under heavy load), last 5 episodes 391 (last 10: 399).
     """
     args = sac_discrete.Args(total_timesteps=8_000, runs_dir=runs_dir)
     summary = sac_discrete.train(args)
