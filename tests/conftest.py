@@ -26,3 +26,19 @@ def run_script(script: str, *args: str, timeout: float = 300):
         timeout=timeout,
         cwd=ROOT,
     )
+
+
+def assert_run_folder(root, prefix: str) -> str:
+    """The one run folder ``root/{prefix}__*``, checked to hold TensorBoard events, args.json, curve.csv."""
+    import glob
+
+    (run_dir,) = glob.glob(f"{root}/{prefix}__*")
+    for name in ("events.out.tfevents.*", "args.json", "curve.csv"):
+        assert glob.glob(f"{run_dir}/{name}"), f"{run_dir} has no {name}"
+    return run_dir
+
+
+def assert_one_line_error(stderr: str, expected: str) -> None:
+    """Bad input ends in exactly one line ``error: ...`` that contains ``expected``."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], stderr

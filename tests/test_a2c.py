@@ -5,7 +5,7 @@ import difflib
 import glob
 
 import pytest
-from conftest import ROOT, run_script
+from conftest import ROOT, assert_one_line_error, assert_run_folder, run_script
 
 from algos.a2c import Args, train
 
@@ -59,9 +59,7 @@ def test_a2c_is_ppo_minus_ppo():
 def test_a2c_cli_smoke(tmp_path):
     out = run_script("a2c.py", "--total-timesteps", "1024", "--runs-dir", str(tmp_path), "--save-model")
     assert out.returncode == 0, out.stderr
-    (run_dir,) = glob.glob(str(tmp_path / "CartPole-v1__a2c__1__*"))
-    assert glob.glob(f"{run_dir}/events.out.tfevents.*")
-    assert glob.glob(f"{run_dir}/args.json") and glob.glob(f"{run_dir}/curve.csv")
+    run_dir = assert_run_folder(tmp_path, "CartPole-v1__a2c__1")
     assert glob.glob(f"{run_dir}/checkpoints/latest.pt")
 
 
@@ -74,5 +72,4 @@ def test_a2c_bad_input(tmp_path, capsys):
         with pytest.raises(SystemExit) as exit_info:
             train(Args(runs_dir=str(tmp_path), **kwargs))
         assert exit_info.value.code == 2
-        lines = capsys.readouterr().err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+        assert_one_line_error(capsys.readouterr().err, expected)

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import run_script
+from conftest import assert_one_line_error, assert_run_folder, run_script
 
 from algos import dqn, dqn_per
 
@@ -176,9 +176,7 @@ def test_dqn_cli_smoke_and_resume(tmp_path):
     common = ["--total-timesteps", "600", "--learning-starts", "200", "--batch-size", "32"]
     out = run_script("dqn.py", *common, "--runs-dir", str(tmp_path / "a"), "--checkpoint-every", "400")
     assert out.returncode == 0, out.stderr
-    (run_dir,) = glob.glob(str(tmp_path / "a" / "CartPole-v1__dqn__1__*"))
-    assert glob.glob(f"{run_dir}/events.out.tfevents.*")
-    assert glob.glob(f"{run_dir}/args.json") and glob.glob(f"{run_dir}/curve.csv")
+    run_dir = assert_run_folder(tmp_path / "a", "CartPole-v1__dqn__1")
     checkpoint = torch.load(f"{run_dir}/checkpoints/latest.pt", weights_only=False)
     assert checkpoint["global_step"] == 400 and checkpoint["buffer"]["size"] == 400
     args = dqn.Args(total_timesteps=800, learning_starts=200, batch_size=32, runs_dir=str(tmp_path / "b"))
@@ -220,5 +218,4 @@ def test_bad_input_one_line(module, overrides, expected, runs_dir, capsys):
     with pytest.raises(SystemExit) as exit_info:
         module.train(module.Args(runs_dir=runs_dir, **overrides))
     assert exit_info.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+    assert_one_line_error(capsys.readouterr().err, expected)

@@ -2,7 +2,7 @@
 
 import glob
 
-from conftest import run_script
+from conftest import assert_one_line_error, assert_run_folder, run_script
 
 from algos.ppo import Args, train
 
@@ -41,9 +41,7 @@ def test_ppo_cli_smoke(tmp_path):
         "ppo.py", "--total-timesteps", "1024", "--num-envs", "2", "--runs-dir", str(tmp_path), "--save-model"
     )
     assert out.returncode == 0, out.stderr
-    (run_dir,) = glob.glob(str(tmp_path / "CartPole-v1__ppo__1__*"))
-    assert glob.glob(f"{run_dir}/events.out.tfevents.*")
-    assert glob.glob(f"{run_dir}/args.json") and glob.glob(f"{run_dir}/curve.csv")
+    run_dir = assert_run_folder(tmp_path, "CartPole-v1__ppo__1")
     assert glob.glob(f"{run_dir}/checkpoints/latest.pt")
 
 
@@ -55,5 +53,4 @@ def test_ppo_bad_input(tmp_path):
     ]:
         out = run_script("ppo.py", *argv, "--runs-dir", str(tmp_path))
         assert out.returncode == 2, out.stderr
-        lines = out.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], out.stderr
+        assert_one_line_error(out.stderr, expected)

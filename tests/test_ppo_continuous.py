@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import run_script
+from conftest import assert_one_line_error, run_script
 from gymnasium.wrappers.utils import RunningMeanStd
 
 SCRIPTS = ["ppo_continuous", "a2c_continuous"]
@@ -330,6 +330,5 @@ def test_continuous_bad_input(script, tmp_path, capsys):
         with pytest.raises(SystemExit) as exit_info:
             module.train(module.Args(runs_dir=str(tmp_path), **kwargs))
         assert exit_info.value.code == 2
-        lines = capsys.readouterr().err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+        assert_one_line_error(capsys.readouterr().err, expected)
     assert not list(tmp_path.iterdir())  # refused before any run folder was made

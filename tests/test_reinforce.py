@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import run_script
+from conftest import assert_run_folder, run_script
 
 from algos.reinforce import Args, episode_returns, split_episodes, step_envs, train
 
@@ -112,9 +112,7 @@ def test_reinforce_cli_smoke(tmp_path):
         *("--runs-dir", str(tmp_path), "--save-model"),
     )
     assert out.returncode == 0, out.stderr
-    (run_dir,) = glob.glob(str(tmp_path / "CartPole-v1__reinforce__1__*"))
-    assert glob.glob(f"{run_dir}/events.out.tfevents.*")
-    assert glob.glob(f"{run_dir}/args.json") and glob.glob(f"{run_dir}/curve.csv")
+    run_dir = assert_run_folder(tmp_path, "CartPole-v1__reinforce__1")
     assert glob.glob(f"{run_dir}/checkpoints/latest.pt")
 
 

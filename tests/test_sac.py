@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import run_script
+from conftest import assert_one_line_error, assert_run_folder, run_script
 
 from algos import sac_continuous, sac_discrete
 
@@ -236,9 +236,7 @@ def test_sac_cli_smoke_and_resume(tmp_path, script, env_id):
     common += ["--log-every", "100", "--runs-dir", str(tmp_path)]
     out = run_script(script, *common, "--total-timesteps", "300", "--save-model", "--checkpoint-buffer")
     assert out.returncode == 0, out.stderr
-    (run_dir,) = glob.glob(str(tmp_path / f"{env_id}__{script[:-3]}__1__*"))
-    assert glob.glob(f"{run_dir}/events.out.tfevents.*")
-    assert glob.glob(f"{run_dir}/args.json") and glob.glob(f"{run_dir}/curve.csv")
+    run_dir = assert_run_folder(tmp_path, f"{env_id}__{script[:-3]}__1")
     ckpt = f"{run_dir}/checkpoints/latest.pt"
     state = torch.load(ckpt, weights_only=False)
     assert state["global_step"] == 300 and len(state["buffer"]["obs"]) == 300
@@ -292,8 +290,7 @@ def test_sac_bad_input(runs_dir, capsys, module, kwargs, expected):
     with pytest.raises(SystemExit) as exit_info:
         module.train(module.Args(runs_dir=runs_dir, **kwargs))
     assert exit_info.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+    assert_one_line_error(capsys.readouterr().err, expected)
 
 
 def test_sac_resume_without_buffer_refills_first(runs_dir):
