@@ -59,16 +59,13 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import NoReturn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common.runs import fail  # noqa: E402  (one line on stderr, exit 2)
 
 SPACES_DIR = Path(__file__).resolve().parent / "spaces"
 # Fields that may differ between the workers of one study (machine-local, not part of the problem).
 MACHINE_LOCAL = {"runs_dir", "cuda", "torch_threads", "vector_mode", "exp_name"}
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(code)
 
 
 def one_line(text: str) -> str:
