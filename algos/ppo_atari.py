@@ -390,6 +390,7 @@ def train(args: Args, report=None) -> dict:
                 args.gae_lambda,
             )
         value_transform.update(returns)
+        values = value_transform.encode(values_raw)  # old values in the new statistics, for clip_vloss
 
         # Learn: epochs of shuffled minibatches over the flattened rollout.
         b_obs, b_actions, b_log_probs = (
