@@ -33,6 +33,28 @@ def _clean(value):
     return value
 
 
+# Args fields that say where files go or how a run is watched, not what it learns: two runs that
+# differ only in these (and the seed) ran the same configuration.
+NOT_CONFIG = frozenset(
+    {"seed", "runs_dir", "resume", "capture_video", "save_model", "checkpoint_every", "cuda", "exp_name"}
+)
+
+
+def config_value(value):
+    """A hashable, JSON-independent form of an Args value (lists and tuples compare equal)."""
+    if isinstance(value, list | tuple):
+        return tuple(config_value(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, config_value(v)) for k, v in value.items()))
+    return value
+
+
+def config_of(record: dict) -> tuple:
+    """The configuration a result line ran: its resolved Args minus seed and where-files-go fields."""
+    args = record.get("args") or {}
+    return tuple(sorted((k, config_value(v)) for k, v in args.items() if k not in NOT_CONFIG))
+
+
 def results_dir_of(explicit: str | os.PathLike | None = None) -> Path:
     """``explicit``, else $FDRL_RESULTS_DIR (one folder per cluster task, merged later), else
     benchmarks/results."""

@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.record import RESULTS_DIR, ROOT, read_records  # noqa: E402
+from benchmarks.record import RESULTS_DIR, ROOT, config_of, read_records  # noqa: E402
 from benchmarks.suites import ALGORITHM, SUITES  # noqa: E402
 
 REFERENCES = Path(__file__).resolve().parent / "reference_scores.json"
@@ -107,6 +107,18 @@ def training_records(records: list[dict]) -> list[dict]:
     return [r for r in records if r.get("measure", "train") == "train"]
 
 
+def latest_config(runs: list[dict]) -> tuple[list[dict], int]:
+    """The runs of the configuration (resolved Args minus seed) run most recently, and how many runs
+    of other, earlier configurations a cell leaves out (tuned defaults supersede older results)."""
+    if not runs:
+        return [], 0
+    by_config = defaultdict(list)
+    for r in runs:
+        by_config[config_of(r)].append(r)
+    newest = max(by_config.values(), key=lambda group: max(r.get("date", "") for r in group))
+    return newest, len(runs) - len(newest)
+
+
 def suite_table(
     suite: str, records: list[dict], refs: dict, hardware: Hardware
 ) -> tuple[list[str], list[str]]:
@@ -134,7 +146,7 @@ def suite_table(
             peers = [peer_cell(refs, src, script, env_id) for src in PEERS]
             exists = (ROOT / "algos" / f"{script}.py").exists()
             for steps in budgets:
-                group = [r for r in runs if r["total_timesteps"] == steps]
+                group, superseded = latest_config([r for r in runs if r["total_timesteps"] == steps])
                 label = steps_str(steps) + ("" if steps == budget else f" (×{steps / budget:.2g})")
                 if not group:
                     ours = "not run" if exists else "not run (script not written yet)"
@@ -147,6 +159,8 @@ def suite_table(
                 sps = f"{statistics.fmean(r['sps'] for r in group):,.0f}"
                 hw = ", ".join(sorted({hardware(r.get("hardware", "?")) for r in group}))
                 seed_text = f"{len(group)} ({','.join(map(str, seeds))})"
+                if superseded:
+                    seed_text += f"; {superseded} earlier with other settings not shown"
                 rows.append(
                     f"| {env_id} | {script} | {label} | **{ours}** | {seed_text} | {wall} | {sps} | {hw} "
                     f"| {' | '.join(peers)} |"
@@ -171,11 +185,11 @@ def provenance(records: list[dict]) -> str:
 
 
 def _curve_groups(records: list[dict], env_id: str) -> dict[tuple[str, int], list[list]]:
-    groups = defaultdict(list)
+    cells = defaultdict(list)
     for r in training_records(records):
         if r["env_id"] == env_id and r.get("curve"):
-            groups[(Path(r["script"]).stem, r["total_timesteps"])].append(r["curve"])
-    return groups
+            cells[(Path(r["script"]).stem, r["total_timesteps"])].append(r)
+    return {cell: [r["curve"] for r in latest_config(runs)[0]] for cell, runs in cells.items()}
 
 
 def plot_family(family: str, env_ids: list[str], records: list[dict], refs: dict, path: Path) -> bool:

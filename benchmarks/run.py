@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.record import RESULTS_DIR, ROOT, read_records, results_dir_of  # noqa: E402
+from benchmarks.record import (  # noqa: E402
+    NOT_CONFIG,
+    RESULTS_DIR,
+    ROOT,
+    config_value,
+    read_records,
+    results_dir_of,
+)
 from benchmarks.suites import ALL_SCRIPTS, SB3_ALGORITHM, SUITES  # noqa: E402
 
 # Options of a job that identify it for --rerun / skipping (the rest only say where files go).
@@ -44,17 +51,40 @@ class Job:
     notes: list[str] = field(default_factory=list)
 
 
+def _args_class(script: str) -> ast.ClassDef | None:
+    tree = ast.parse((ROOT / "algos" / f"{script}.py").read_text())
+    return next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Args"), None)
+
+
 def script_fields(script: str) -> set[str]:
     """Field names of a script's Args, read from its source (no import, so no torch start-up)."""
-    tree = ast.parse((ROOT / "algos" / f"{script}.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "Args":
-            return {
-                n.target.id
-                for n in node.body
-                if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
-            }
-    return set()
+    node = _args_class(script)
+    if node is None:
+        return set()
+    return {n.target.id for n in node.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+
+
+def script_defaults(script: str) -> dict:
+    """Args defaults read from the source: literals, ``field(default=...)`` and
+    ``field(default_factory=lambda: <literal>)``; fields with other defaults are left out."""
+    node = _args_class(script)
+    defaults = {}
+    for n in node.body if node else []:
+        if not (isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.value is not None):
+            continue
+        value = n.value
+        if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "field":
+            kw = {k.arg: k.value for k in value.keywords}
+            value = kw.get("default")
+            if value is None and isinstance(kw.get("default_factory"), ast.Lambda):
+                value = kw["default_factory"].body
+            if value is None:
+                continue
+        try:
+            defaults[n.target.id] = ast.literal_eval(value)
+        except ValueError:
+            continue
+    return defaults
 
 
 def _flag(name: str) -> str:
@@ -83,8 +113,13 @@ def override_argv(overrides: dict, fields: set[str], notes: list[str]) -> list[s
     return argv
 
 
-def job_key(script_path: str, argv: list[str]) -> tuple:
-    """Identity of a training job: the script and its arguments minus where files are written."""
+def _argv_fields(argv: list[str]) -> set[str]:
+    return {t[2:].removeprefix("no-").replace("-", "_") for t in argv if t.startswith("--")}
+
+
+def job_key(script_path: str, argv: list[str], defaults: dict) -> tuple:
+    """Identity of a training job: the script, its arguments minus where files are written, and the
+    values of the script's defaults it relies on (so changing a default makes the job new)."""
     kept, skip = [], False
     for token in argv:
         if skip:
@@ -94,7 +129,11 @@ def job_key(script_path: str, argv: list[str]) -> tuple:
             skip = True
             continue
         kept.append(token)
-    return (f"algos/{Path(script_path).name}", tuple(kept))
+    given = _argv_fields(argv)
+    relied = tuple(
+        sorted((k, config_value(v)) for k, v in defaults.items() if k not in given and k not in NOT_CONFIG)
+    )
+    return (f"algos/{Path(script_path).name}", tuple(kept), relied)
 
 
 def match_env(env_id: str, wanted: list[str]) -> bool:
@@ -130,7 +169,7 @@ def plan(opts) -> tuple[list[Job], list[str]]:
         fail(f"--envs {opts.envs} matches no env of suite {opts.suite}")
     common = ["--results-dir", rel(opts.results_dir)] if opts.results_dir else []
     throughput = opts.suite == "throughput"
-    missing, fields_cache = set(), {}
+    missing, fields_cache, defaults_cache = set(), {}, {}
     jobs: list[Job] = []
     for rep in range(1, opts.reps + 1) if throughput else [None]:
         for entry in entries:
@@ -143,6 +182,7 @@ def plan(opts) -> tuple[list[Job], list[str]]:
                     continue
                 if script not in fields_cache:
                     fields_cache[script] = script_fields(script)
+                    defaults_cache[script] = script_defaults(script)
                 fields = fields_cache[script]
                 steps = max(int(round(budget * opts.scale)), 1)
                 job_notes: list[str] = []
@@ -171,7 +211,7 @@ def plan(opts) -> tuple[list[Job], list[str]]:
                                 f"{script} {env_id} seed {seed} ({steps:,} steps)",
                                 [*head, "--", *script_argv],
                                 f"{name}__{seed}",
-                                key=job_key(path, script_argv),
+                                key=job_key(path, script_argv, defaults_cache[script]),
                                 notes=job_notes,
                             )
                         )
@@ -273,10 +313,19 @@ def fail(message: str) -> None:
 
 
 def finished_keys(results_dir: Path, suite: str) -> set[tuple]:
-    keys = set()
+    """Keys of the jobs already in the results file, read with today's defaults of each script: a
+    result counts only if it ran the values the script's defaults have now."""
+    keys, defaults = set(), {}
     for record in read_records(results_dir / f"{suite}.jsonl"):
-        if record.get("measure", "train") == "train" and record.get("argv") is not None:
-            keys.add(job_key(record["script"], record["argv"]))
+        if record.get("measure", "train") != "train" or record.get("argv") is None:
+            continue
+        script = Path(record["script"]).stem
+        if script not in defaults:
+            exists = (ROOT / "algos" / f"{script}.py").exists()
+            defaults[script] = script_defaults(script) if exists else {}
+        args = record.get("args") or {}
+        relied = {k: args.get(k) for k in defaults[script]}
+        keys.add(job_key(record["script"], record["argv"], relied))
     return keys
 
 

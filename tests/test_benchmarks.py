@@ -224,3 +224,25 @@ def test_smoke_suite_every_script(tmp_path):
     assert code == 0
     scripts = {json.loads(line)["script"] for line in _lines(results / "smoke.jsonl")}
     assert scripts == {f"algos/{p.name}" for p in (ROOT / "algos").glob("*.py") if p.stem in run.ALL_SCRIPTS}
+
+
+def test_changed_defaults_make_jobs_new_and_supersede_old_results(tmp_path):
+    """A result counts as done only while the script's defaults still have the values it ran with;
+    the report shows the most recent configuration of a cell and counts the older runs."""
+    defaults = run.script_defaults("ppo")
+    assert defaults["env_id"] == "CartPole-v1" and isinstance(defaults["hidden_sizes"], list | tuple)
+    argv = ["--env-id", "CartPole-v1", "--seed", "1", "--total-timesteps", "1000"]
+    old = {"script": "algos/ppo.py", "argv": argv, "args": dict(defaults, seed=1)}
+    (tmp_path / "classic.jsonl").write_text(json.dumps(old) + "\n")
+    assert run.job_key("algos/ppo.py", argv, defaults) in run.finished_keys(tmp_path, "classic")
+    changed = dict(defaults, learning_rate=defaults["learning_rate"] * 2)
+    assert run.job_key("algos/ppo.py", argv, changed) not in run.finished_keys(tmp_path, "classic")
+    # A value given on the command line is compared through argv, not through the defaults.
+    given = [*argv, "--learning-rate", "0.5"]
+    assert run.job_key("algos/ppo.py", given, defaults) == run.job_key("algos/ppo.py", given, changed)
+
+    runs = [
+        {"args": dict(defaults, seed=s), "date": "2026-01-01", "final_return": 1.0} for s in (1, 2, 3)
+    ] + [{"args": dict(changed, seed=1), "date": "2026-02-01", "final_return": 2.0}]
+    shown, superseded = report.latest_config(runs)
+    assert [r["final_return"] for r in shown] == [2.0] and superseded == 3
