@@ -8,21 +8,24 @@ from algos.ppo import Args, train
 
 
 def test_ppo_learns_cartpole(runs_dir):
-    """CartPole-v1, seed 1, 200k steps, 8 envs, lr 1e-3: mean of the last 100 episodes >= 400.
+    """CartPole-v1, seed 1, 100k steps of the defaults (RL Zoo's CartPole PPO: 8 envs x 32 steps,
+    20 epochs of one 256-sample minibatch, lr 1e-3 annealed, gamma 0.98, GAE 0.8, no entropy bonus):
+    mean of the last 100 episodes >= 450.
 
-    Measured on the 2-core CI machine: ~13 s, final return 473 (seeds 2, 3: 396, 449).
+    Measured on the shared 2-core machine: 500 in ~34 s under load (at 200k steps, seeds 1-4: 500 each;
+    450 is first reached at 57k-65k steps).
     """
-    args = Args(seed=1, total_timesteps=200_000, num_envs=8, learning_rate=1e-3, runs_dir=runs_dir)
+    args = Args(seed=1, total_timesteps=100_000, runs_dir=runs_dir)
     summary = train(args)
-    assert summary["global_step"] == 200_000 // (8 * 128) * (8 * 128)
-    assert summary["final_return"] >= 400, summary
+    assert summary["global_step"] == 100_000 // (8 * 32) * (8 * 32)
+    assert summary["final_return"] >= 450, summary
 
 
 def test_ppo_options_run(runs_dir):
-    """clip_vloss off, normalised and symlog value targets, layer norm, target_kl: a short run is finite."""
+    """clip_vloss on, normalised and symlog value targets, layer norm, target_kl: a short run is finite."""
     args = Args(
         total_timesteps=2048,
-        clip_vloss=False,
+        clip_vloss=True,
         normalize_v_targets=True,
         symlog_transform=True,
         layer_norm=True,
