@@ -2,6 +2,8 @@ import os
 import sys
 from pathlib import Path
 
+import gymnasium as gym
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,3 +44,26 @@ def assert_one_line_error(stderr: str, expected: str) -> None:
     """Bad input ends in exactly one line ``error: ...`` that contains ``expected``."""
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], stderr
+
+
+class CountingEnv(gym.Env):
+    """obs = [steps taken since the reset], reward 1 per step; terminates after ``terminate_at`` steps
+    if given, else only a TimeLimit ends it (truncation). Discrete(2) actions, or a Box(-1, 1) with
+    ``continuous``; the action is ignored. The env of the terminated-vs-truncated tests."""
+
+    observation_space = gym.spaces.Box(0.0, 1e6, (1,), np.float32)
+
+    def __init__(self, terminate_at=None, continuous=False):
+        self.terminate_at = terminate_at
+        self.action_space = (
+            gym.spaces.Box(-1.0, 1.0, (1,), np.float32) if continuous else gym.spaces.Discrete(2)
+        )
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.array([float(self.t)], np.float32), 1.0, self.t == self.terminate_at, False, {}

@@ -7,25 +7,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import assert_run_folder, run_script
+from conftest import CountingEnv, assert_run_folder, run_script
 
 from algos.reinforce import Args, episode_returns, split_episodes, step_envs, train
-
-
-class CountingEnv(gym.Env):
-    """obs = [steps taken], reward 1 per step; never terminates (a TimeLimit truncates it)."""
-
-    observation_space = gym.spaces.Box(0.0, 100.0, (1,), np.float32)
-    action_space = gym.spaces.Discrete(2)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return np.array([0.0], np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        return np.array([float(self.t)], np.float32), 1.0, False, False, {}
 
 
 def test_episode_returns_terminated_and_truncated():

@@ -7,29 +7,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, assert_run_folder, run_script
+from conftest import CountingEnv, assert_one_line_error, assert_run_folder, run_script
 
 from algos.sarsa import Args, behaviour_actions, sarsa_targets, step_envs, train
-
-
-class CountingEnv(gym.Env):
-    """obs = [steps taken], reward 1 per step; terminates after ``terminate_at`` steps if given,
-    else only a TimeLimit ends it (truncation)."""
-
-    observation_space = gym.spaces.Box(0.0, 100.0, (1,), np.float32)
-    action_space = gym.spaces.Discrete(2)
-
-    def __init__(self, terminate_at=None):
-        self.terminate_at = terminate_at
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return np.array([0.0], np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        return np.array([float(self.t)], np.float32), 1.0, self.t == self.terminate_at, False, {}
 
 
 def q_network(obs):
