@@ -11,7 +11,7 @@ The policy is the paper's MuJoCo one: a Gaussian ``N(mu_theta(s), diag(exp(2 log
 log-std is a learned, state-independent vector. A sampled action is clipped to the action space
 before the env sees it; the log-probability is that of the unclipped sample. The "implementation
 details" of OpenAI baselines' ppo2 (Huang et al. 2022, "The 37 Implementation Details of PPO"):
-per-env observation normalisation (running mean/std, then clipped to +-10), reward scaling by the
+observation normalisation (running mean/std, then clipped to +-10), reward scaling by the
 running std of the discounted return (then clipped to +-10), orthogonal init, 2048-step rollouts,
 10 epochs of 32 minibatches, Adam eps 1e-5, learning-rate annealing, advantage normalisation,
 gradient-norm clipping. Options as ppo.py: ``clip_vloss``, ``normalize_v_targets``,
@@ -20,11 +20,16 @@ gradient-norm clipping. Options as ppo.py: ``clip_vloss``, ``normalize_v_targets
 Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
 observation, and the real final observation sits in ``info["final_obs"]``. Termination zeroes the
 bootstrap; a time-limit truncation (MuJoCo: 1000 steps) bootstraps from V(final observation).
-The observation normaliser is a wrapper *inside* each env, so ``info["final_obs"]`` has gone
-through the same normalisation as every observation the critic sees. Rewards are scaled by a
-vector wrapper outside ``RecordEpisodeStatistics``, so logged returns are the raw ones.
-For speed, the rollout only runs the actor; V(s_t), V(final obs) and the old log-probabilities
-are computed for the whole rollout in one batched forward after it.
+
+Speed (the envs are raw: ``RecordEpisodeStatistics`` sees raw rewards, so logged returns are the raw
+ones). The script normalises observations and scales rewards itself, once per vector step over the
+batch of envs (``Normalizer``: the math of Gymnasium's NormalizeObservation / NormalizeReward, with
+one set of statistics shared by the envs); per-env wrappers cost more per step than MuJoCo's
+physics here. ``info["final_obs"]`` goes through the same normalisation as every observation the
+critic sees. The rollout runs the actor as a numpy snapshot of its weights (the policy is fixed
+during a rollout; numpy's per-call cost is a fraction of torch's for a few rows), and only the
+actor: V(s_t), V(final obs) and the old log-probabilities are computed for the whole rollout in one
+batched torch forward after it.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
+from gymnasium.wrappers.utils import RunningMeanStd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.returns import gae, next_values_from
@@ -110,7 +116,7 @@ class Args:
     target_kl: float | None = None
     """stop the epochs of an update early once the approximate KL exceeds this"""
     norm_obs: bool = True
-    """normalise observations by running mean and std (per env), then clip to +-obs_clip"""
+    """normalise observations by running mean and std (shared by the envs), then clip to +-obs_clip"""
     obs_clip: float = 10.0
     """clip of the normalised observations"""
     norm_reward: bool = True
@@ -157,67 +163,75 @@ RESUME_MUST_MATCH = (
 )
 
 
-def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, norm_obs: bool, obs_clip: float):
+def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
     def thunk():
         if capture_video and idx == 0:
             env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, video_dir)
-        else:
-            env = gym.make(env_id)
-        if norm_obs:
-            # Inside the env: the final observation of an episode is normalised like all others.
-            env = gym.wrappers.NormalizeObservation(env)
-            env = gym.wrappers.TransformObservation(
-                env, partial(np.clip, a_min=-obs_clip, a_max=obs_clip), env.observation_space
-            )
-        return env
+            return gym.wrappers.RecordVideo(env, video_dir)
+        return gym.make(env_id)
 
     return thunk
 
 
 def make_envs(args: Args, video_dir: str):
-    """Per-env observation normalisation, raw episode statistics, then reward scaling (vector level)."""
+    """Raw envs (the script normalises, see ``Normalizer``) with raw episode statistics."""
     envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
     envs = envs(
-        [
-            make_env(args.env_id, i, args.capture_video, video_dir, args.norm_obs, args.obs_clip)
-            for i in range(args.num_envs)
-        ],
+        [make_env(args.env_id, i, args.capture_video, video_dir) for i in range(args.num_envs)],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        copy=False,  # the rollout copies each observation into its buffer before the next step
+        copy=False,  # the rollout normalises each observation into a new array before the next step
     )
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    if args.norm_reward:
-        envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
-        envs = gym.wrappers.vector.TransformReward(
-            envs, partial(np.clip, a_min=-args.reward_clip, a_max=args.reward_clip)
-        )
-    return envs
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
 
 
-def norm_stats(envs) -> dict:
-    """The running statistics of the normalisation wrappers (they belong in a checkpoint)."""
-    stats = {"obs_rms": None, "return_rms": None}
-    env = envs
-    while isinstance(env, gym.vector.VectorWrapper):
-        if isinstance(env, gym.wrappers.vector.NormalizeReward):
-            stats["return_rms"] = env.return_rms
-        env = env.env
-    try:
-        stats["obs_rms"] = list(env.get_attr("obs_rms"))
-    except AttributeError:  # norm_obs off
-        pass
-    return stats
+def update_running_stats(rms: RunningMeanStd, x: np.ndarray) -> None:
+    """``rms.update(x)`` (pooled mean and variance with the batch ``x`` along axis 0) in fewer numpy calls."""
+    n = x.shape[0]
+    batch_mean = x.sum(0) / n
+    batch_var = np.square(x - batch_mean).sum(0) / n
+    delta, total = batch_mean - rms.mean, rms.count + n
+    rms.var = (rms.var * rms.count + batch_var * n + np.square(delta) * (rms.count * n / total)) / total
+    rms.mean = rms.mean + delta * (n / total)
+    rms.count = total
 
 
-def set_norm_stats(envs, stats: dict) -> None:
-    env = envs
-    while isinstance(env, gym.vector.VectorWrapper):
-        if isinstance(env, gym.wrappers.vector.NormalizeReward) and stats["return_rms"] is not None:
-            env.return_rms = stats["return_rms"]
-        env = env.env
-    if stats["obs_rms"] is not None:
-        env.set_attr("obs_rms", stats["obs_rms"])
+class Normalizer:
+    """Observation normalisation and reward scaling (OpenAI baselines' VecNormalize), applied by the
+    script once per vector step; the same math as Gymnasium's NormalizeObservation (+ clip) and
+    vector NormalizeReward (+ clip), with one set of running statistics for all envs.
+
+    obs: update the running mean/var with the batch, then ``clip((obs - mean) / sqrt(var + 1e-8))``.
+    rewards: ``G <- gamma * G * (1 - terminated) + r`` per env (0 after an episode ends), update the
+    running var of G, then ``clip(r / sqrt(var + 1e-8))``.
+    """
+
+    def __init__(self, obs_space: gym.spaces.Box, num_envs: int, args: Args):
+        self.obs_rms = RunningMeanStd(shape=obs_space.shape, dtype=obs_space.dtype) if args.norm_obs else None
+        self.return_rms = RunningMeanStd(shape=()) if args.norm_reward else None
+        self.returns = np.zeros(num_envs)
+        self.gamma, self.obs_clip, self.reward_clip = args.gamma, args.obs_clip, args.reward_clip
+
+    def obs(self, obs: np.ndarray) -> np.ndarray:
+        """A batch of raw observations (B, ...) -> float32, updating the statistics first."""
+        if self.obs_rms is None:
+            return np.asarray(obs, dtype=np.float32)
+        update_running_stats(self.obs_rms, obs)
+        obs = (obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + 1e-8)
+        return obs.clip(-self.obs_clip, self.obs_clip).astype(np.float32)
+
+    def reward(self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
+        if self.return_rms is None:
+            return rewards
+        self.returns = self.returns * self.gamma * (1 - terminated) + rewards
+        update_running_stats(self.return_rms, self.returns)
+        self.returns[terminated | truncated] = 0.0
+        return (rewards / np.sqrt(self.return_rms.var + 1e-8)).clip(-self.reward_clip, self.reward_clip)
+
+    def state_dict(self) -> dict:
+        return {"obs_rms": self.obs_rms, "return_rms": self.return_rms, "returns": self.returns}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.obs_rms, self.return_rms, self.returns = state["obs_rms"], state["return_rms"], state["returns"]
 
 
 def mlp(sizes, activation, layer_norm: bool, out_std: float) -> nn.Sequential:
@@ -244,6 +258,37 @@ class Agent(nn.Module):
         self.actor_mean = mlp([obs_dim, *hidden, act_dim], args.activation, args.layer_norm, 0.01)
         self.actor_logstd = nn.Parameter(torch.full((act_dim,), args.init_log_std))
         self.critic = mlp([obs_dim, *hidden, 1], args.activation, args.layer_norm, 1.0)
+
+
+def numpy_snapshot(net: nn.Sequential):
+    """``net`` (Linear, Tanh, ReLU, LayerNorm layers) frozen as a numpy function of float32 arrays."""
+    layers = []
+    for layer in net:
+        if isinstance(layer, nn.Linear):
+            weight_t = layer.weight.detach().cpu().numpy().T.copy()
+            bias = layer.bias.detach().cpu().numpy().copy()
+            layers.append(lambda x, w=weight_t, b=bias: x @ w + b)
+        elif isinstance(layer, nn.LayerNorm):
+            gain, bias = layer.weight.detach().cpu().numpy().copy(), layer.bias.detach().cpu().numpy().copy()
+
+            def layer_norm(x, gain=gain, bias=bias, eps=layer.eps):
+                x = x - x.mean(-1, keepdims=True)
+                return x / np.sqrt(np.square(x).mean(-1, keepdims=True) + eps) * gain + bias
+
+            layers.append(layer_norm)
+        elif isinstance(layer, nn.Tanh):
+            layers.append(np.tanh)
+        elif isinstance(layer, nn.ReLU):
+            layers.append(lambda x: np.maximum(x, 0.0, dtype=np.float32))
+        else:
+            raise TypeError(f"numpy_snapshot: no numpy version of {layer}")
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        for f in layers:
+            x = f(x)
+        return x
+
+    return forward
 
 
 def gaussian_log_prob(actions: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
@@ -310,18 +355,30 @@ def compute_advantages(agent, value_transform, rollout, args: Args):
     return values, advantages, returns
 
 
-def compute_loss(agent, value_transform, mb, args: Args):
-    """PPO loss on one minibatch ``mb`` (obs, actions, log_probs, advantages, returns, values).
+def minibatches(batch, perm: torch.Tensor, args: Args):
+    """One epoch's minibatches of ``batch`` (obs, actions, log_probs, advantages, returns, values),
+    in the order ``perm``; with ``norm_adv`` each minibatch's advantages standardised by its own mean
+    and std. One gather per tensor and one standardisation for the whole epoch (views after that)."""
+    obs, actions, log_probs, advantages, returns, values = (x[perm] for x in batch)
+    if args.norm_adv:
+        adv = advantages.view(args.num_minibatches, -1)
+        advantages = ((adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)).view(-1)
+    size = len(perm) // args.num_minibatches
+    return zip(*(x.split(size) for x in (obs, actions, log_probs, advantages, returns, values)))
 
-    Returns the total loss and a tensor of [policy_loss, value_loss, entropy, approx_kl, clipfrac].
+
+def compute_loss(agent, value_transform, mb, args: Args):
+    """PPO loss on one minibatch ``mb`` (obs, actions, log_probs, advantages, returns, values), the
+    advantages already standardised if ``norm_adv`` (see ``minibatches``).
+
+    Returns the total loss, a detached tensor [policy_loss, value_loss, entropy] and the detached
+    log-ratios (``update_stats`` turns those into the approximate KL and the clip fraction).
     """
     obs, actions, old_log_probs, advantages, returns, old_values = mb
     log_probs = gaussian_log_prob(actions, agent.actor_mean(obs), agent.actor_logstd)
     entropy = gaussian_entropy(agent.actor_logstd)
     log_ratio = log_probs - old_log_probs
     ratio = log_ratio.exp()
-    if args.norm_adv:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     policy_loss = torch.max(
         -advantages * ratio, -advantages * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)
     ).mean()
@@ -336,11 +393,32 @@ def compute_loss(agent, value_transform, mb, args: Args):
         value_loss = 0.5 * ((v_pred - v_targets) ** 2).mean()
 
     loss = policy_loss - args.ent_coef * entropy + args.vf_coef * value_loss
-    with torch.no_grad():
-        approx_kl = ((ratio - 1) - log_ratio).mean()  # http://joschu.net/blog/kl-approx.html
-        clipfrac = ((ratio - 1.0).abs() > args.clip_coef).float().mean()
-    stats = torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach(), approx_kl, clipfrac])
-    return loss, stats
+    return loss, torch.stack([policy_loss, value_loss, entropy]).detach(), log_ratio.detach()
+
+
+@torch.no_grad()
+def approx_kl_and_clipfrac(log_ratio: torch.Tensor, clip_coef: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """KL(old || new) estimated as E[(ratio - 1) - log ratio] (http://joschu.net/blog/kl-approx.html)
+    and the fraction of ratios outside [1 - clip_coef, 1 + clip_coef]."""
+    ratio = log_ratio.exp()
+    return ((ratio - 1) - log_ratio).mean(), ((ratio - 1.0).abs() > clip_coef).float().mean()
+
+
+def flatten_parameters(module: nn.Module) -> nn.Parameter:
+    """Make every parameter of ``module`` and its gradient a view into one flat tensor, returned as
+    a Parameter whose ``.grad`` is the flat gradient (zero it in place, never set it to None): Adam
+    and the gradient-norm clip then run one kernel each instead of one per tensor, with the same math
+    (Adam is elementwise, the clip uses the global norm)."""
+    params = list(module.parameters())
+    flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+    flat.grad = torch.zeros_like(flat)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.data = flat.data[offset : offset + n].view_as(p)
+        p.grad = flat.grad[offset : offset + n].view_as(p)
+        offset += n
+    return flat
 
 
 def train(args: Args, report=None) -> dict:
@@ -350,7 +428,6 @@ def train(args: Args, report=None) -> dict:
             f"--num-minibatches {args.num_minibatches} does not divide the batch "
             f"num_envs * num_steps = {args.num_envs} * {args.num_steps} = {batch_size}"
         )
-    minibatch_size = batch_size // args.num_minibatches
     num_iterations = args.total_timesteps // batch_size
     spec = check_env_id(args.env_id)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
@@ -375,23 +452,27 @@ def train(args: Args, report=None) -> dict:
 
     agent = Agent(obs_dim, act_dim, args).to(device)
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
-    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
+    flat_params = flatten_parameters(agent)
+    optimizer = torch.optim.Adam([flat_params], lr=args.learning_rate, eps=1e-5, fused=True)
 
+    normalizer = Normalizer(envs.single_observation_space, args.num_envs, args)
     global_step, first_iteration = 0, 1
-    next_obs, _ = envs.reset(seed=args.seed)
+    next_obs = normalizer.obs(envs.reset(seed=args.seed)[0]).reshape(args.num_envs, obs_dim)
     if checkpoint is not None:
         agent.load_state_dict(checkpoint["agent"])
         value_transform.load_state_dict(checkpoint["value_transform"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
         set_rng_states(checkpoint["rng"])
+        normalizer.load_state_dict(checkpoint["norm_stats"])
         # Classic-control envs come back mid-episode (exact resume); others (MuJoCo, Box2D) start
         # new episodes, with the normalisation statistics they had.
         if set_env_state(envs, checkpoint["envs"]):
             next_obs = checkpoint["next_obs"]
         else:
-            set_norm_stats(envs, checkpoint["norm_stats"])
-            next_obs, _ = envs.reset(seed=args.seed + global_step)
+            normalizer.returns[:] = 0.0
+            raw_obs, _ = envs.reset(seed=args.seed + global_step)
+            next_obs = normalizer.obs(raw_obs).reshape(args.num_envs, obs_dim)
 
     def save() -> None:
         state = {
@@ -403,19 +484,19 @@ def train(args: Args, report=None) -> dict:
             "rng": rng_states(),
             "envs": env_state(envs),
             "next_obs": next_obs,
-            "norm_stats": norm_stats(envs),
+            "norm_stats": normalizer.state_dict(),
             "args": vars(args),
         }
         run.save_checkpoint(state)
 
-    # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...). Numpy where the env
-    # writes (cheaper per step than torch indexing); torch views of the same memory for the update.
+    # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...). Numpy (cheaper per step
+    # than torch indexing); torch views of the same memory for the update.
     obs_np = np.zeros((args.num_steps, args.num_envs, obs_dim), dtype=np.float32)
     final_obs_np = np.zeros((args.num_steps, args.num_envs, obs_dim), dtype=np.float32)
+    actions_np = np.zeros((args.num_steps, args.num_envs, act_dim), dtype=np.float32)
     rewards_np = np.zeros((args.num_steps, args.num_envs), dtype=np.float32)
     terminated_np = np.zeros((args.num_steps, args.num_envs), dtype=np.bool_)
     truncated_np = np.zeros((args.num_steps, args.num_envs), dtype=np.bool_)
-    actions = torch.zeros((args.num_steps, args.num_envs, act_dim), device=device)
     env_time = inference_time = update_time = 0.0
 
     iteration = first_iteration - 1
@@ -426,32 +507,36 @@ def train(args: Args, report=None) -> dict:
         rollout_start = time.perf_counter()
         env_start = env_time
         with torch.inference_mode():
-            # All the rollout's Gaussian noise at once: a_t = mu(s_t) + std * noise_t.
+            # The rollout's policy: the actor frozen in numpy, and all its Gaussian noise at once,
+            # a_t = mu(s_t) + std * noise_t.
+            actor_mean = numpy_snapshot(agent.actor_mean)
             scaled_noise = torch.randn((args.num_steps, args.num_envs, act_dim), device=device)
-            scaled_noise *= agent.actor_logstd.exp()
-            for step in range(args.num_steps):
-                global_step += args.num_envs
-                obs_np[step] = next_obs
-                obs = torch.from_numpy(obs_np[step]).to(device)
-                action = agent.actor_mean(obs) + scaled_noise[step]
-                actions[step] = action
+            scaled_noise = (scaled_noise * agent.actor_logstd.exp()).cpu().numpy()
+        for step in range(args.num_steps):
+            global_step += args.num_envs
+            obs_np[step] = next_obs
+            actions_np[step] = action = actor_mean(next_obs) + scaled_noise[step]
 
-                t = time.perf_counter()
-                next_obs, reward, term, trunc, info = envs.step(
-                    np.clip(action.cpu().numpy(), action_low, action_high)
-                )
-                env_time += time.perf_counter() - t
-                rewards_np[step] = reward
-                terminated_np[step] = term
-                truncated_np[step] = trunc
-                # Easy to overlook: a truncated episode bootstraps from its *final* observation,
-                # which SAME_STEP autoreset hands over in info["final_obs"] (next_obs is the reset one).
-                if trunc.any():
-                    final_obs_np[step, trunc] = np.stack(info["final_obs"][trunc])
-                run.log_episodes(global_step, info)
-            inference_time += time.perf_counter() - rollout_start - (env_time - env_start)
+            t = time.perf_counter()
+            raw_obs, reward, term, trunc, info = envs.step(action.clip(action_low, action_high))
+            env_time += time.perf_counter() - t
+            # Easy to overlook: a truncated episode bootstraps from its *final* observation,
+            # which SAME_STEP autoreset hands over in info["final_obs"] (raw_obs is the reset one).
+            # Every final observation updates the statistics before the reset ones, as a per-env
+            # normaliser would.
+            ended = term | trunc
+            if ended.any():
+                final_obs = normalizer.obs(np.stack(info["final_obs"][ended])).reshape(-1, obs_dim)
+                final_obs_np[step, ended] = final_obs
+            next_obs = normalizer.obs(raw_obs).reshape(args.num_envs, obs_dim)
+            rewards_np[step] = normalizer.reward(reward, term, trunc)
+            terminated_np[step] = term
+            truncated_np[step] = trunc
+            run.log_episodes(global_step, info)
+        inference_time += time.perf_counter() - rollout_start - (env_time - env_start)
 
-            update_start = time.perf_counter()
+        update_start = time.perf_counter()
+        with torch.inference_mode():
             obs_buf = torch.from_numpy(obs_np).to(device)
             rollout = (
                 obs_buf,
@@ -463,7 +548,8 @@ def train(args: Args, report=None) -> dict:
             )
             values, advantages, returns = compute_advantages(agent, value_transform, rollout, args)
             values_raw = value_transform.decode(values)
-            b_obs, b_actions = obs_buf.view(batch_size, -1), actions.view(batch_size, -1)
+            b_obs = obs_buf.view(batch_size, -1)
+            b_actions = torch.from_numpy(actions_np).to(device).view(batch_size, -1)
             b_log_probs = gaussian_log_prob(b_actions, agent.actor_mean(b_obs), agent.actor_logstd)
         value_transform.update(returns)
         # The old values re-expressed with the updated statistics, so value clipping compares like with like.
@@ -471,29 +557,27 @@ def train(args: Args, report=None) -> dict:
 
         # Learn: epochs of shuffled minibatches over the flattened rollout.
         b_advantages, b_returns, b_values = advantages.view(-1), returns.view(-1), values.view(-1)
-        all_stats = []
+        batch = (b_obs, b_actions, b_log_probs, b_advantages, b_returns, b_values)
+        all_stats, all_log_ratios = [], []
         for _epoch in range(args.update_epochs):
             perm = torch.randperm(batch_size, device=device)
-            for start in range(0, batch_size, minibatch_size):
-                idx = perm[start : start + minibatch_size]
-                mb = (
-                    b_obs[idx],
-                    b_actions[idx],
-                    b_log_probs[idx],
-                    b_advantages[idx],
-                    b_returns[idx],
-                    b_values[idx],
-                )
-                loss, stats = compute_loss(agent, value_transform, mb, args)
-                optimizer.zero_grad(set_to_none=True)
+            for mb in minibatches(batch, perm, args):
+                loss, stats, log_ratio = compute_loss(agent, value_transform, mb, args)
+                flat_params.grad.zero_()
                 loss.backward()
-                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm, foreach=True)
+                nn.utils.clip_grad_norm_([flat_params], args.max_grad_norm)
                 optimizer.step()
                 all_stats.append(stats)
-            if args.target_kl is not None and stats[3].item() > args.target_kl:
+                all_log_ratios.append(log_ratio)
+            if (
+                args.target_kl is not None
+                and approx_kl_and_clipfrac(log_ratio, args.clip_coef)[0] > args.target_kl
+            ):
                 break
 
-        policy_loss, value_loss, entropy, approx_kl, clipfrac = torch.stack(all_stats).mean(0).tolist()
+        approx_kl, clipfrac = approx_kl_and_clipfrac(torch.cat(all_log_ratios), args.clip_coef)
+        policy_loss, value_loss, entropy = torch.stack(all_stats).mean(0).tolist()
+        approx_kl, clipfrac = approx_kl.item(), clipfrac.item()
         update_time += time.perf_counter() - update_start
         losses = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
         run.check_finite(global_step, losses, agent, value_transform)
@@ -545,7 +629,7 @@ def evaluate(
     seed: int = 10_000,
 ) -> dict:
     """Play a saved agent for ``episodes`` episodes (the Gaussian's mean if ``greedy``, else sampled,
-    clipped to the action space), observations normalised with env 0's frozen training statistics;
+    clipped to the action space), observations normalised with the frozen training statistics;
     returns ``{"mean", "std", "returns", "lengths"}`` of the raw episodic return."""
     state = load_checkpoint(checkpoint)
     args = args_from_checkpoint(Args, state)
@@ -553,7 +637,7 @@ def evaluate(
     def wrap(env):
         if args.norm_obs:
             env = gym.wrappers.NormalizeObservation(env)
-            env.obs_rms, env.update_running_mean = state["norm_stats"]["obs_rms"][0], False
+            env.obs_rms, env.update_running_mean = state["norm_stats"]["obs_rms"], False
             env = gym.wrappers.TransformObservation(
                 env, partial(np.clip, a_min=-args.obs_clip, a_max=args.obs_clip), env.observation_space
             )

@@ -44,22 +44,81 @@ def normalised(raw_obs_seen):
     return np.float32((raw_obs_seen[-1] - rms.mean) / np.sqrt(rms.var + 1e-8))
 
 
-def test_final_obs_is_normalised_by_its_env():
-    """SAME_STEP autoreset with the per-env NormalizeObservation: info["final_obs"] is the final
-    observation normalised with the statistics of the observations before it (the critic's view),
-    and next_obs is the normalised reset observation."""
-    from algos.ppo_continuous import Args, make_envs
+def test_normalizer_matches_gymnasium_wrappers():
+    """ppo_continuous normalises in the script, once per vector step: on Pendulum-v1 (one env,
+    truncated every 200 steps) its observations, final observations and scaled rewards are those of
+    the Gymnasium wrappers it replaced (per-env NormalizeObservation + clip, vector NormalizeReward
+    + clip), the final observation normalised with the statistics of the observations before it."""
+    from algos.ppo_continuous import Args, Normalizer, make_envs
 
-    envs = make_envs(Args(env_id=TICKER, num_envs=1), "unused")
-    obs, _ = envs.reset(seed=0)
-    for _ in range(3):
-        obs, _, term, trunc, info = envs.step(np.zeros((1, 1), np.float32))
-    assert trunc[0] and not term[0] and info["_final_obs"][0]
-    final = info["final_obs"][0]
-    np.testing.assert_allclose(final, normalised([0, 1, 2, 3]), rtol=1e-5)
-    assert abs(final[0] - 3.0) > 1.0  # not the raw observation
-    np.testing.assert_allclose(obs[0], normalised([0, 1, 2, 3, 0]), rtol=1e-5)
+    args = Args(env_id="Pendulum-v1", num_envs=1)
+
+    def wrapped():
+        env = gym.wrappers.NormalizeObservation(gym.make(args.env_id))
+        return gym.wrappers.TransformObservation(env, lambda o: np.clip(o, -10, 10), env.observation_space)
+
+    ref = gym.vector.SyncVectorEnv([wrapped], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    ref = gym.wrappers.vector.NormalizeReward(gym.wrappers.vector.RecordEpisodeStatistics(ref), args.gamma)
+    ref = gym.wrappers.vector.TransformReward(ref, lambda r: np.clip(r, -10, 10))
+    envs = make_envs(args, "unused")
+    normalizer = Normalizer(envs.single_observation_space, 1, args)
+    ref_obs, _ = ref.reset(seed=3)
+    np.testing.assert_allclose(normalizer.obs(envs.reset(seed=3)[0]), ref_obs, rtol=1e-5, atol=1e-6)
+    actions = np.random.default_rng(0).uniform(-2, 2, (450, 1, 1)).astype(np.float32)
+    truncations = 0
+    for action in actions:
+        ref_obs, ref_rewards, _, _, ref_info = ref.step(action)
+        raw_obs, rewards, term, trunc, info = envs.step(action)
+        if trunc.any():
+            truncations += 1
+            final_obs = normalizer.obs(np.stack(info["final_obs"][trunc]))
+            np.testing.assert_allclose(
+                final_obs, np.stack(ref_info["final_obs"][trunc]), rtol=1e-5, atol=1e-6
+            )
+        np.testing.assert_allclose(normalizer.obs(raw_obs), ref_obs, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(normalizer.reward(rewards, term, trunc), ref_rewards, rtol=1e-6)
+    assert truncations == 2
     envs.close()
+    ref.close()
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_numpy_snapshot_is_the_actor(activation, layer_norm):
+    """The rollout's numpy copy of the actor computes what the torch actor computes."""
+    from algos.ppo_continuous import Agent, Args, numpy_snapshot
+
+    agent = Agent(5, 2, Args(activation=activation, layer_norm=layer_norm, hidden_sizes=(16, 8)))
+    obs = torch.randn(7, 5)
+    with torch.no_grad():
+        expected = agent.actor_mean(obs).numpy()
+    np.testing.assert_allclose(numpy_snapshot(agent.actor_mean)(obs.numpy()), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_flatten_parameters_keeps_the_update():
+    """One Adam step with clipped gradients on the flat view of the parameters is the same step as
+    on the separate parameter tensors."""
+    from algos.ppo_continuous import Agent, Args, flatten_parameters
+
+    torch.manual_seed(0)
+    agents = [Agent(3, 2, Args()) for _ in range(2)]
+    agents[1].load_state_dict(agents[0].state_dict())
+    flat = flatten_parameters(agents[1])
+    optimizers = [
+        torch.optim.Adam(agents[0].parameters(), lr=1e-2),
+        torch.optim.Adam([flat], lr=1e-2),
+    ]
+    obs = torch.randn(4, 3)
+    for agent, params, optimizer in zip(agents, [list(agents[0].parameters()), [flat]], optimizers):
+        for _ in range(2):
+            loss = agent.actor_mean(obs).pow(2).sum() + agent.critic(obs).sum() + agent.actor_logstd.sum()
+            for p in params:
+                p.grad = None if p is not flat else p.grad.zero_()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 0.5)
+            optimizer.step()
+    for a, b in zip(agents[0].state_dict().values(), agents[1].state_dict().values()):
+        torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -266,7 +325,7 @@ def test_ppo_continuous_cli_hopper(tmp_path):
     ckpt = f"{run_dir}/checkpoints/latest.pt"
     saved = load_checkpoint(ckpt)
     assert saved["envs"] is None  # MuJoCo: no exact env state
-    obs_rms, return_rms = saved["norm_stats"]["obs_rms"][0], saved["norm_stats"]["return_rms"]
+    obs_rms, return_rms = saved["norm_stats"]["obs_rms"], saved["norm_stats"]["return_rms"]
     assert obs_rms.count > 500 and return_rms.count > 500
 
     from algos.ppo_continuous import Args, train
@@ -281,7 +340,7 @@ def test_ppo_continuous_cli_hopper(tmp_path):
     )
     train(args)  # nothing left to train: restores, resets the envs once, saves
     again = load_checkpoint(ckpt)["norm_stats"]
-    assert again["obs_rms"][0].count == obs_rms.count + 1  # + the reset observation
+    assert again["obs_rms"].count == obs_rms.count + 1  # + the reset observation
     np.testing.assert_allclose(again["return_rms"].var, return_rms.var)
 
 
