@@ -243,32 +243,61 @@ def plot_family(family: str, env_ids: list[str], records: list[dict], refs: dict
     return True
 
 
+def settings_of(record: dict) -> str:
+    """The arguments of a throughput run beyond env, seed and steps (e.g. ``--torch-threads 2``)."""
+    argv, kept, skip = record.get("argv") or [], [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in ("--env-id", "--seed", "--total-timesteps", "--runs-dir"):
+            skip = True
+        else:
+            kept.append(token)
+    return " ".join(kept)
+
+
 def throughput_table(records: list[dict], hardware: Hardware) -> list[str]:
-    groups = defaultdict(lambda: defaultdict(list))
-    notes = {}
+    """One row per (script, env, steps, settings, hardware): medians of the latest sitting (the
+    commit of the newest run of ours), so that figures of older code are not mixed in."""
+    # SB3 lines written before they recorded our argv take the settings of our runs of their sitting.
+    sitting_settings = {
+        (r["script"], r["env_id"], r["total_timesteps"], r.get("git_commit")): settings_of(r)
+        for r in records
+        if r.get("argv") is not None and r.get("measure") != "sb3"
+    }
+    cells = defaultdict(list)
     for r in records:
-        key = (r["script"], r["env_id"], r["total_timesteps"], r.get("hardware", "?"))
-        groups[key][r.get("measure", "train")].append(r["sps"])
-        if r.get("measure") == "sb3":
-            notes[key] = r.get("sb3_algo")
-    if not groups:
+        settings = settings_of(r)
+        if r.get("argv") is None:
+            key = (r["script"], r["env_id"], r["total_timesteps"], r.get("git_commit"))
+            settings = sitting_settings.get(key, settings)
+        cells[(r["script"], r["env_id"], r["total_timesteps"], settings, r.get("hardware", "?"))].append(r)
+    if not cells:
         return ["Not run yet."]
     lines = [
-        "| script | env | steps | ours SPS | env-only SPS (physical limit) | SB3 SPS | ours / SB3 | ours / env-only "
-        "| reps | hardware |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| script | env | steps | settings | ours SPS | env-only SPS (physical limit) | SB3 SPS | ours / SB3 "
+        "| ours / env-only | reps | hardware | date |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (script, env_id, steps, hw), by in sorted(groups.items()):
+    for (script, env_id, steps, settings, hw), runs in sorted(cells.items()):
+        if not any(r.get("measure", "train") == "train" for r in runs):
+            continue  # an SB3 run whose run of ours never finished
+        newest = max(runs, key=lambda r: (r.get("measure") == "train", r.get("date", "")))
+        sitting = [r for r in runs if r.get("git_commit") == newest.get("git_commit")]
+        by = defaultdict(list)
+        for r in sitting:
+            by[r.get("measure", "train")].append(r["sps"])
         med = {m: statistics.median(v) for m, v in by.items()}
         ours, env_only, sb3 = med.get("train"), med.get("env-only"), med.get("sb3")
         cell = lambda v: f"{v:,.0f}" if v is not None else "not run"  # noqa: E731
         ratio = lambda a, b: f"{a / b:.2f}" if a is not None and b else "–"  # noqa: E731
-        algo = notes.get((script, env_id, steps, hw))
+        algo = next((r.get("sb3_algo") for r in sitting if r.get("measure") == "sb3"), None)
         sb3_cell = cell(sb3) + (f" ({algo})" if sb3 is not None and algo else "")
         reps = "/".join(str(len(by.get(m, []))) for m in ("train", "env-only", "sb3"))
         lines.append(
-            f"| {Path(script).stem} | {env_id} | {steps_str(steps)} | {cell(ours)} | {cell(env_only)} | {sb3_cell} "
-            f"| {ratio(ours, sb3)} | {ratio(ours, env_only)} | {reps} | {hardware(hw)} |"
+            f"| {Path(script).stem} | {env_id} | {steps_str(steps)} | {settings or '–'} | {cell(ours)} "
+            f"| {cell(env_only)} | {sb3_cell} | {ratio(ours, sb3)} | {ratio(ours, env_only)} | {reps} "
+            f"| {hardware(hw)} | {newest.get('date', '?')[:10]} |"
         )
     return lines
 

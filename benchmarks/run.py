@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import shlex
 import subprocess
@@ -187,6 +188,7 @@ def plan(opts) -> tuple[list[Job], list[str]]:
                 steps = max(int(round(budget * opts.scale)), 1)
                 job_notes: list[str] = []
                 extra = override_argv(entry.get("overrides", {}).get(script, {}), fields, job_notes)
+                extra += override_argv(opts.set, fields, job_notes)
                 if opts.cuda:
                     extra += override_argv({"cuda": True}, fields, job_notes)
                 if opts.runs_dir and "runs_dir" in fields:
@@ -262,7 +264,6 @@ def sb3_job(opts, script, path, env_id, steps, extra, rep, common, notes) -> Job
         if rep == 1:
             notes.append(f"SB3 skipped: {opts.sb3_python} cannot import stable_baselines3")
         return None
-    import json
 
     import tyro
 
@@ -270,9 +271,8 @@ def sb3_job(opts, script, path, env_id, steps, extra, rep, common, notes) -> Job
     from benchmarks.sb3_params import sb3_hparams
 
     module = load_script(path)
-    args = tyro.cli(
-        module.Args, args=["--env-id", env_id, "--seed", "1", "--total-timesteps", str(steps), *extra]
-    )
+    script_argv = ["--env-id", env_id, "--seed", "1", "--total-timesteps", str(steps), *extra]
+    args = tyro.cli(module.Args, args=script_argv)
     hparams, gaps = sb3_hparams(algo, args)
     job_notes = [f"{script} has {g}: SB3 keeps its default" for g in dict.fromkeys(gaps)]
     argv = [
@@ -295,6 +295,8 @@ def sb3_job(opts, script, path, env_id, steps, extra, rep, common, notes) -> Job
         str(rep),
         "--hparams",
         json.dumps(hparams, separators=(",", ":")),
+        "--argv",
+        json.dumps(script_argv),
         *common,
     ]
     name = f"{script}__{env_id.replace('/', '_')}__sb3__{rep}"
@@ -305,6 +307,17 @@ def sb3_job(opts, script, path, env_id, steps, extra, rep, common, notes) -> Job
         python=opts.sb3_python,
         notes=job_notes,
     )
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` -> (name, value); VALUE read as JSON (2, 1e-3, true, [64, 64]) or else as a string."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        fail(f"--set {text}: expected NAME=VALUE, e.g. --set torch_threads=2")
+    try:
+        return name.replace("-", "_"), json.loads(value)
+    except json.JSONDecodeError:
+        return name.replace("-", "_"), value
 
 
 def fail(message: str) -> None:
@@ -383,6 +396,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--cuda", action="store_true", help="pass --cuda to scripts that have it")
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an Args value for every job that has the field, after the suite's overrides "
+        "(e.g. --set torch_threads=2 --set bf16=false); SB3 runs get the matching settings",
+    )
+    parser.add_argument(
         "--rerun", action="store_true", help="run jobs whose result is already in the results file"
     )
     parser.add_argument(
@@ -392,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         "--sb3-python", default=None, help="throughput: python of a venv with stable-baselines3"
     )
     opts = parser.parse_args(argv)
+    opts.set = dict(parse_setting(text) for text in opts.set)
     if opts.seeds is None:
         opts.seeds = 1 if opts.suite == "smoke" else 4
     if opts.seeds < 1 or opts.scale <= 0 or opts.jobs < 1 or opts.reps < 1:

@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--torch-threads", type=int, default=1)
     parser.add_argument("--hparams", default="{}", help="JSON keyword arguments of the SB3 algorithm")
+    parser.add_argument("--argv", default="[]", help="JSON list: our script's arguments this run matches")
     parser.add_argument("--rep", type=int, default=None)
     parser.add_argument("--results-dir", default=None)
     opts = parser.parse_args()
@@ -86,6 +87,7 @@ def main() -> None:
         "device": "cpu",
         "sb3_algo": opts.algo,
         "sb3_hparams": json.loads(opts.hparams),
+        "argv": json.loads(opts.argv),
         "num_envs": opts.num_envs,
         **common_fields(),
         "torch": torch.__version__,
