@@ -115,57 +115,64 @@ def test_prioritized_buffer_priorities_and_weights():
     )
 
 
-def test_dqn_learns_cartpole(runs_dir):
-    """CartPole-v1, seed 1, default hyperparameters (epsilon decays over the first 10k steps), 25k
-    steps: mean of the last 100 episodes >= 150 (measured: 208.1; the same run, continued, is at 400 from
-    ~112k steps on and ends at 428 after 200k: test_dqn_learns_cartpole_full).
+def greedy_return(summary: dict, module) -> dict:
+    """The final network's greedy policy on 10 fresh episodes (``evaluate`` on the saved checkpoint)."""
+    return module.evaluate(f"{summary['run_dir']}/checkpoints/latest.pt", episodes=10)
 
-    CI-sized: ~6k gradient steps of a 128x128 MLP; 69 s on the 2-core machine under a load of ~7."""
-    summary = dqn.train(dqn.Args(seed=1, total_timesteps=25_000, exploration_fraction=0.4, runs_dir=runs_dir))
-    assert summary["final_return"] >= 150, summary
+
+def test_dqn_learns_cartpole(runs_dir):
+    """CartPole-v1, seed 1, default hyperparameters (RL Zoo's tuned CartPole DQN), 50k steps: the
+    final network's greedy policy averages >= 400 over 10 episodes (measured: 500.0, every episode
+    500; the training episodes, epsilon-greedy and mostly from before it learned, average 254.9).
+
+    CI-sized: 24.6k gradient steps of a 256x256 MLP; 84-112 s on the 2-core machine under a load of
+    4-7 (the per-update cost is mostly fixed overhead, so a smaller net saves little)."""
+    summary = dqn.train(dqn.Args(seed=1, save_model=True, runs_dir=runs_dir))
+    result = greedy_return(summary, dqn)
+    assert result["mean"] >= 400, (result, summary)
 
 
 @pytest.mark.slow
 def test_dqn_learns_cartpole_full(runs_dir):
     """CartPole-v1, seed 1, default hyperparameters, 200k steps (SLM-Lab's budget): mean of the last
-    100 episodes >= 400 (measured: 427.6; the curve dips to 168 at 161k on the way: DQN on CartPole
-    forgets; 636 s on the 2-core machine under a load of ~10)."""
+    100 training episodes >= 400 (not yet measured with these hyperparameters)."""
     summary = dqn.train(dqn.Args(seed=1, total_timesteps=200_000, runs_dir=runs_dir))
     assert summary["final_return"] >= 400, summary
 
 
-# dqn.py's CartPole defaults; epsilon decays over the first 10k steps.
+# dqn.py's CartPole defaults (RL Zoo's) with half its learning rate: 2.3e-3 left PER's greedy policy
+# at a mean of 53 after 50k steps (seed 1).
 PER_CARTPOLE = dict(
     env_id="CartPole-v1",
-    learning_rate=5e-4,
-    batch_size=128,
+    learning_rate=1e-3,
+    batch_size=64,
+    buffer_size=100_000,
     learning_starts=1000,
     tau=1.0,
-    target_network_frequency=500,
-    end_e=0.02,
-    hidden_sizes=(128, 128),
+    target_network_frequency=10,
+    train_frequency=256,
+    gradient_steps=128,
+    exploration_fraction=0.16,
+    end_e=0.04,
+    hidden_sizes=(256, 256),
 )
 
 
 def test_dqn_per_learns_cartpole(runs_dir):
-    """CartPole-v1, seed 1, Double DQN + PER with dqn.py's CartPole hyperparameters, 25k steps:
-    mean of the last 100 episodes >= 150 (measured: 222.2; 46-107 s on the 2-core machine under
-    a load of 7-10)."""
-    args = dqn_per.Args(
-        seed=1, total_timesteps=25_000, exploration_fraction=0.4, runs_dir=runs_dir, **PER_CARTPOLE
-    )
+    """CartPole-v1, seed 1, Double DQN + PER with PER_CARTPOLE, 50k steps: the final network's greedy
+    policy averages >= 400 over 10 episodes (measured: 500.0, every episode 500; training episodes
+    266.3). 142 s on the 2-core machine under a load of ~7."""
+    args = dqn_per.Args(seed=1, total_timesteps=50_000, save_model=True, runs_dir=runs_dir, **PER_CARTPOLE)
     summary = dqn_per.train(args)
-    assert summary["final_return"] >= 150, summary
+    result = greedy_return(summary, dqn_per)
+    assert result["mean"] >= 400, (result, summary)
 
 
 @pytest.mark.slow
 def test_dqn_per_learns_cartpole_full(runs_dir):
-    """CartPole-v1, seed 1, Double DQN + PER, dqn.py's CartPole hyperparameters, 200k steps: mean of
-    the last 100 episodes >= 400 (measured: 497.6, at 400 from ~84k steps on; 702 s on the 2-core
-    machine under a load of ~10)."""
-    args = dqn_per.Args(
-        seed=1, total_timesteps=200_000, exploration_fraction=0.05, runs_dir=runs_dir, **PER_CARTPOLE
-    )
+    """CartPole-v1, seed 1, Double DQN + PER, PER_CARTPOLE, 200k steps: mean of the last 100 training
+    episodes >= 400 (not yet measured with these hyperparameters)."""
+    args = dqn_per.Args(seed=1, total_timesteps=200_000, runs_dir=runs_dir, **PER_CARTPOLE)
     summary = dqn_per.train(args)
     assert summary["final_return"] >= 400, summary
 
