@@ -53,6 +53,18 @@ def _same(scripts, steps):
     return {s: steps for s in scripts}
 
 
+# dqn.py with dqn_per.py's defaults (RL Zoo's LunarLander/Acrobot DQN at half its update ratio)
+# in place of its CartPole ones.
+_DQN_LIKE_DQN_PER = {
+    "learning_rate": 6.3e-4,
+    "batch_size": 128,
+    "target_network_frequency": 250,
+    "train_frequency": 4,
+    "gradient_steps": 2,
+    "exploration_fraction": 0.04,
+    "end_e": 0.05,
+}
+
 # classic: SLM-Lab's classic-control and Box2D budgets (docs/BENCHMARKS.md of kengz/SLM-Lab v5.3).
 CLASSIC = [
     {
@@ -75,7 +87,13 @@ CLASSIC = [
             }
         },
     },
-    {"env_id": "Acrobot-v1", "family": "classic control", "budgets": _same(DISCRETE, 300_000)},
+    {
+        "env_id": "Acrobot-v1",
+        "family": "classic control",
+        "budgets": _same(DISCRETE, 300_000),
+        # RL Zoo tunes DQN alike for Acrobot and LunarLander: dqn_per's defaults (no overrides there).
+        "overrides": {"dqn": _DQN_LIKE_DQN_PER},
+    },
     {
         "env_id": "Pendulum-v1",
         "family": "classic control",
@@ -93,7 +111,12 @@ CLASSIC = [
             }
         },
     },
-    {"env_id": "LunarLander-v3", "family": "box2d", "budgets": _same(DISCRETE, 300_000)},
+    {
+        "env_id": "LunarLander-v3",
+        "family": "box2d",
+        "budgets": _same(DISCRETE, 300_000),
+        "overrides": {"dqn": _DQN_LIKE_DQN_PER},
+    },
     {"env_id": "LunarLanderContinuous-v3", "family": "box2d", "budgets": _same(CONTINUOUS, 300_000)},
 ]
 
