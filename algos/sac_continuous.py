@@ -24,8 +24,10 @@ is one batched matmul (torch.baddbmm) per layer; the actor and temperature losse
 backward pass and one fused Adam step; the log-probabilities of the policy sample are computed
 once and reused by the temperature loss; the actor's loss runs the critics with detached weights
 (no weight gradients computed for them); Polyak averaging is one in-place torch._foreach_lerp_.
-``--bf16`` runs the hidden layers' matmuls in bfloat16 (about 1.3x faster updates on a CPU with
-AVX512-BF16); the Q output layer and the actor's head stay float32.
+``bf16`` runs the hidden layers' matmuls in bfloat16 (the Q output layer and the actor's head stay
+float32); it is on by default where the CPU multiplies bf16 natively (AVX512-BF16 or AMX): ~1.3x
+faster updates here, and on Hopper-v5 the same curve as float32 (docs/BENCHMARKS.md). ``--no-bf16``
+for float32 throughout.
 
 Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
 observation, and the real final observation sits in ``info["final_obs"]``; the replay buffer
@@ -59,6 +61,7 @@ from common.runs import (
     eval_env,
     fail,
     load_checkpoint,
+    native_bf16,
     pick_device,
     rng_states,
     run_episodes,
@@ -112,8 +115,9 @@ class Args:
     """activation of the hidden layers"""
     layer_norm: bool = False
     """LayerNorm after each hidden linear layer"""
-    bf16: bool = False
-    """bfloat16 autocast for the updates' matmuls (CPUs with AVX512-BF16 / AMX, GPUs); outputs stay float32"""
+    bf16: bool = native_bf16()
+    """bfloat16 autocast for the hidden layers' matmuls; outputs stay float32 (default: on where the CPU
+    has AVX512-BF16 or AMX)"""
     compile: bool = False
     """torch.compile the networks (measured on a 2-core CPU: ~100 s to compile and no faster after)"""
     cuda: bool = False
@@ -334,6 +338,8 @@ def train(args: Args, report=None) -> dict:
     torch.set_num_threads(args.torch_threads)
     seed_everything(args.seed, args.torch_deterministic)
     device = pick_device(args.cuda)
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        args.bf16 = False  # GPUs before Ampere emulate bf16: slower than float32
     run = Run(args, report, resume=checkpoint)
     envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
     envs = envs(
