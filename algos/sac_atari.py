@@ -67,6 +67,7 @@ from common.runs import (
     eval_env,
     fail,
     load_checkpoint,
+    load_optimizer,
     pick_device,
     rng_states,
     run_episodes,
@@ -408,9 +409,9 @@ def train(args: Args, report=None) -> dict:
         for name, module in [("actor", actor), ("qf1", qf1), ("qf2", qf2), ("qf1_target", qf1_target)]:
             module.load_state_dict(checkpoint[name])
         qf2_target.load_state_dict(checkpoint["qf2_target"])
-        q_optimizer.load_state_dict(checkpoint["q_optimizer"])
-        actor_optimizer.load_state_dict(checkpoint["actor_optimizer"])
-        alpha_optimizer.load_state_dict(checkpoint["alpha_optimizer"])
+        load_optimizer(q_optimizer, checkpoint["q_optimizer"])
+        load_optimizer(actor_optimizer, checkpoint["actor_optimizer"])
+        load_optimizer(alpha_optimizer, checkpoint["alpha_optimizer"])
         with torch.no_grad():
             log_alpha.copy_(checkpoint["log_alpha"])
         global_step = checkpoint["global_step"]

@@ -59,6 +59,7 @@ from common.runs import (
     eval_env,
     fail,
     load_checkpoint,
+    load_optimizer,
     pick_device,
     rng_states,
     run_episodes,
@@ -360,8 +361,8 @@ def train(args: Args, report=None) -> dict:
         actor.load_state_dict(checkpoint["actor"])
         qf.load_state_dict(checkpoint["qf"])
         qf_target.load_state_dict(checkpoint["qf_target"])
-        q_optimizer.load_state_dict(checkpoint["q_optimizer"])
-        actor_optimizer.load_state_dict(checkpoint["actor_optimizer"])
+        load_optimizer(q_optimizer, checkpoint["q_optimizer"])
+        load_optimizer(actor_optimizer, checkpoint["actor_optimizer"])
         with torch.no_grad():
             log_alpha.copy_(checkpoint["log_alpha"])
         global_step, updates = checkpoint["global_step"], checkpoint["updates"]

@@ -122,6 +122,15 @@ def load_checkpoint(path: str, mmap: bool = False) -> dict:
     return state
 
 
+def load_optimizer(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Load an optimizer's saved state (moments, step counts) but keep the learning rates it was built
+    with: a resumed run uses the rates of its Args (the checkpoint's unless a flag changed them)."""
+    lrs = [group["lr"] for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, lr in zip(optimizer.param_groups, lrs):
+        group["lr"] = lr
+
+
 def args_from_checkpoint(args_class, state: dict):
     """The ``Args`` a checkpoint was trained with (fields unknown to ``args_class`` are dropped)."""
     names = {f.name for f in dataclasses.fields(args_class)}

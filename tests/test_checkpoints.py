@@ -40,7 +40,7 @@ import pytest
 import torch
 from conftest import ROOT
 
-from common.runs import Run, load_checkpoint
+from common.runs import Run, load_checkpoint, load_optimizer
 
 
 @dataclass
@@ -414,3 +414,15 @@ def test_missing_optional_dependency(tmp_path):
         assert lines[0].startswith("error: ") and f"'{module}'" in lines[0] and lines[0].endswith(command), (
             lines
         )
+
+
+def test_load_optimizer_keeps_the_runs_learning_rates():
+    """--resume with a new learning rate uses it: the saved moments come back, the saved rate does not."""
+    w = torch.nn.Parameter(torch.ones(3))
+    saved = torch.optim.Adam([w], lr=1e-3)
+    w.grad = torch.ones(3)
+    saved.step()
+    fresh = torch.optim.Adam([torch.nn.Parameter(torch.ones(3))], lr=0.5)
+    load_optimizer(fresh, saved.state_dict())
+    assert fresh.param_groups[0]["lr"] == 0.5
+    assert torch.equal(next(iter(fresh.state.values()))["exp_avg"], saved.state[w]["exp_avg"])
