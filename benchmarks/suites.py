@@ -53,16 +53,18 @@ def _same(scripts, steps):
     return {s: steps for s in scripts}
 
 
-# dqn.py with dqn_per.py's defaults (RL Zoo's LunarLander/Acrobot DQN at half its update ratio)
-# in place of its CartPole ones.
+# dqn.py with dqn_per.py's defaults (its LunarLander setting) in place of its CartPole ones.
 _DQN_LIKE_DQN_PER = {
-    "learning_rate": 6.3e-4,
-    "batch_size": 128,
-    "target_network_frequency": 250,
+    "learning_rate": 5e-4,
+    "batch_size": 64,
+    "tau": 0.005,
+    "target_network_frequency": 4,
     "train_frequency": 4,
     "gradient_steps": 2,
-    "exploration_fraction": 0.04,
-    "end_e": 0.05,
+    "exploration_fraction": 0.2,
+    "end_e": 0.01,
+    "learning_starts": 5000,
+    "hidden_sizes": [128, 128],
 }
 
 # classic: SLM-Lab's classic-control and Box2D budgets (docs/BENCHMARKS.md of kengz/SLM-Lab v5.3).
@@ -91,7 +93,7 @@ CLASSIC = [
         "env_id": "Acrobot-v1",
         "family": "classic control",
         "budgets": _same(DISCRETE, 300_000),
-        # RL Zoo tunes DQN alike for Acrobot and LunarLander: dqn_per's defaults (no overrides there).
+        # dqn_per's defaults (its LunarLander setting) for both scripts.
         # ppo: its CartPole defaults with 16 envs: -80.9 at 300k (seed 1; 8 envs: -81.5).
         "overrides": {"dqn": _DQN_LIKE_DQN_PER, "ppo": {"num_envs": 16}},
     },
