@@ -143,6 +143,33 @@ def measure_env_only(module, args) -> dict:
     }
 
 
+def finished_run(run_dir: str, args_class) -> tuple[dict, list[str]]:
+    """The summary of a finished run folder and the script arguments that give its resolved Args."""
+    folder = Path(run_dir)
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+        saved = json.loads((folder / "args.json").read_text())
+    except (OSError, ValueError) as err:
+        print(f"error: {run_dir} is not a finished run folder ({err})", file=sys.stderr)
+        raise SystemExit(2) from None
+    if summary.get("stopped"):
+        print(f"error: {run_dir} was stopped by {summary['stopped']}: not a finished run", file=sys.stderr)
+        raise SystemExit(2)
+    fields = {f.name: f for f in dataclasses.fields(args_class)}
+    argv = []
+    for name, value in saved.items():
+        if name not in fields or value is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            argv.append(flag if value else "--no-" + name.replace("_", "-"))
+        elif isinstance(value, list):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, str(value)]
+    return summary, argv
+
+
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
     if "--" in argv:
@@ -156,16 +183,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--results-dir", default=None, help="folder of the result files (benchmarks/results)")
     parser.add_argument("--measure", choices=["train", "env-only"], default="train")
     parser.add_argument("--rep", type=int, default=None, help="repetition index (throughput suite)")
+    parser.add_argument(
+        "--from-run",
+        metavar="RUN_DIR",
+        help="record a run that already finished (its args.json and summary.json) instead of training",
+    )
     opts = parser.parse_args(ours)
 
     import tyro
 
     module = load_script(opts.script)
+    if opts.from_run:
+        summary, script_argv = finished_run(opts.from_run, module.Args)
     args = tyro.cli(module.Args, args=script_argv, prog=f"{opts.script} (via run_job.py)")
-    if opts.measure == "train":
-        summary = module.train(args)
-    else:
-        summary = measure_env_only(module, args)
+    if not opts.from_run:
+        summary = module.train(args) if opts.measure == "train" else measure_env_only(module, args)
     import torch
 
     device, gpu = device_of(args)

@@ -510,6 +510,7 @@ class Run:
             "wall_s": round(wall, 2),
             "run_dir": str(self.dir),
         }
+        (self.dir / "summary.json").write_text(json.dumps({**summary, "stopped": self.stop_signal}) + "\n")
         if self.stop_signal is not None:
             where = f"checkpoint: {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint written"
             print(

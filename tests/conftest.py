@@ -31,11 +31,12 @@ def run_script(script: str, *args: str, timeout: float = 300):
 
 
 def assert_run_folder(root, prefix: str) -> str:
-    """The one run folder ``root/{prefix}__*``, checked to hold TensorBoard events, args.json, curve.csv."""
+    """The one run folder ``root/{prefix}__*``, checked to hold TensorBoard events, args.json, curve.csv
+    and summary.json (written when the run ends)."""
     import glob
 
     (run_dir,) = glob.glob(f"{root}/{prefix}__*")
-    for name in ("events.out.tfevents.*", "args.json", "curve.csv"):
+    for name in ("events.out.tfevents.*", "args.json", "curve.csv", "summary.json"):
         assert glob.glob(f"{run_dir}/{name}"), f"{run_dir} has no {name}"
     return run_dir
 

@@ -66,6 +66,15 @@ def test_smoke_suite_runs_and_results_append(tmp_path, capsys):
     assert len(lines) == 2 and lines[0] == first
     assert json.loads(lines[1])["seed"] == 1
 
+    # A run that finished outside the runner is recorded from its folder, with the same numbers.
+    again = run_job.main(
+        ["--suite", "smoke", "--script", "algos/ppo.py", "--results-dir", str(tmp_path / "other"), "--from-run", rec["run_dir"]]
+    )  # fmt: skip
+    assert (
+        json.loads(json.dumps(again["args"])) == rec["args"] and again["final_return"] == rec["final_return"]
+    )
+    assert again["global_step"] == rec["global_step"] and again["curve"] == rec["curve"]
+
     # The runner skips what is already in the results file.
     assert run.main(["smoke", "--algos", "ppo", "--results-dir", str(results), "--runs-dir", str(runs)]) == 0
     assert "nothing to run" in capsys.readouterr().out
