@@ -236,23 +236,29 @@ def test_ppo_continuous_learns_pendulum(runs_dir):
     assert summary["final_return"] >= -400, summary
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(reason="not reached yet: measured -1047 at 300k steps (see docstring)", strict=False)
 def test_a2c_continuous_learns_pendulum(runs_dir):
-    """Pendulum-v1, seed 1, 300k steps, 8 envs x 8 steps, gamma 0.9, GAE 0.9, RMSprop 7e-4: the issue's
-    bar is a mean of the last 100 episodes >= -400.
+    """CI-sized: Pendulum-v1, seed 2, 122,880 steps of the classic suite's settings (8 envs x 8 steps,
+    Adam lr 1e-3 annealed, normalised advantages, gamma 0.95, GAE 0.95, initial log-std -1, relu, no
+    observation normalisation): mean of the last 100 episodes >= -400 (the issue's bar).
 
-    Measured on the shared 2-core machine (300k steps, ~3 min): -1047 (Adam lr 1e-3, 16 steps: -1085);
-    the policy's std barely moves from 1 (SLM-Lab's A2C: -821 at 300k)."""
+    Measured on the shared 2-core machine: -233 in 24 s (seed 1: -357). At 300k steps, seeds 1-3:
+    -205, -190, -258 (~70 s each). With per-env observation normalisation (the Hopper default) the
+    same settings end at -284 (seed 1) and -730 (seed 2) at 300k; RL Zoo's settings (RMSprop 7e-4,
+    gamma 0.9, GAE 0.9, raw advantages, log-std -2) stay at -1050..-1230 at 150k-300k."""
     from algos.a2c_continuous import Args, train
 
     args = Args(
         env_id="Pendulum-v1",
-        seed=1,
-        total_timesteps=300_032,
+        seed=2,
+        total_timesteps=122_880,
         num_steps=8,
-        gamma=0.9,
-        gae_lambda=0.9,
+        optimizer="adam",
+        learning_rate=1e-3,
+        norm_adv=True,
+        gamma=0.95,
+        init_log_std=-1.0,
+        activation="relu",
+        norm_obs=False,
         runs_dir=runs_dir,
     )
     summary = train(args)
