@@ -424,6 +424,9 @@ def render(results_dir: Path, out: Path, images_dir: Path) -> str:
         *throughput_table(records["throughput"], hardware),
         "",
     ]
+    notes = ROOT / "benchmarks" / "notes.md"
+    if notes.exists():  # hand-written: measurements that are not result lines (profiles, A/B checks)
+        lines += [notes.read_text().strip(), ""]
     if hardware.ids:
         lines += [
             "## Hardware",
