@@ -22,6 +22,11 @@ Options beyond the paper: Adam instead of RMSprop (``--optimizer``), ``normalize
 ``symlog_transform``, learning-rate annealing, advantage normalisation, gradient-norm clipping.
 Actor and critic are separate MLPs (the paper shares a trunk).
 
+Where observations are already well scaled, try ``--no-norm-obs``: the per-env normaliser's
+statistics drift as the policy changes, and A2C's one gradient step per rollout does not keep up.
+On Pendulum-v1 (300k steps, Adam, normalised advantages, gamma 0.95) it is the difference between
+-284..-939 and -190..-258 (benchmarks/suites.py has the settings).
+
 Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
 observation, and the real final observation sits in ``info["final_obs"]``. Termination zeroes the
 bootstrap; a time-limit truncation (MuJoCo: 1000 steps) bootstraps from V(final observation).
