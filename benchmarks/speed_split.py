@@ -1,0 +1,109 @@
+"""Where a script's training time goes: steps per second split into env, action-inference and update
+time per env step, beside the env-only throughput measured in the same sitting.
+
+    python benchmarks/speed_split.py                      # ppo_continuous.py, Hopper-v5, 20k steps, 3 reps
+    python benchmarks/speed_split.py --script algos/a2c_continuous.py --total-timesteps 50000
+    python benchmarks/speed_split.py -- --num-envs 4 --num-steps 512      # after --: the script's Args
+
+Each repetition runs env-only (random actions through the script's own vector env, as the throughput
+suite's ``--measure env-only``) and then training, each in a fresh interpreter, one after the other
+so that drift on a shared machine hits both. The script's ``train()`` reports the split as ``env_s``,
+``inference_s`` (the rollout minus env.step: acting, normalisation, bookkeeping) and ``update_s``
+(advantages and the gradient steps); "other" is the rest of the run's wall time (env creation,
+logging). Prints one row per repetition and the medians; writes no result file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.record import ROOT  # noqa: E402
+
+
+def worker(opts, script_argv: list[str]) -> None:
+    """One measurement in this process; prints one JSON line."""
+    import tyro
+
+    from benchmarks.run_job import load_script, measure_env_only
+
+    module = load_script(opts.script)
+    args = tyro.cli(module.Args, args=script_argv)
+    if opts.worker == "env-only":
+        summary = measure_env_only(module, args)
+        print(json.dumps({"sps": summary["sps"], "steps": summary["global_step"]}))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        if hasattr(args, "runs_dir"):
+            args.runs_dir = tmp
+        summary = module.train(args)
+    steps, wall = summary["global_step"], summary["wall_s"]
+    split = {k: summary.get(f"{k}_s") for k in ("env", "inference", "update")}
+    print(json.dumps({"sps": steps / wall, "steps": steps, "wall_s": wall, **split}))
+
+
+def measure(opts, kind: str, script_argv: list[str]) -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind, "--script", opts.script, "--", *script_argv]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        print(f"error: {kind} run failed:\n{out.stderr[-2000:]}", file=sys.stderr)
+        raise SystemExit(1)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    ours, extra = argv[:split], argv[split + 1 :]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--script", default="algos/ppo_continuous.py")
+    parser.add_argument("--env-id", default="Hopper-v5")
+    parser.add_argument("--total-timesteps", type=int, default=20_000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--worker", choices=["train", "env-only"], default=None, help=argparse.SUPPRESS)
+    opts = parser.parse_args(ours)
+    if opts.worker:
+        worker(opts, extra)
+        return
+    script_argv = ["--env-id", opts.env_id, "--total-timesteps", str(opts.total_timesteps), *extra]
+    print(
+        f"{opts.script} on {opts.env_id}, {opts.total_timesteps:,} steps asked, {opts.reps} reps "
+        f"{' '.join(extra)}\n"
+        f"{'rep':>6} {'env-only sps':>12} {'train sps':>10} {'train/env':>9} | us per env step: "
+        f"{'env':>6} {'infer':>6} {'update':>6} {'other':>6}",
+        flush=True,
+    )
+    rows = []
+    for rep in range(1, opts.reps + 1):
+        env_only = measure(opts, "env-only", script_argv)
+        train = measure(opts, "train", script_argv)
+        us = {k: (train[k] or 0.0) / train["steps"] * 1e6 for k in ("env", "inference", "update")}
+        row = {
+            "env_only_sps": env_only["sps"],
+            "train_sps": train["sps"],
+            "ratio": train["sps"] / env_only["sps"],
+            **us,
+            "other": 1e6 / train["sps"] - sum(us.values()),
+        }
+        rows.append(row)
+        print_row(str(rep), row)
+    if len(rows) > 1:
+        print_row("median", {k: statistics.median(r[k] for r in rows) for k in rows[0]})
+
+
+def print_row(label: str, row: dict) -> None:
+    print(
+        f"{label:>6} {row['env_only_sps']:>12.0f} {row['train_sps']:>10.0f} {row['ratio']:>9.2f} | "
+        f"{'':>16}{row['env']:>6.0f} {row['inference']:>6.0f} {row['update']:>6.0f} {row['other']:>6.0f}",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
