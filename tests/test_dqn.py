@@ -133,11 +133,26 @@ def test_dqn_learns_cartpole(runs_dir):
     assert result["mean"] >= 400, (result, summary)
 
 
+# The steadier CartPole setting of benchmarks/suites.py (1 update per 4 steps, a target copy every
+# 500): slower to learn than the defaults, but its training episodes hold up better at 200k steps.
+DQN_CARTPOLE_STEADY = dict(
+    learning_rate=5e-4,
+    batch_size=128,
+    target_network_frequency=500,
+    end_e=0.02,
+    exploration_fraction=0.05,
+    train_frequency=4,
+    gradient_steps=1,
+    hidden_sizes=(128, 128),
+)
+
+
 @pytest.mark.slow
 def test_dqn_learns_cartpole_full(runs_dir):
-    """CartPole-v1, seed 1, default hyperparameters, 200k steps (SLM-Lab's budget): mean of the last
-    100 training episodes >= 400 (not yet measured with these hyperparameters)."""
-    summary = dqn.train(dqn.Args(seed=1, total_timesteps=200_000, runs_dir=runs_dir))
+    """CartPole-v1, seed 1, DQN_CARTPOLE_STEADY, 200k steps (SLM-Lab's budget): mean of the last 100
+    training episodes >= 400 (measured before Adam was fused: 427.6, seed 2 443.6; the defaults
+    give 263.5 here: they learn fast, then swing)."""
+    summary = dqn.train(dqn.Args(seed=1, total_timesteps=200_000, runs_dir=runs_dir, **DQN_CARTPOLE_STEADY))
     assert summary["final_return"] >= 400, summary
 
 
