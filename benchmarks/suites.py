@@ -76,7 +76,8 @@ CLASSIC = [
         # dqn_per's defaults are for LunarLander; this slower, steadier setting (1 update per 4 steps,
         # Polyak tau 0.005) keeps the last 100 training episodes near 490 at 200k steps (seeds 1, 2).
         # dqn.py's defaults (RL Zoo's, 1e-3) learn fast but swing: 263 over the last 100 training episodes
-        # at 200k (seed 1); its earlier defaults (1 update per 4 steps, target copy every 500) held 428-444.
+        # at 200k (seed 1); its earlier defaults (1 update per 4 steps, target copy every 500) held 428-444
+        # with foreach Adam, but with fused Adam seed 1 collapsed from 446 to 104 at ~185k: not settled yet.
         "overrides": {
             "dqn": {
                 "learning_rate": 5e-4,
