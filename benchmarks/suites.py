@@ -107,7 +107,7 @@ CLASSIC = [
         "family": "classic control",
         "budgets": _same(DISCRETE, 300_000),
         # dqn_per's defaults (its LunarLander setting) for both scripts.
-        # ppo: its CartPole defaults with 16 envs: -80.9 at 300k (seed 1; 8 envs: -81.5).
+        # ppo: its CartPole defaults with 16 envs: -80.9, -87.1, -79.2, -84.3 at 300k (8 envs: -81.5, seed 1).
         "overrides": {"dqn": _DQN_LIKE_DQN_PER, "ppo": {"num_envs": 16}},
     },
     {
@@ -146,7 +146,7 @@ CLASSIC = [
         "family": "box2d",
         "budgets": _same(DISCRETE, 300_000),
         # ppo: 8 envs x 128 steps, 10 epochs of 64-sample minibatches, lr 1e-3 annealed, gamma 0.99,
-        # GAE 0.95, ent 0.01: 206 at 300k, >= 200 from 125k (seed 1); RL Zoo's gamma 0.999 / GAE 0.98
+        # GAE 0.95, ent 0.01: 206, 229, 149, 177 at 300k (seeds 1-4); RL Zoo's gamma 0.999 / GAE 0.98
         # on 16 x 128 steps reach 117 (4 epochs) and 107 (10 epochs, lr 5e-4).
         "overrides": {
             "dqn": _DQN_LIKE_DQN_PER,
