@@ -126,7 +126,7 @@ def test_dqn_learns_cartpole(runs_dir):
     500.0, every episode 500; seed 2 too; the training episodes, epsilon-greedy and mostly from
     before it learned, average 235.2).
 
-    CI-sized: 24.6k gradient steps of a 256x256 MLP; 112 s on the 2-core machine under a load of ~7
+    CI-sized: 24.6k gradient steps of a 256x256 MLP; 73-112 s on the 2-core machine under a load of 4-7
     (the per-update cost is mostly fixed overhead, so a smaller net saves little)."""
     summary = dqn.train(dqn.Args(seed=1, save_model=True, runs_dir=runs_dir))
     result = greedy_return(summary, dqn)
@@ -175,7 +175,7 @@ PER_CARTPOLE = {
 def test_dqn_per_learns_cartpole(runs_dir):
     """CartPole-v1, seed 1, Double DQN + PER with PER_CARTPOLE, 50k steps: the final network's greedy
     policy averages >= 400 over 10 episodes (measured: 500.0, every episode 500; seed 2 too;
-    training episodes 196.2). 144 s on the 2-core machine under a load of ~7."""
+    training episodes 196.2). 108-144 s on the 2-core machine under a load of 4-7."""
     args = dqn_per.Args(seed=1, total_timesteps=50_000, save_model=True, runs_dir=runs_dir, **PER_CARTPOLE)
     summary = dqn_per.train(args)
     result = greedy_return(summary, dqn_per)
