@@ -176,9 +176,9 @@ CLASSIC = [
                 "gae_lambda": 0.98,
                 "init_log_std": -0.7,
             },
-            # A2C (Adam 1e-3, normalised advantages, 8 envs x 8 steps, log-std -1; observation
-            # normalisation on: off, -99): +3 at 300k (seed 1), still climbing; lr 2e-3 -88, log-std
-            # -0.5 -127, 16 envs -237, gamma 0.999 / GAE 0.98 -316 at 200k.
+            # A2C (Adam 1e-3, normalised advantages, 8 envs x 8 steps, log-std -1): seeds 1-4 at 300k
+            # 3/-130/-139/-200, far from 200 (observation normalisation off: seeds 1/2/4 -99/-109/-151).
+            # Seed 1: lr 2e-3 -88, log-std -0.5 -127, 16 envs -237, gamma 0.999 / GAE 0.98 -316 at 200k.
             "a2c_continuous": {
                 "optimizer": "adam",
                 "learning_rate": 1e-3,
