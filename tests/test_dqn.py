@@ -210,7 +210,7 @@ def test_dqn_per_learns_cartpole_full(runs_dir):
 def test_dqn_per_learns_lunar_lander(runs_dir):
     """LunarLander-v3, seed 1, dqn_per.py's defaults, 300k steps (SLM-Lab's budget): mean of the last
     100 training episodes >= 200 (measured: 257.9, at 200 from ~187k steps on; 727 s, 412 steps/s,
-    on the 2-core machine under load)."""
+    on the 2-core machine under load; seed 2: 204.9)."""
     summary = dqn_per.train(dqn_per.Args(seed=1, runs_dir=runs_dir))
     assert summary["final_return"] >= 200, summary
 
