@@ -60,6 +60,7 @@ from common.runs import (
     eval_env,
     fail,
     load_checkpoint,
+    load_optimizer,
     pick_device,
     rng_states,
     run_episodes,
@@ -466,7 +467,7 @@ def train(args: Args, report=None) -> dict:
     if checkpoint is not None:
         agent.load_state_dict(checkpoint["agent"])
         value_transform.load_state_dict(checkpoint["value_transform"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        load_optimizer(optimizer, checkpoint["optimizer"])
         global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
         set_rng_states(checkpoint["rng"])
         normalizer.load_state_dict(checkpoint["norm_stats"])
