@@ -108,15 +108,18 @@ def training_records(records: list[dict]) -> list[dict]:
 
 
 def latest_config(runs: list[dict]) -> tuple[list[dict], int]:
-    """The runs of the configuration (resolved Args minus seed) run most recently, and how many runs
-    of other, earlier configurations a cell leaves out (tuned defaults supersede older results)."""
+    """The runs of the configuration (resolved Args minus seed) run most recently, the latest per seed,
+    and how many other runs a cell leaves out (tuned defaults supersede older results)."""
     if not runs:
         return [], 0
     by_config = defaultdict(list)
     for r in runs:
         by_config[config_of(r)].append(r)
     newest = max(by_config.values(), key=lambda group: max(r.get("date", "") for r in group))
-    return newest, len(runs) - len(newest)
+    per_seed = {}  # a seed run again with the same settings: its latest run counts
+    for r in sorted(newest, key=lambda r: r.get("date", "")):
+        per_seed[r.get("seed")] = r
+    return list(per_seed.values()), len(runs) - len(per_seed)
 
 
 def suite_table(
@@ -160,7 +163,7 @@ def suite_table(
                 hw = ", ".join(sorted({hardware(r.get("hardware", "?")) for r in group}))
                 seed_text = f"{len(group)} ({','.join(map(str, seeds))})"
                 if superseded:
-                    seed_text += f"; {superseded} earlier with other settings not shown"
+                    seed_text += f"; {superseded} earlier run(s) not shown"
                 rows.append(
                     f"| {env_id} | {script} | {label} | **{ours}** | {seed_text} | {wall} | {sps} | {hw} "
                     f"| {' | '.join(peers)} |"
