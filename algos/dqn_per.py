@@ -57,6 +57,7 @@ from common.runs import (
     eval_env,
     fail,
     load_checkpoint,
+    load_optimizer,
     pick_device,
     rng_states,
     run_episodes,
@@ -351,7 +352,7 @@ def train(args: Args, report=None) -> dict:
     if checkpoint is not None:
         q_network.load_state_dict(checkpoint["q_network"])
         target_network.load_state_dict(checkpoint["target_network"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        load_optimizer(optimizer, checkpoint["optimizer"])
         global_step = checkpoint["global_step"]
         set_rng_states(checkpoint["rng"])
         rng.bit_generator.state = checkpoint["buffer_rng"]

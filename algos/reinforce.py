@@ -54,6 +54,7 @@ from common.runs import (
     eval_env,
     fail,
     load_checkpoint,
+    load_optimizer,
     pick_device,
     rng_states,
     run_episodes,
@@ -305,7 +306,7 @@ def train(args: Args, report=None) -> dict:
     next_obs, _ = envs.reset(seed=args.seed)
     if checkpoint is not None:
         policy.load_state_dict(checkpoint["policy"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        load_optimizer(optimizer, checkpoint["optimizer"])
         global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
         set_rng_states(checkpoint["rng"])
         # Classic-control envs come back mid-episode (exact resume); others start new episodes.

@@ -47,6 +47,7 @@ from common.runs import (
     eval_env,
     fail,
     load_checkpoint,
+    load_optimizer,
     pick_device,
     rng_states,
     run_episodes,
@@ -248,7 +249,7 @@ def train(args: Args, report=None) -> dict:
     next_actions = None
     if checkpoint is not None:
         q_network.load_state_dict(checkpoint["q_network"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        load_optimizer(optimizer, checkpoint["optimizer"])
         global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
         set_rng_states(checkpoint["rng"])
         # Classic-control envs come back mid-episode (exact resume); others start new episodes.
