@@ -11,6 +11,7 @@ A (script, env) pair of a suite with no result at the suite's budget says "not r
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import statistics
@@ -259,9 +260,23 @@ def settings_of(record: dict) -> str:
     return " ".join(kept)
 
 
+SITTING_HOURS = 3
+
+
+def same_sitting(record: dict, newest: dict) -> bool:
+    """Whether a throughput line belongs to the sitting of ``newest``: written at most SITTING_HOURS
+    before it (a sitting spans commits when code lands while it runs)."""
+    try:
+        then = datetime.datetime.fromisoformat(record["date"])
+        last = datetime.datetime.fromisoformat(newest["date"])
+    except (KeyError, TypeError, ValueError):
+        return record.get("git_commit") == newest.get("git_commit")
+    return datetime.timedelta(0) <= last - then <= datetime.timedelta(hours=SITTING_HOURS)
+
+
 def throughput_table(records: list[dict], hardware: Hardware) -> list[str]:
-    """One row per (script, env, steps, settings, hardware): medians of the latest sitting (the
-    commit of the newest run of ours), so that figures of older code are not mixed in."""
+    """One row per (script, env, steps, settings, hardware): medians of the latest sitting (the hours
+    up to the cell's newest line), so that figures of older code are not mixed in."""
     # SB3 lines written before they recorded our argv take the settings of our runs of their sitting.
     sitting_settings = {
         (r["script"], r["env_id"], r["total_timesteps"], r.get("git_commit")): settings_of(r)
@@ -285,8 +300,8 @@ def throughput_table(records: list[dict], hardware: Hardware) -> list[str]:
     for (script, env_id, steps, settings, hw), runs in sorted(cells.items()):
         if not any(r.get("measure", "train") == "train" for r in runs):
             continue  # an SB3 run whose run of ours never finished
-        newest = max(runs, key=lambda r: (r.get("measure") == "train", r.get("date", "")))
-        sitting = [r for r in runs if r.get("git_commit") == newest.get("git_commit")]
+        newest = max(runs, key=lambda r: r.get("date", ""))
+        sitting = [r for r in runs if same_sitting(r, newest)]
         by = defaultdict(list)
         for r in sitting:
             by[r.get("measure", "train")].append(r["sps"])
