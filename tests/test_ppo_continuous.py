@@ -217,7 +217,9 @@ def test_ppo_continuous_learns_pendulum(runs_dir):
 
     Measured on the 2-core machine: -245.5 in 32 s (with two other runs beside it). The same config
     run to 150k steps: -400 at ~40k, -178 at 61k, -149 at 150k. With the Hopper defaults (gamma 0.99,
-    lambda 0.95) PPO plateaus near -600 here: Pendulum wants short-horizon credit assignment."""
+    lambda 0.95) PPO plateaus near -600 here: Pendulum wants short-horizon credit assignment. The
+    benchmark's Pendulum override rolls out 4 envs x 128 steps instead (-161.9, 4 seeds at 300k; the
+    1 x 512 rollout of this test gave -181 there, one seed at -258)."""
     from algos.ppo_continuous import Args, train
 
     args = Args(
