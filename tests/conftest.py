@@ -41,6 +41,15 @@ def assert_run_folder(root, prefix: str) -> str:
     return run_dir
 
 
+def suite_overrides(suite: str, env_id: str, script: str) -> dict:
+    """The per-env Args a benchmark suite gives ``script`` on ``env_id`` (benchmarks/suites.py), so a
+    slow test runs exactly the benchmark's setting."""
+    from benchmarks.suites import SUITES
+
+    (entry,) = [e for e in SUITES[suite]["entries"] if e["env_id"] == env_id]
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in entry["overrides"][script].items()}
+
+
 def assert_one_line_error(stderr: str, expected: str) -> None:
     """Bad input ends in exactly one line ``error: ...`` that contains ``expected``."""
     lines = stderr.strip().splitlines()

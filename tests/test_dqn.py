@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, assert_run_folder, run_script
+from conftest import assert_one_line_error, assert_run_folder, run_script, suite_overrides
 
 from algos import dqn, dqn_per
 
@@ -135,16 +135,7 @@ def test_dqn_learns_cartpole(runs_dir):
 
 # The steadier CartPole setting of benchmarks/suites.py (1 update per 4 steps, a target copy every
 # 500): slower to learn than the defaults, but its training episodes hold up better at 200k steps.
-DQN_CARTPOLE_STEADY = dict(
-    learning_rate=5e-4,
-    batch_size=128,
-    target_network_frequency=500,
-    end_e=0.02,
-    exploration_fraction=0.05,
-    train_frequency=4,
-    gradient_steps=1,
-    hidden_sizes=(128, 128),
-)
+DQN_CARTPOLE_STEADY = suite_overrides("classic", "CartPole-v1", "dqn")
 
 
 @pytest.mark.slow
@@ -183,18 +174,7 @@ def test_dqn_per_learns_cartpole(runs_dir):
 
 
 # The slower, steadier CartPole setting of benchmarks/suites.py (1 update per 4 steps, Polyak tau).
-PER_CARTPOLE_STEADY = dict(
-    env_id="CartPole-v1",
-    learning_rate=5e-4,
-    batch_size=64,
-    tau=0.005,
-    target_network_frequency=4,
-    end_e=0.01,
-    exploration_fraction=0.2,
-    learning_starts=5000,
-    gradient_steps=1,
-    hidden_sizes=(128, 128),
-)
+PER_CARTPOLE_STEADY = {"env_id": "CartPole-v1", **suite_overrides("classic", "CartPole-v1", "dqn_per")}
 
 
 @pytest.mark.slow
