@@ -155,19 +155,10 @@ def finished_run(run_dir: str, args_class) -> tuple[dict, list[str]]:
     if summary.get("stopped"):
         print(f"error: {run_dir} was stopped by {summary['stopped']}: not a finished run", file=sys.stderr)
         raise SystemExit(2)
-    fields = {f.name: f for f in dataclasses.fields(args_class)}
-    argv = []
-    for name, value in saved.items():
-        if name not in fields or value is None:
-            continue
-        flag = "--" + name.replace("_", "-")
-        if isinstance(value, bool):
-            argv.append(flag if value else "--no-" + name.replace("_", "-"))
-        elif isinstance(value, list):
-            argv += [flag, *map(str, value)]
-        else:
-            argv += [flag, str(value)]
-    return summary, argv
+    from benchmarks.run import override_argv
+
+    names = {f.name for f in dataclasses.fields(args_class)}
+    return summary, override_argv({k: v for k, v in saved.items() if v is not None}, names, [])
 
 
 def main(argv: list[str] | None = None) -> dict:
