@@ -340,8 +340,11 @@ Jobs already in the results file are skipped, so a suite can be finished over se
 
 Options: `--seeds N` (seeds 1..N; default 4, SLM-Lab's protocol), `--scale X` (multiplies every
 budget), `--jobs N` (parallel jobs, default: the number of cores), `--envs` (ids or short names:
-`Breakout,Pong`), `--algos` (script names: `ppo,dqn`), `--cuda`, `--results-dir`, `--runs-dir`,
-`--print-jobs`. The SB3 venv: `python3 -m venv /tmp/sb3 && /tmp/sb3/bin/pip install "torch==2.13.0"
+`Breakout,Pong`), `--algos` (script names: `ppo,dqn`), `--set NAME=VALUE` (an Args value for every
+job, e.g. `--set torch_threads=2`), `--cuda`, `--results-dir`, `--runs-dir`, `--print-jobs`. A result
+counts as done only while the script's defaults still equal what it ran; each cell shows its latest
+configuration. A run made by hand: `python benchmarks/run_job.py --suite mujoco --script
+algos/sac_continuous.py --from-run runs/<run folder>`. The SB3 venv: `python3 -m venv /tmp/sb3 && /tmp/sb3/bin/pip install "torch==2.13.0"
 stable-baselines3 "gymnasium[box2d,mujoco]"`; without `--sb3-python` the SB3 column is skipped with
 a note.
 
