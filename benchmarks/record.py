@@ -49,6 +49,19 @@ def config_value(value):
     return value
 
 
+def without_flags(argv: list[str], flags: tuple[str, ...]) -> list[str]:
+    """``argv`` minus each of ``flags`` and the value that follows it."""
+    kept, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in flags:
+            skip = True
+        else:
+            kept.append(token)
+    return kept
+
+
 def config_of(record: dict) -> tuple:
     """The configuration a result line ran: its resolved Args minus seed and where-files-go fields."""
     args = record.get("args") or {}

@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.record import RESULTS_DIR, ROOT, config_of, read_records  # noqa: E402
+from benchmarks.record import RESULTS_DIR, ROOT, config_of, read_records, without_flags  # noqa: E402
 from benchmarks.suites import ALGORITHM, SUITES  # noqa: E402
 
 REFERENCES = Path(__file__).resolve().parent / "reference_scores.json"
@@ -249,15 +249,8 @@ def plot_family(family: str, env_ids: list[str], records: list[dict], refs: dict
 
 def settings_of(record: dict) -> str:
     """The arguments of a throughput run beyond env, seed and steps (e.g. ``--torch-threads 2``)."""
-    argv, kept, skip = record.get("argv") or [], [], False
-    for token in argv:
-        if skip:
-            skip = False
-        elif token in ("--env-id", "--seed", "--total-timesteps", "--runs-dir"):
-            skip = True
-        else:
-            kept.append(token)
-    return " ".join(kept)
+    argv = record.get("argv") or []
+    return " ".join(without_flags(argv, ("--env-id", "--seed", "--total-timesteps", "--runs-dir")))
 
 
 SITTING_HOURS = 3

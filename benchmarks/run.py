@@ -35,6 +35,7 @@ from benchmarks.record import (  # noqa: E402
     config_value,
     read_records,
     results_dir_of,
+    without_flags,
 )
 from benchmarks.suites import ALL_SCRIPTS, SB3_ALGORITHM, SUITES  # noqa: E402
 
@@ -121,15 +122,7 @@ def _argv_fields(argv: list[str]) -> set[str]:
 def job_key(script_path: str, argv: list[str], defaults: dict) -> tuple:
     """Identity of a training job: the script, its arguments minus where files are written, and the
     values of the script's defaults it relies on (so changing a default makes the job new)."""
-    kept, skip = [], False
-    for token in argv:
-        if skip:
-            skip = False
-            continue
-        if token in _WHERE_FLAGS:
-            skip = True
-            continue
-        kept.append(token)
+    kept = without_flags(argv, _WHERE_FLAGS)
     given = _argv_fields(argv)
     relied = tuple(
         sorted((k, config_value(v)) for k, v in defaults.items() if k not in given and k not in NOT_CONFIG)
