@@ -75,20 +75,11 @@ CLASSIC = [
         "budgets": _same(DISCRETE, 200_000),
         # dqn_per's defaults are for LunarLander; this slower, steadier setting (1 update per 4 steps,
         # Polyak tau 0.005) keeps the last 100 training episodes near 490 at 200k steps (seeds 1, 2).
-        # dqn.py's defaults (RL Zoo's, 1e-3) learn fast but swing: 263 over the last 100 training episodes
-        # at 200k (seed 1); its earlier defaults (1 update per 4 steps, target copy every 500) held 428-444
-        # with foreach Adam, but with fused Adam seed 1 collapsed from 446 to 104 at ~185k: not settled yet.
+        # dqn takes the same setting (plain DQN, no --double): 497.7, 438.3 at 200k (seeds 1, 2). Hard
+        # target copies every 500 steps (batch 128, epsilon 0.02 after 10k) gave 103.8 (seed 1 collapsed
+        # from 446 to 104 at ~185k) and 431.0; dqn.py's defaults (RL Zoo's, 1e-3) 263.5 (seed 1).
         "overrides": {
-            "dqn": {
-                "learning_rate": 5e-4,
-                "batch_size": 128,
-                "target_network_frequency": 500,
-                "end_e": 0.02,
-                "exploration_fraction": 0.05,
-                "train_frequency": 4,
-                "gradient_steps": 1,
-                "hidden_sizes": [128, 128],
-            },
+            "dqn": {**_DQN_LIKE_DQN_PER, "gradient_steps": 1},
             "dqn_per": {
                 "learning_rate": 5e-4,
                 "batch_size": 64,
