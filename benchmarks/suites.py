@@ -193,6 +193,16 @@ CLASSIC = [
                 "init_log_std": -1.0,
                 "activation": "relu",
             },
+            # SAC: RL Zoo's learning rate 7.3e-4, tau 0.01 and 10k random steps, on 2x128 nets with
+            # 2 envs (one update per 2 env steps) to fit the CPU budget.
+            "sac_continuous": {
+                "hidden_sizes": [128, 128],
+                "num_envs": 2,
+                "policy_lr": 7.3e-4,
+                "q_lr": 7.3e-4,
+                "tau": 0.01,
+                "learning_starts": 10_000,
+            },
         },
     },
 ]
