@@ -75,7 +75,7 @@ CLASSIC = [
         "budgets": _same(DISCRETE, 200_000),
         # dqn_per's defaults are for LunarLander; this slower, steadier setting (1 update per 4 steps,
         # Polyak tau 0.005) keeps the last 100 training episodes near 490 at 200k steps (seeds 1, 2).
-        # dqn takes the same setting (plain DQN, no --double): 497.7, 438.3 at 200k (seeds 1, 2). Hard
+        # dqn takes the same setting (plain DQN, no --double): 497.7, 438.3, 464.5, 464.4 at 200k. Hard
         # target copies every 500 steps (batch 128, epsilon 0.02 after 10k) gave 103.8 (seed 1 collapsed
         # from 446 to 104 at ~185k) and 431.0; dqn.py's defaults (RL Zoo's, 1e-3) 263.5 (seed 1).
         "overrides": {
