@@ -77,9 +77,10 @@ def test_targets_bootstrap_only_without_termination(double):
     obs, next_obs = torch.tensor([[0.0], [1.0]]), torch.tensor([[2.0], [3.0]])
     batch = (obs, torch.tensor([0, 1]), torch.tensor([1.0, 1.0]), next_obs, torch.tensor([0.0, 1.0]))
     args = dqn.Args(double=double, gamma=0.5)
-    _, td_errors, q_values = dqn.compute_loss(q_network, target_network, batch, args)
+    loss, q_values = dqn.compute_loss(q_network, target_network, batch, args)
     bootstrap = 2.0 if double else 3.0  # Q'(s', argmax Q) = Q'(s', 1) = 2 vs max Q' = 3
-    np.testing.assert_allclose(-td_errors.numpy(), [1.0 + 0.5 * bootstrap, 1.0])
+    q_targets = torch.tensor([1.0 + 0.5 * bootstrap, 1.0])
+    assert loss.item() == pytest.approx((0.5 * q_targets**2).mean().item())  # |delta| < 10: squared part
     loss_per, td_per, _ = dqn_per.compute_loss(
         q_network,
         target_network,
@@ -87,8 +88,8 @@ def test_targets_bootstrap_only_without_termination(double):
         torch.tensor([1.0, 0.0]),
         dqn_per.Args(double=double, gamma=0.5, huber_delta=1.0),
     )
-    np.testing.assert_allclose(td_per.numpy(), td_errors.numpy())
-    huber = abs(td_errors[0].item()) - 0.5  # |delta| > 1: linear part of the Huber loss
+    np.testing.assert_allclose(td_per.numpy(), (q_values - q_targets).numpy())
+    huber = q_targets[0].item() - 0.5  # |delta| > 1: linear part of the Huber loss
     assert loss_per.item() == pytest.approx(huber / 2)  # second weight is 0
 
 
