@@ -307,6 +307,13 @@ THROUGHPUT = [
         },
     },
     {
+        # The DQN family at its LunarLander setting (1 update per 2 env steps, Polyak targets).
+        "env_id": "LunarLander-v3",
+        "family": "throughput",
+        "budgets": {"dqn": 20_000, "dqn_per": 20_000},
+        "overrides": {"dqn": {**_DQN_LIKE_DQN_PER, **_OFF_POLICY_START}, "dqn_per": _OFF_POLICY_START},
+    },
+    {
         "env_id": "Hopper-v5",
         "family": "throughput",
         "budgets": {"a2c_continuous": 20_000, "ppo_continuous": 20_000, "sac_continuous": 5_000},
