@@ -105,10 +105,16 @@ CLASSIC = [
         # a2c: its CartPole defaults with lr 1e-2, entropy 0.01 (5e-4 lets seeds collapse to a policy that
         # never reaches the goal: -500) and 16 envs: -83.8, -80.5, -80.8, -80.8 at 300k (8 envs: -79.8,
         # -83.9, -85.4, -84.4; lr 7e-3 with 16 envs: -500 on seeds 1, 2).
+        # sac_discrete: target entropy 0.1 log|A| (0.5 lets alpha climb to 0.6-0.9 once the policy commits:
+        # seed 1 fell from -88 to -391 and ended at -104; 0.3: -103), 4 envs, one update per 4 env steps,
+        # batch 128: seed 1 -81.4 at 300k, seed 2 -500 (alpha -> 0 before any success and the near-greedy
+        # policy never reaches the goal; alpha fixed at 0.2, 128x128 nets with lr 1e-3, or alpha starting
+        # at 1: still -500 at 80-170k on seed 2 or 1).
         "overrides": {
             "dqn": _DQN_LIKE_DQN_PER,
             "ppo": {"num_envs": 16, "gamma": 0.99, "gae_lambda": 0.94, "num_minibatches": 4},
             "a2c": {"num_envs": 16, "learning_rate": 1e-2, "ent_coef": 0.01},
+            "sac_discrete": {"target_entropy_scale": 0.1, "num_envs": 4, "batch_size": 128},
         },
     },
     {
