@@ -168,6 +168,8 @@ CLASSIC = [
             # dqn: dqn_per's defaults with 4 gradient steps per 4 env steps (replay ratio 1): seed 2 262.3
             # at 300k (2 steps: 223.0, 36.8 for seeds 1, 2; seed 2 hovered near -20 until ~280k).
             "dqn": {**_DQN_LIKE_DQN_PER, "gradient_steps": 4},
+            # dqn_per: its defaults with 4 gradient steps per 4 env steps: seed 2 257.1 (2 steps: 257.9, 204.9).
+            "dqn_per": {"gradient_steps": 4},
             "ppo": {
                 "num_envs": 8,
                 "num_steps": 128,
