@@ -165,8 +165,8 @@ CLASSIC = [
         # standardisation: 206, 229, 149, 177, seeds 1-4); RL Zoo's gamma 0.999 / GAE 0.98
         # on 16 x 128 steps reach 117 (4 epochs) and 107 (10 epochs, lr 5e-4).
         "overrides": {
-            # dqn: dqn_per's defaults with 4 gradient steps per 4 env steps (replay ratio 1): seed 2 262.3
-            # at 300k (2 steps: 223.0, 36.8 for seeds 1, 2; seed 2 hovered near -20 until ~280k).
+            # dqn: dqn_per's defaults with 4 gradient steps per 4 env steps (replay ratio 1): 253.3, 262.3
+            # at 300k (seeds 1, 2; 2 steps: 223.0, 36.8, seed 2 hovering near -20 until ~280k).
             "dqn": {**_DQN_LIKE_DQN_PER, "gradient_steps": 4},
             # dqn_per: its defaults with 4 gradient steps per 4 env steps: seed 2 257.1 (2 steps: 257.9, 204.9).
             "dqn_per": {"gradient_steps": 4},
