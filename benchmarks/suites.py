@@ -146,8 +146,9 @@ CLASSIC = [
                 "activation": "relu",
                 "norm_obs": False,
             },
-            # SAC: 2x64 nets, batch 128, 4 envs (one update per 4 env steps): ~-157 at 40k steps
-            # (seed 1, ~450 steps/s under load); the Hopper defaults (2x256, one update per step) ~60-150.
+            # SAC: 2x64 nets, batch 128, 4 envs (one update per 4 env steps): seeds 1-4 -149.7/-153.7/
+            # -150.3/-142.9 at 300k (mean -149.2; ~-150 from ~45k on), 8-13 min each at 395-615 steps/s
+            # under load; the Hopper defaults (2x256, one update per step) do ~60-150 steps/s.
             "sac_continuous": {
                 "hidden_sizes": [64, 64],
                 "batch_size": 128,
