@@ -99,8 +99,8 @@ CLASSIC = [
         "budgets": _same(DISCRETE, 300_000),
         # dqn_per's defaults (its LunarLander setting) for both scripts: dqn -73.9, -81.9 and dqn_per -79.1,
         # -74.3 at 300k (seeds 1, 2).
-        # ppo: its CartPole defaults with 16 envs and standardised value targets: seeds 2, 4 -81.5, -80.0
-        # at 300k (without the standardisation: -80.9, -87.1, -79.2, -84.3, seeds 1-4; 8 envs -81.5, seed
+        # ppo: its CartPole defaults with 16 envs and standardised value targets: -81.8, -81.5, -82.9,
+        # -80.0 at 300k (without the standardisation: -80.9, -87.1, -79.2, -84.3, seeds 1-4; 8 envs -81.5, seed
         # 1; RL Zoo's gamma 0.99 / GAE 0.94 with 4 minibatches: -79.2, -82.0, -99.5, -81.5).
         # a2c: its CartPole defaults with lr 1e-2, entropy 0.01 (5e-4 lets seeds collapse to a policy that
         # never reaches the goal: -500) and 16 envs: -83.8, -80.5, -80.8, -80.8 at 300k (8 envs: -79.8,
