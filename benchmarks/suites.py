@@ -109,8 +109,8 @@ CLASSIC = [
         # sac_discrete: target entropy 0.1 log|A| (0.5 lets alpha climb to 0.6-0.9 once the policy commits:
         # seed 1 fell from -88 to -391 and ended at -104; 0.3: -103), 4 envs, one update per 4 env steps,
         # batch 128: seeds 1-4 -81.4, -500, -88.6, -291.6 at 300k. Exploration limits it: alpha -> 0 before
-        # any success and the near-greedy policy first reaches the goal at ~105k, never, ~235k, ~285k steps,
-        # then learns within ~10k. On seed 2, alpha fixed at 0.2 (seed 1 too), 128x128 nets with lr 1e-3 or
+        # any success and the near-greedy policy first reaches the goal at ~100k, never (after the random
+        # start), ~230k, ~260k steps, then learns within ~10-20k. On seed 2, alpha fixed at 0.2 (seed 1 too), 128x128 nets with lr 1e-3 or
         # alpha starting at 1 were still at -500 after 80-170k steps.
         "overrides": {
             "dqn": _DQN_LIKE_DQN_PER,
