@@ -172,7 +172,7 @@ CLASSIC = [
             # at 300k (seeds 1, 2; 2 steps: 223.0, 36.8, seed 2 hovering near -20 until ~280k).
             "dqn": {**_DQN_LIKE_DQN_PER, "gradient_steps": 4},
             # dqn_per runs its defaults (257.9, 204.9): with 4 gradient steps per 4 env steps seed 2 reached
-            # 257.1 but seed 1 fell from 228 at 200k to about -500 from ~220k on.
+            # 257.1 but seed 1 fell from 228 at 200k to about -500 at 225-250k (-189.1 at 300k).
             "ppo": {
                 "num_envs": 8,
                 "num_steps": 128,
