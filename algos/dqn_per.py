@@ -21,10 +21,11 @@ with unclipped rewards); target updates and training frequency count env steps s
 Defaults are for LunarLander-v3 (300k steps, SLM-Lab's budget): 2 gradient steps (batch 64) every
 4 env steps, Polyak averaging of the target (tau 0.005 every 4 steps), epsilon down to 0.01 over
 the first 60k steps. Seed 1 ends at a mean return of 257.9 (200 from ~187k steps on), seed 2 at
-204.9. With 1 gradient step per 4 env steps seed 1 ended at 158, still rising; with RL Zoo's
-LunarLander DQN values (learning rate 6.3e-4, batch 128, hard target copies every 250 steps, final
-epsilon 0.05, 256x256, 2 gradient steps per 4 env steps) at 89. For CartPole-v1,
-tests/test_dqn.py (PER_CARTPOLE) and benchmarks/suites.py hold settings that reach 500.
+204.9. With 4 gradient steps per 4 env steps seed 2 ended at 257.1, but seed 1 fell from 228 at
+200k to about -500 (-189.1 at 300k); with 1 gradient step per 4 env steps seed 1 ended at 158,
+still rising; with RL Zoo's LunarLander DQN values (learning rate 6.3e-4, batch 128, hard target
+copies every 250 steps, final epsilon 0.05, 256x256, 2 gradient steps per 4 env steps) at 89. For
+CartPole-v1, tests/test_dqn.py (PER_CARTPOLE) and benchmarks/suites.py hold settings that reach 500.
 
 Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
 observation and the real final one in ``info["final_obs"]``. The replay buffer stores that real
