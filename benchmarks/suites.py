@@ -100,7 +100,7 @@ CLASSIC = [
         # dqn_per's defaults (its LunarLander setting) for both scripts: dqn -73.9, -81.9 and dqn_per -79.1,
         # -74.3 at 300k (seeds 1, 2).
         # ppo: its CartPole defaults with 16 envs, standardised value targets, gamma 0.99 / GAE 0.94 (RL
-        # Zoo's): seeds 1, 3 -80.9, -81.7 at 300k (gamma 0.98 / GAE 0.8: -81.8, -81.5, -82.9, -80.0,
+        # Zoo's): -80.9, -82.1, -81.7, -79.6 at 300k (gamma 0.98 / GAE 0.8: -81.8, -81.5, -82.9, -80.0,
         # seeds 1-4; without the standardisation: -80.9, -87.1, -79.2, -84.3; 8 envs -81.5, seed 1;
         # gamma 0.99 / GAE 0.94, 4 minibatches, no standardisation: -79.2, -82.0, -99.5, -81.5).
         # a2c: its CartPole defaults with lr 1e-2, entropy 0.01 (5e-4 lets seeds collapse to a policy that
