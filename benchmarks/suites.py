@@ -166,9 +166,12 @@ CLASSIC = [
         "family": "box2d",
         "budgets": _same(DISCRETE, 300_000),
         # ppo: 8 envs x 128 steps, 10 epochs of 64-sample minibatches, lr 1e-3 annealed, gamma 0.99,
-        # GAE 0.95, ent 0.01, standardised value targets: seeds 3, 4 228.5, 246.5 at 300k (without the
+        # GAE 0.95, ent 0.01, standardised value targets: 234.3, 237.9, 228.5, 246.5 at 300k (without the
         # standardisation: 206, 229, 149, 177, seeds 1-4); RL Zoo's gamma 0.999 / GAE 0.98
         # on 16 x 128 steps reach 117 (4 epochs) and 107 (10 epochs, lr 5e-4).
+        # a2c: no setting found yet (runs its CartPole defaults). Seed 1 at 300k, all with gamma 0.99,
+        # ent 0.01, standardised value targets: RMSprop 7e-3 -108.1; Adam 1e-3 + normalised advantages
+        # -47.9 (8 x 32 steps), -99.2 (8 x 8 steps); RL Zoo's setting reached 49.3.
         "overrides": {
             # dqn: dqn_per's defaults with 4 gradient steps per 4 env steps (replay ratio 1): 253.3, 262.3
             # at 300k (seeds 1, 2; 2 steps: 223.0, 36.8, seed 2 hovering near -20 until ~280k).
