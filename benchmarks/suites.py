@@ -173,8 +173,8 @@ CLASSIC = [
         # ent 0.01, standardised value targets: RMSprop 7e-3 -108.1; Adam 1e-3 + normalised advantages
         # -47.9 (8 x 32 steps), -99.2 (8 x 8 steps); RL Zoo's setting reached 49.3.
         "overrides": {
-            # dqn: dqn_per's defaults with 4 gradient steps per 4 env steps (replay ratio 1): 253.3, 262.3
-            # at 300k (seeds 1, 2; 2 steps: 223.0, 36.8, seed 2 hovering near -20 until ~280k).
+            # dqn: dqn_per's defaults with 4 gradient steps per 4 env steps (replay ratio 1): 253.3, 262.3,
+            # 273.6 at 300k (seeds 1-3; 2 steps: 223.0, 36.8, seed 2 hovering near -20 until ~280k).
             "dqn": {**_DQN_LIKE_DQN_PER, "gradient_steps": 4},
             # dqn_per runs its defaults (257.9, 204.9): with 4 gradient steps per 4 env steps seed 2 reached
             # 257.1 but seed 1 fell from 228 at 200k to about -500 at 225-250k (-189.1 at 300k).
