@@ -28,10 +28,10 @@ it scores 500 in each of 10 episodes for seeds 1 and 2 (Double DQN + PER: also 5
 With these settings the target network is in effect the online network as it stood before each
 training phase. benchmarks/suites.py gives dqn.py dqn_per.py's LunarLander defaults (Polyak tau
 0.005, batch 64, 128x128) for Acrobot-v1; for LunarLander-v3 with 4 gradient steps per 4 env
-steps, where seeds 1, 2 end at a mean return of 253.3, 262.3 over the last 100 training episodes
-after 300k steps (with 2 steps: 223.0 and 36.8, seed 2 hovering until ~280k); for CartPole-v1 with
-1 step per 4 env steps: 497.7, 438.3, 464.5, 464.4 at 200k (seeds 1-4; hard target copies every
-500 steps collapsed from 446 to 104 at ~185k on seed 1).
+steps, where seeds 1-3 end at a mean return of 253.3, 262.3, 273.6 over the last 100 training
+episodes after 300k steps (with 2 steps: 223.0 and 36.8, seed 2 hovering until ~280k); for
+CartPole-v1 with 1 step per 4 env steps: 497.7, 438.3, 464.5, 464.4 at 200k (seeds 1-4; hard
+target copies every 500 steps collapsed from 446 to 104 at ~185k on seed 1).
 
 Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
 observation and the real final one in ``info["final_obs"]``. The replay buffer stores that real
