@@ -74,7 +74,8 @@ CLASSIC = [
         "family": "classic control",
         "budgets": _same(DISCRETE, 200_000),
         # dqn_per's defaults are for LunarLander; this slower, steadier setting (1 update per 4 steps,
-        # Polyak tau 0.005) keeps the last 100 training episodes near 490 at 200k steps (seeds 1, 2).
+        # Polyak tau 0.005) keeps the last 100 training episodes near 490 at 200k steps: dqn_per 484.9,
+        # 487.2, 492.9, 500.0 (seeds 1-4).
         # dqn takes the same setting (plain DQN, no --double): 497.7, 438.3, 464.5, 464.4 at 200k. Hard
         # target copies every 500 steps (batch 128, epsilon 0.02 after 10k) gave 103.8 (seed 1 collapsed
         # from 446 to 104 at ~185k) and 431.0; dqn.py's defaults (RL Zoo's, 1e-3) 263.5 (seed 1).
@@ -97,8 +98,8 @@ CLASSIC = [
         "env_id": "Acrobot-v1",
         "family": "classic control",
         "budgets": _same(DISCRETE, 300_000),
-        # dqn_per's defaults (its LunarLander setting) for both scripts: dqn -73.9, -81.9 and dqn_per -79.1,
-        # -74.3 at 300k (seeds 1, 2).
+        # dqn_per's defaults (its LunarLander setting) for both scripts: dqn -73.9, -81.9, -75.6, -76.5
+        # (seeds 1-4) and dqn_per -79.1, -74.3 (seeds 1, 2) at 300k.
         # ppo: its CartPole defaults with 16 envs, standardised value targets, gamma 0.99 / GAE 0.94 (RL
         # Zoo's): -80.9, -82.1, -81.7, -79.6 at 300k (gamma 0.98 / GAE 0.8: -81.8, -81.5, -82.9, -80.0,
         # seeds 1-4; without the standardisation: -80.9, -87.1, -79.2, -84.3; 8 envs -81.5, seed 1;
