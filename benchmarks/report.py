@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import statistics
@@ -21,7 +22,16 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.record import RESULTS_DIR, ROOT, config_of, read_records, without_flags  # noqa: E402
+from benchmarks.record import (  # noqa: E402
+    NOT_CONFIG,
+    RESULTS_DIR,
+    ROOT,
+    config_of,
+    config_value,
+    read_records,
+    without_flags,
+)
+from benchmarks.run import script_defaults  # noqa: E402
 from benchmarks.suites import ALGORITHM, SUITES  # noqa: E402
 
 REFERENCES = Path(__file__).resolve().parent / "reference_scores.json"
@@ -108,15 +118,40 @@ def training_records(records: list[dict]) -> list[dict]:
     return [r for r in records if r.get("measure", "train") == "train"]
 
 
-def latest_config(runs: list[dict]) -> tuple[list[dict], int]:
-    """The runs of the configuration (resolved Args minus seed) run most recently, the latest per seed,
-    and how many other runs a cell leaves out (tuned defaults supersede older results)."""
+@functools.cache
+def current_settings(env_id: str, script: str) -> tuple:
+    """The Args a learning suite runs (script, env) with today: the script's defaults, read from its
+    source, under the suite entry's overrides; as sorted (field, value) pairs."""
+    overrides = {}
+    for suite in LEARNING_SUITES:
+        for entry in SUITES[suite]["entries"]:
+            if entry["env_id"] == env_id:
+                overrides = entry.get("overrides", {}).get(script, {})
+    if not (ROOT / "algos" / f"{script}.py").exists():
+        return ()
+    settings = {**script_defaults(script), **overrides, "env_id": env_id}
+    skip = NOT_CONFIG | {"total_timesteps"}  # the budget: the caller groups runs by it
+    return tuple(sorted((k, config_value(v)) for k, v in settings.items() if k not in skip))
+
+
+def runs_settings(record: dict, settings: tuple) -> bool:
+    """Whether a result line ran with ``settings`` (fields it does not record are not compared)."""
+    args = record.get("args") or {}
+    return all(config_value(args[k]) == v for k, v in settings if k in args)
+
+
+def latest_config(runs: list[dict], settings: tuple = ()) -> tuple[list[dict], int]:
+    """The runs of one configuration (resolved Args minus seed), the latest per seed, and how many
+    other runs a cell leaves out: the newest configuration that matches ``settings`` (what the suite
+    runs today: tuned defaults and overrides supersede older results, a reverted try does not),
+    else the newest configuration."""
     if not runs:
         return [], 0
     by_config = defaultdict(list)
     for r in runs:
         by_config[config_of(r)].append(r)
-    newest = max(by_config.values(), key=lambda group: max(r.get("date", "") for r in group))
+    current = [group for group in by_config.values() if settings and runs_settings(group[0], settings)]
+    newest = max(current or by_config.values(), key=lambda group: max(r.get("date", "") for r in group))
     per_seed = {}  # a seed run again with the same settings: its latest run counts
     for r in sorted(newest, key=lambda r: r.get("date", "")):
         per_seed[r.get("seed")] = r
@@ -150,7 +185,9 @@ def suite_table(
             peers = [peer_cell(refs, src, script, env_id) for src in PEERS]
             exists = (ROOT / "algos" / f"{script}.py").exists()
             for steps in budgets:
-                group, superseded = latest_config([r for r in runs if r["total_timesteps"] == steps])
+                group, superseded = latest_config(
+                    [r for r in runs if r["total_timesteps"] == steps], current_settings(env_id, script)
+                )
                 label = steps_str(steps) + ("" if steps == budget else f" (×{steps / budget:.2g})")
                 if not group:
                     ours = "not run" if exists else "not run (script not written yet)"
@@ -193,7 +230,10 @@ def _curve_groups(records: list[dict], env_id: str) -> dict[tuple[str, int], lis
     for r in training_records(records):
         if r["env_id"] == env_id and r.get("curve"):
             cells[(Path(r["script"]).stem, r["total_timesteps"])].append(r)
-    return {cell: [r["curve"] for r in latest_config(runs)[0]] for cell, runs in cells.items()}
+    return {
+        cell: [r["curve"] for r in latest_config(runs, current_settings(env_id, cell[0]))[0]]
+        for cell, runs in cells.items()
+    }
 
 
 def plot_family(family: str, env_ids: list[str], records: list[dict], refs: dict, path: Path) -> bool:
@@ -335,8 +375,9 @@ Options: `--seeds N` (seeds 1..N; default 4, SLM-Lab's protocol), `--scale X` (m
 budget), `--jobs N` (parallel jobs, default: the number of cores), `--envs` (ids or short names:
 `Breakout,Pong`), `--algos` (script names: `ppo,dqn`), `--set NAME=VALUE` (an Args value for every
 job, e.g. `--set torch_threads=2`), `--cuda`, `--results-dir`, `--runs-dir`, `--print-jobs`. A result
-counts as done only while the script's defaults still equal what it ran; each cell shows its latest
-configuration. A run made by hand: `python benchmarks/run_job.py --suite mujoco --script
+counts as done only while the script's defaults still equal what it ran; each cell shows the newest
+configuration that the suite runs today (the script's defaults under benchmarks/suites.py's
+overrides), else its newest configuration. A run made by hand: `python benchmarks/run_job.py --suite mujoco --script
 algos/sac_continuous.py --from-run runs/<run folder>`. The SB3 venv: `python3 -m venv /tmp/sb3 && /tmp/sb3/bin/pip install "torch==2.13.0"
 stable-baselines3 "gymnasium[box2d,mujoco]"`; without `--sb3-python` the SB3 column is skipped with
 a note.

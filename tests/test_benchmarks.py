@@ -258,3 +258,20 @@ def test_changed_defaults_make_jobs_new_and_supersede_old_results(tmp_path):
     ] + [{"args": dict(changed, seed=1), "date": "2026-02-01", "final_return": 2.0}]
     shown, superseded = report.latest_config(runs)
     assert [r["final_return"] for r in shown] == [2.0] and superseded == 3
+
+
+def test_report_prefers_the_configuration_the_suite_runs_today():
+    """A reverted try (newer, but not today's setting) does not hide the runs of the current setting;
+    without any run of the current setting the newest configuration is shown."""
+    settings = report.current_settings("LunarLander-v3", "dqn_per")
+    current = dict(settings)
+    tried = dict(current, gradient_steps=current["gradient_steps"] + 2)
+    runs = [
+        {"args": dict(current, seed=s), "seed": s, "date": "2026-01-01", "final_return": 250.0}
+        for s in (1, 2)
+    ]
+    runs.append({"args": dict(tried, seed=1), "seed": 1, "date": "2026-02-01", "final_return": -189.0})
+    shown, superseded = report.latest_config(runs, settings)
+    assert [r["final_return"] for r in shown] == [250.0, 250.0] and superseded == 1
+    shown, _ = report.latest_config(runs[2:], settings)
+    assert [r["final_return"] for r in shown] == [-189.0]
