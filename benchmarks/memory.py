@@ -46,28 +46,28 @@ def main() -> None:
     parser.add_argument("script_args", nargs="*", help="after --: more of the script's Args")
     opts = parser.parse_args()
 
-    runs_dir = tempfile.mkdtemp(prefix="fdrl-memory-")
-    cmd = [
-        sys.executable,
-        os.path.join(ROOT, opts.script),
-        "--env-id",
-        opts.env_id,
-        "--total-timesteps",
-        str(opts.total_timesteps),
-        "--buffer-size",
-        str(opts.buffer_size),
-        "--runs-dir",
-        runs_dir,
-        *opts.script_args,
-    ]
-    start = time.monotonic()
-    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
-    samples = []  # (seconds since start, RSS MiB)
-    while child.poll() is None:
-        rss = rss_mib(child.pid)
-        if rss is not None:
-            samples.append((time.monotonic() - start, rss))
-        time.sleep(0.5)
+    with tempfile.TemporaryDirectory(prefix="fdrl-memory-") as runs_dir:  # the run folder is not kept
+        cmd = [
+            sys.executable,
+            os.path.join(ROOT, opts.script),
+            "--env-id",
+            opts.env_id,
+            "--total-timesteps",
+            str(opts.total_timesteps),
+            "--buffer-size",
+            str(opts.buffer_size),
+            "--runs-dir",
+            runs_dir,
+            *opts.script_args,
+        ]
+        start = time.monotonic()
+        child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+        samples = []  # (seconds since start, RSS MiB)
+        while child.poll() is None:
+            rss = rss_mib(child.pid)
+            if rss is not None:
+                samples.append((time.monotonic() - start, rss))
+            time.sleep(0.5)
     if child.returncode != 0 or not samples:
         sys.exit(f"error: {' '.join(cmd)} exited with {child.returncode}")
 

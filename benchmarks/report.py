@@ -122,13 +122,13 @@ def training_records(records: list[dict]) -> list[dict]:
 def current_settings(env_id: str, script: str) -> tuple:
     """The Args a learning suite runs (script, env) with today: the script's defaults, read from its
     source, under the suite entry's overrides; as sorted (field, value) pairs."""
+    if not (ROOT / "algos" / f"{script}.py").exists():
+        return ()
     overrides = {}
     for suite in LEARNING_SUITES:
         for entry in SUITES[suite]["entries"]:
             if entry["env_id"] == env_id:
                 overrides = entry.get("overrides", {}).get(script, {})
-    if not (ROOT / "algos" / f"{script}.py").exists():
-        return ()
     settings = {**script_defaults(script), **overrides, "env_id": env_id}
     skip = NOT_CONFIG | {"total_timesteps"}  # the budget: the caller groups runs by it
     return tuple(sorted((k, config_value(v)) for k, v in settings.items() if k not in skip))
