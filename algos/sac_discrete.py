@@ -109,6 +109,13 @@ class Args:
     """learn alpha towards the target entropy"""
     target_entropy_scale: float = 0.5
     """target entropy = this * log(number of actions) (the uniform policy's entropy)"""
+    target_entropy_end_scale: float | None = None
+    """if set, the target entropy's scale moves linearly from target_entropy_scale to this value over
+    target_entropy_decay_steps env steps, then stays (explore first, commit later); None: constant"""
+    target_entropy_decay_steps: int = 100_000
+    """env steps of the target entropy's linear decay (with target_entropy_end_scale)"""
+    alpha_min: float = 0.0
+    """lower bound of the learned alpha (log alpha is clamped after each step); 0: none"""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """hidden layer widths of the actor and of each critic"""
     activation: Literal["relu", "tanh"] = "relu"
@@ -233,6 +240,16 @@ def soft_q_targets(
     return td_targets(rewards, next_values, terminated, gamma)
 
 
+def target_entropy_at(step: int, args: Args, n_actions: int) -> float:
+    """target_entropy_scale * log|A|, or with target_entropy_end_scale set the linear decay
+    scale(step) = start + min(step / target_entropy_decay_steps, 1) * (end - start), times log|A|."""
+    scale = args.target_entropy_scale
+    if args.target_entropy_end_scale is not None:
+        fraction = min(step / max(args.target_entropy_decay_steps, 1), 1.0)
+        scale += fraction * (args.target_entropy_end_scale - scale)
+    return scale * math.log(n_actions)
+
+
 def critic_loss(q_values: torch.Tensor, actions: torch.Tensor, q_targets: torch.Tensor) -> torch.Tensor:
     """Sum over the critics of the mean squared TD error of the actions taken.
 
@@ -313,6 +330,8 @@ def train(args: Args, report=None) -> dict:
         )
     if min(args.policy_frequency, args.target_network_frequency, args.updates_per_step, args.num_envs) < 1:
         fail("--policy-frequency, --target-network-frequency, --updates-per-step and --num-envs must be >= 1")
+    if args.alpha_min < 0 or (args.autotune and args.alpha < args.alpha_min):
+        fail(f"--alpha-min {args.alpha_min} must be >= 0 and at most the initial --alpha {args.alpha}")
     check_env_id(args.env_id)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     if checkpoint is not None:
@@ -342,7 +361,8 @@ def train(args: Args, report=None) -> dict:
     qf_target = TwinQNetwork(obs_dim, n_actions, args).to(device)
     qf_target.load_state_dict(qf.state_dict())
     qf_target.requires_grad_(False)
-    target_entropy = args.target_entropy_scale * math.log(n_actions)
+    target_entropy = target_entropy_at(0, args, n_actions)
+    log_alpha_min = math.log(args.alpha_min) if args.alpha_min > 0 else None
     log_alpha = torch.tensor(math.log(args.alpha), device=device, requires_grad=args.autotune)
     fused = dict(fused=True) if device.type in ("cpu", "cuda") else dict(foreach=True)
     q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr, **fused)
@@ -400,6 +420,7 @@ def train(args: Args, report=None) -> dict:
 
     def update() -> None:
         """One gradient step of the critics (and, every policy_frequency steps, of actor and alpha)."""
+        nonlocal target_entropy
         obs, actions, rewards, next_obs, terminated = buffer.sample(args.batch_size, device)
         with torch.no_grad():
             next_q_values = qf_target(next_obs)
@@ -412,12 +433,17 @@ def train(args: Args, report=None) -> dict:
         q_optimizer.step()
 
         if updates % args.policy_frequency == 0:
+            if args.target_entropy_end_scale is not None:
+                target_entropy = target_entropy_at(global_step, args, n_actions)
             pi_loss, temperature_loss, entropy = policy_losses(
                 actor(obs), q_values.detach(), log_alpha, target_entropy
             )
             actor_optimizer.zero_grad(set_to_none=True)
             (pi_loss + temperature_loss if args.autotune else pi_loss).backward()
             actor_optimizer.step()
+            if log_alpha_min is not None and args.autotune:
+                with torch.no_grad():
+                    log_alpha.clamp_(min=log_alpha_min)
             stats[2:] = torch.stack([pi_loss.detach(), entropy])
         if updates % args.target_network_frequency == 0:
             with torch.no_grad():
@@ -470,6 +496,7 @@ def train(args: Args, report=None) -> dict:
                         "losses/policy_loss": pi_loss,
                         "losses/entropy": entropy,
                         "losses/alpha": log_alpha.exp().item(),
+                        "losses/target_entropy": target_entropy,
                     },
                 )
             if args.checkpoint_every and global_step // args.checkpoint_every != (

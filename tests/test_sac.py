@@ -131,6 +131,38 @@ def test_discrete_policy_losses_share_one_entropy():
     assert log_probs.grad is None  # the temperature loss never pushes the policy
 
 
+def test_discrete_target_entropy_decays_linearly_then_stays():
+    """Default: constant scale * log|A|; with an end scale, linear from start to end, then constant."""
+    constant = sac_discrete.Args(target_entropy_scale=0.5)
+    assert sac_discrete.target_entropy_at(10**6, constant, 3) == 0.5 * math.log(3)
+    args = sac_discrete.Args(
+        target_entropy_scale=0.9, target_entropy_end_scale=0.1, target_entropy_decay_steps=1000
+    )
+    for step, scale in [(0, 0.9), (250, 0.7), (1000, 0.1), (5000, 0.1)]:
+        assert math.isclose(sac_discrete.target_entropy_at(step, args, 3), scale * math.log(3))
+
+
+def test_discrete_alpha_min_bounds_the_learned_alpha(runs_dir):
+    """A target entropy of 0 pushes alpha down every update; alpha_min keeps it at its floor."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    args = sac_discrete.Args(
+        target_entropy_scale=0.0,
+        alpha=0.2,
+        alpha_min=0.19,
+        learning_starts=100,
+        batch_size=16,
+        total_timesteps=600,
+        log_every=100,
+        hidden_sizes=(8,),
+        runs_dir=runs_dir,
+    )
+    acc = EventAccumulator(sac_discrete.train(args)["run_dir"], size_guidance={"scalars": 0})
+    acc.Reload()
+    alphas = [e.value for e in acc.Scalars("losses/alpha")]
+    assert min(alphas) >= 0.19 - 1e-6 and alphas[-1] < 0.2, alphas
+
+
 # ---------------------------------------------------------------- replay of truncated episodes
 
 
@@ -285,6 +317,11 @@ def test_sac_bad_input_cli(tmp_path):
         (sac_discrete, {"env_id": "CartPol-v1"}, "unknown env id 'CartPol-v1'"),
         (sac_continuous, {"buffer_size": 100}, "--batch-size 256 is larger than --buffer-size 100"),
         (sac_discrete, {"learning_starts": 10}, "--batch-size 64 is larger than --learning-starts 10"),
+        (
+            sac_discrete,
+            {"alpha_min": 0.5},
+            "--alpha-min 0.5 must be >= 0 and at most the initial --alpha 0.2",
+        ),
     ],
 )
 def test_sac_bad_input(runs_dir, capsys, module, kwargs, expected):
