@@ -119,6 +119,9 @@ def measure_env_only(module, args) -> dict:
     """Random actions through the script's vector env: steps per second with no learning at all."""
     import numpy as np
 
+    from common.runs import check_env_id
+
+    check_env_id(args.env_id)  # registers ALE's ids, as the scripts' train() does
     with tempfile.TemporaryDirectory() as tmp:
         envs, how = make_vector_env(module, args, tmp)
         envs.action_space.seed(args.seed)

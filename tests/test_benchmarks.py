@@ -81,6 +81,20 @@ def test_smoke_suite_runs_and_results_append(tmp_path, capsys):
     assert len(_lines(results / "smoke.jsonl")) == 2
 
 
+def test_env_only_measures_an_atari_script_in_a_fresh_process(tmp_path):
+    """--measure env-only registers ALE's ids itself (as the scripts' train() does): in a fresh
+    process, Atari's env-only throughput line is written instead of 'Namespace ALE not found'."""
+    pytest.importorskip("ale_py")
+    argv = [sys.executable, str(ROOT / "benchmarks" / "run_job.py"), "--suite", "throughput", "--measure"]
+    argv += ["env-only", "--script", "algos/ppo_atari.py", "--results-dir", str(tmp_path), "--"]
+    argv += ["--env-id", "ALE/Pong-v5", "--num-envs", "2", "--total-timesteps", "64"]
+    out = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-500:]
+    (line,) = _lines(tmp_path / "throughput.jsonl")
+    rec = json.loads(line)
+    assert rec["measure"] == "env-only" and rec["global_step"] == 64 and rec["sps"] > 0
+
+
 def test_print_jobs_lines_run_standalone(tmp_path, capsys):
     """--print-jobs prints one command per job (seeds 1..N) and nothing else on stdout; a printed
     line run by a shell on its own appends its result."""
