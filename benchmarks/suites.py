@@ -126,7 +126,11 @@ CLASSIC = [
                 "learning_rate": 5e-4,
             },
             "a2c": {"num_envs": 16, "learning_rate": 1e-2, "ent_coef": 0.01},
-            "sac_discrete": {"target_entropy_scale": 0.1, "num_envs": 4, "batch_size": 128},
+            "sac_discrete": {
+                "target_entropy_scale": 0.5,
+                "target_entropy_end_scale": 0.1,
+                "target_entropy_decay_steps": 150_000,
+            },
         },
     },
     {
