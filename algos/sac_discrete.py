@@ -21,6 +21,11 @@ can commit where the task needs it (CartPole must act decisively near its limits
 Deviations: the actor's loss uses the critics' Q(s, .) from the forward pass of the critic loss
 (detached, i.e. from just before this step's critic update) instead of a second forward pass after it.
 The temperature is learned as log(alpha) and its loss uses log(alpha) (SB3's convention).
+Options, off by default: ``target_entropy_end_scale`` moves the target entropy's scale linearly to a
+second value over ``target_entropy_decay_steps`` env steps (explore while the critics know little, then
+commit: Acrobot's sparse reward), and ``alpha_min`` floors alpha (log(alpha) learned with Adam falls by
+about its learning rate per update while the entropy stays above target, and from alpha ~ 1e-9 it
+takes thousands of updates to climb back).
 ``policy_frequency`` d > 1 updates the actor and alpha once every d critic updates.
 
 Speed: both critics are one module whose layer weights are stacked to shape (2, in, out), so twin Q
