@@ -152,7 +152,7 @@ def test_discrete_alpha_min_bounds_the_learned_alpha(runs_dir):
         alpha_min=0.19,
         learning_starts=100,
         batch_size=16,
-        total_timesteps=600,
+        total_timesteps=400,
         log_every=100,
         hidden_sizes=(8,),
         runs_dir=runs_dir,
