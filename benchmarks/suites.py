@@ -181,9 +181,14 @@ CLASSIC = [
         # GAE 0.95, ent 0.01, standardised value targets: 234.3, 237.9, 228.5, 246.5 at 300k (without the
         # standardisation: 206, 229, 149, 177, seeds 1-4); RL Zoo's gamma 0.999 / GAE 0.98
         # on 16 x 128 steps reach 117 (4 epochs) and 107 (10 epochs, lr 5e-4).
-        # a2c: no setting found yet (runs its CartPole defaults). Seed 1 at 300k, all with gamma 0.99,
-        # ent 0.01, standardised value targets: RMSprop 7e-3 -108.1; Adam 1e-3 + normalised advantages
-        # -47.9 (8 x 32 steps), -99.2 (8 x 8 steps); RL Zoo's setting reached 49.3.
+        # a2c: RL Zoo's setting (8 envs x 5 steps, n-step returns: GAE 1.0, gamma 0.995, ent 1e-5, clip 0.5;
+        # vf_coef 1.0 = SB3's unhalved MSE) at lr 3e-3 (Zoo: 8.3e-4), RMSprop annealed: seeds 1-4 TBD at 300k.
+        # A2C learns fast, then often collapses into hovering to the time limit; at the last 100 episodes,
+        # seed 1 (seed 2): lr 8.3e-4 29.9; 1.6e-3 68.6 (-4.2); 3e-3 79.2 (126.0), 174.5 at 200k; with GAE
+        # 0.95: lr 3e-3 -135.7 (164.8 at 150k), 2e-3 -89.5 (21.1 at 150k); standardised value targets
+        # (8.3e-4: -98.0; 3e-3 with GAE 0.95: -110.4); 16 envs -14.2 (8.3e-4), -84.4 (3e-3); grad clip 5
+        # -14.5. Earlier, with gamma 0.99, ent 0.01, standardised value targets: RMSprop 7e-3 -108.1; Adam
+        # 1e-3 + normalised advantages -47.9 (8 x 32 steps), -99.2 (8 x 8 steps).
         "overrides": {
             # dqn: dqn_per's defaults with 4 gradient steps per 4 env steps (replay ratio 1): 253.3, 262.3,
             # 273.6 at 300k (seeds 1-3; 2 steps: 223.0, 36.8, seed 2 hovering near -20 until ~280k).
@@ -199,6 +204,14 @@ CLASSIC = [
                 "gae_lambda": 0.95,
                 "ent_coef": 0.01,
                 "normalize_v_targets": True,
+            },
+            "a2c": {
+                "learning_rate": 3e-3,
+                "num_steps": 5,
+                "gae_lambda": 1.0,
+                "ent_coef": 1e-5,
+                "vf_coef": 1.0,
+                "max_grad_norm": 0.5,
             },
             # sac_discrete: target entropy 0.1 log|A| (alpha falls to ~0 by ~50k: a near-greedy policy that
             # stops firing once at rest, so the lander sleeps and the episode ends), 2x128 nets, lr 5e-4,
