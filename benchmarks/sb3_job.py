@@ -5,8 +5,9 @@
 
 The hyperparameters arrive already translated from our script's Args (benchmarks/throughput.py):
 ``learning_rate`` with ``anneal_lr`` (linear to 0, as ours), ``policy_kwargs.net_arch`` and
-``policy_kwargs.activation_fn`` ("tanh" / "relu"), ``vec_normalize`` (VecNormalize's arguments). Envs: SB3's DummyVecEnv (sequential, like our
-SyncVectorEnv). The clock covers ``model.learn`` only, as ours covers the training loop.
+``policy_kwargs.activation_fn`` ("tanh" / "relu"), ``vec_normalize`` (VecNormalize's arguments), and for
+the Atari scripts ``policy`` ("CnnPolicy") and ``atari`` (the env's sticky actions and no-op starts).
+Envs: SB3's DummyVecEnv (sequential, like our SyncVectorEnv). The clock covers ``model.learn`` only, as ours covers the training loop.
 """
 
 from __future__ import annotations
@@ -60,12 +61,27 @@ def main() -> None:
 
         gym.register_envs(ale_py)
 
-    envs = make_vec_env(opts.env_id, n_envs=opts.num_envs, seed=opts.seed, vec_env_cls=DummyVecEnv)
+    atari = hparams.pop("atari", None)
+    if atari:  # the env of our *_atari.py scripts, frame stack included (channels first: SB3 sees it)
+
+        def make_env():
+            env = gym.make(
+                opts.env_id, frameskip=1, repeat_action_probability=atari["repeat_action_probability"]
+            )
+            env = gym.wrappers.AtariPreprocessing(
+                env, noop_max=atari["noop_max"], frame_skip=4, screen_size=84
+            )
+            return gym.wrappers.FrameStackObservation(env, 4)
+
+    envs = make_vec_env(
+        make_env if atari else opts.env_id, n_envs=opts.num_envs, seed=opts.seed, vec_env_cls=DummyVecEnv
+    )
     if "vec_normalize" in hparams:  # our continuous scripts normalise observations and rewards
         envs = VecNormalize(envs, **hparams.pop("vec_normalize"))
     algo = getattr(sb3, opts.algo)
+    policy = hparams.pop("policy", "MlpPolicy")
     model = algo(
-        "MlpPolicy", envs, policy_kwargs=policy_kwargs, seed=opts.seed, device="cpu", verbose=0, **hparams
+        policy, envs, policy_kwargs=policy_kwargs, seed=opts.seed, device="cpu", verbose=0, **hparams
     )
     start = time.perf_counter()
     model.learn(total_timesteps=opts.total_timesteps)

@@ -22,6 +22,19 @@ def _net(args, notes, default=(64, 64)):
 
 def sb3_hparams(sb3_algo: str, args) -> tuple[dict, list[str]]:
     """``(hparams, notes)`` for ``sb3_job.py --hparams`` from a resolved Args instance."""
+    hp, notes = _mlp_hparams(sb3_algo, args)
+    if hasattr(args, "noop_max"):  # an Atari script: SB3's CnnPolicy (Nature CNN) on the same env
+        hidden = _net(args, notes, (512,))
+        hp["policy"] = "CnnPolicy"
+        # NatureCNN ends in one dense layer of features_dim units, as our trunk (hidden_sizes (512,))
+        hp["policy_kwargs"] = {"net_arch": [], "features_extractor_kwargs": {"features_dim": hidden[-1]}}
+        hp["atari"] = {"repeat_action_probability": args.repeat_action_probability, "noop_max": args.noop_max}
+        if "buffer_size" in hp:  # the work per step does not depend on it; 1M frames stacks would not fit
+            hp["buffer_size"] = min(hp["buffer_size"], args.total_timesteps)
+    return hp, notes
+
+
+def _mlp_hparams(sb3_algo: str, args) -> tuple[dict, list[str]]:
     notes: list[str] = []
     g = lambda name, default=None: _get(args, name, notes, default)  # noqa: E731
     activation = g("activation", "tanh")

@@ -42,10 +42,10 @@ SB3_ALGORITHM = {
     "a2c_continuous": "A2C",
     "ppo_continuous": "PPO",
     "sac_continuous": "SAC",
-    "ppo_atari": None,  # Atari needs ale-py and SB3's AtariWrapper in the SB3 venv: not wired yet
-    "a2c_atari": None,
-    "dqn_atari": None,
-    "sac_atari": None,
+    "ppo_atari": "PPO",  # CnnPolicy on our env (ale-py in SB3's venv)
+    "a2c_atari": "A2C",
+    "dqn_atari": "DQN",
+    "sac_atari": None,  # SB3's SAC is continuous-only
 }
 
 

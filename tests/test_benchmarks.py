@@ -81,6 +81,23 @@ def test_smoke_suite_runs_and_results_append(tmp_path, capsys):
     assert len(_lines(results / "smoke.jsonl")) == 2
 
 
+def test_sb3_hparams_of_an_atari_script_use_the_cnn_policy_on_our_env():
+    """The Atari scripts map to SB3's CnnPolicy (Nature CNN ending in our dense width, no extra
+    layers) on the same env (sticky actions, no-op starts); the replay buffer is capped at the run."""
+    import tyro
+
+    from benchmarks.sb3_params import sb3_hparams
+
+    module = run_job.load_script("algos/dqn_atari.py")
+    args = tyro.cli(module.Args, args=["--total-timesteps", "10000", "--repeat-action-probability", "0.1"])
+    hp, _ = sb3_hparams("DQN", args)
+    assert hp["policy"] == "CnnPolicy" and hp["buffer_size"] == 10_000
+    assert hp["policy_kwargs"] == {"net_arch": [], "features_extractor_kwargs": {"features_dim": 512}}
+    assert hp["atari"] == {"repeat_action_probability": 0.1, "noop_max": args.noop_max}
+    hp, _ = sb3_hparams("PPO", tyro.cli(run_job.load_script("algos/ppo.py").Args, args=[]))
+    assert "policy" not in hp and "atari" not in hp  # the MLP scripts keep SB3's MlpPolicy
+
+
 def test_env_only_measures_an_atari_script_in_a_fresh_process(tmp_path):
     """--measure env-only registers ALE's ids itself (as the scripts' train() does): in a fresh
     process, Atari's env-only throughput line is written instead of 'Namespace ALE not found'."""
