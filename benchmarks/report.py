@@ -379,7 +379,7 @@ counts as done only while the script's defaults still equal what it ran; each ce
 configuration that the suite runs today (the script's defaults under benchmarks/suites.py's
 overrides), else its newest configuration. A run made by hand: `python benchmarks/run_job.py --suite mujoco --script
 algos/sac_continuous.py --from-run runs/<run folder>`. The SB3 venv: `python3 -m venv /tmp/sb3 && /tmp/sb3/bin/pip install "torch==2.13.0"
-stable-baselines3 "gymnasium[box2d,mujoco]"`; without `--sb3-python` the SB3 column is skipped with
+stable-baselines3 "gymnasium[box2d,mujoco]" ale-py opencv-python-headless` (the last two for the Atari rows); without `--sb3-python` the SB3 column is skipped with
 a note.
 
 ### Full scale on a GPU machine
