@@ -219,9 +219,10 @@ CLASSIC = [
             },
             # sac_discrete: target entropy 0.1 log|A| (alpha falls to ~0 by ~50k: a near-greedy policy that
             # stops firing once at rest, so the lander sleeps and the episode ends), 2x128 nets, lr 5e-4,
-            # 5k random steps, one update per env step. Seed 1 probe: -101 at 77k (1000-step hovering
-            # episodes), 59 at 150k and rising. The defaults (0.5 log|A|, 2x64, lr 3e-4) hover: -30.9 at
-            # 300k (seed 1); 0.2 log|A| with 4 envs x 2 updates, 2x128: -23.6 at 225k.
+            # 5k random steps, one update per env step: seed 1 255.0 at 300k (-101 at 77k with 1000-step
+            # hovering episodes, 59 at 150k, 239 at 265k; 28 min at 176 steps/s under load). The defaults
+            # (0.5 log|A|, 2x64, lr 3e-4) hover: -30.9 at 300k (seed 1); 0.2 log|A| with 4 envs x 2
+            # updates, 2x128: -23.6 at 225k.
             "sac_discrete": {
                 "hidden_sizes": [128, 128],
                 "policy_lr": 5e-4,
