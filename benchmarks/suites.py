@@ -224,8 +224,9 @@ CLASSIC = [
             },
             # sac_discrete: target entropy 0.1 log|A| (alpha falls to ~0 by ~50k: a near-greedy policy that
             # stops firing once at rest, so the lander sleeps and the episode ends), 2x128 nets, lr 5e-4,
-            # 5k random steps, one update per env step: seed 1 255.0 at 300k (-101 at 77k with 1000-step
-            # hovering episodes, 59 at 150k, 239 at 265k; 28 min at 176 steps/s under load). The defaults
+            # 5k random steps, one update per env step: seeds 1, 2 255.0, 173.4 at 300k (seed 1 -101 at 77k
+            # with 1000-step hovering episodes, 59 at 150k, 239 at 265k; seed 2 ~50k later: 3 at 196k, 131
+            # at 267k, still rising; 28-32 min at 155-176 steps/s under load). The defaults
             # (0.5 log|A|, 2x64, lr 3e-4) hover: -30.9 at 300k (seed 1); 0.2 log|A| with 4 envs x 2
             # updates, 2x128: -23.6 at 225k.
             "sac_discrete": {
