@@ -253,21 +253,24 @@ CLASSIC = [
                 "gae_lambda": 0.98,
                 "init_log_std": -0.7,
             },
-            # A2C: Adam 2e-3, raw advantages, 8 envs x 8 steps, initial std exp(-2) ~ 0.14: seeds 1-4 TBD at
-            # 300k. The trap is hovering to the time limit (about -90; checked by playing a saved agent):
-            # most settings reach -50..0 at 100-150k, then settle into it. Seed 1 at 300k (seed 2): the
-            # previous setting (lr 1e-3, normalised advantages, std exp(-1)) 3.2 (-129.7; seeds 3, 4 -139.1,
-            # -200.4; without observation normalisation -99, -109, seed 4 -151); this one at lr 3e-3 -95.7. Without
-            # observation normalisation (all hover): with normalised advantages lr 2e-3 -94.9, std exp(-2)
-            # -83.8 (raw advantages -72.3; gamma 0.999 -75.0), gamma 0.995 -99.5, no reward scaling but
-            # standardised value targets -94.7 (gamma 0.999 -108.2); RL Zoo-like RMSprop 2e-3, 8 x 5 steps,
-            # GAE 1.0, gamma 0.995 -82.4 (grad clip 5: 51.4 after -120 at 250k; gamma 0.999 -556, crashing).
-            # With normalisation: std exp(-2) + normalised advantages -120.8; gamma 0.999 / GAE 0.9 -33.6.
+            # A2C (Adam 1e-3, normalised advantages, 8 envs x 8 steps, log-std -1): seeds 1-4 at 300k
+            # 3/-130/-139/-200 with per-env observation statistics (before 5d55378; shared ones: TBD), far
+            # from 200. The trap is hovering to the time limit (about -90; checked by playing a saved agent):
+            # most settings reach -50..0 at 100-150k, then settle into it. Adam 2e-3, raw advantages, std
+            # exp(-2): 23.2, -57.2 (seeds 1, 2, per-env statistics; lr 3e-3 seed 1 -95.7), then with shared
+            # statistics -696.6, -45.4, -187.6, -281.4 (seeds 1-4). Seed 1 at 300k, per-env
+            # statistics: lr 2e-3 -88, log-std -0.5 -127, 16 envs -237, gamma 0.999 / GAE 0.98 -316 at
+            # 200k; log-std -2 -120.8; gamma 0.999 / GAE 0.9 -33.6. Without observation normalisation (all
+            # hover; seeds 1/2/4 -99/-109/-151): lr 2e-3 -94.9, std exp(-2) -83.8 (raw advantages -72.3;
+            # gamma 0.999 -75.0), gamma 0.995 -99.5, no reward scaling but standardised value targets -94.7
+            # (gamma 0.999 -108.2); RL Zoo-like RMSprop 2e-3, 8 x 5 steps, GAE 1.0, gamma 0.995, std exp(-2)
+            # -82.4 (grad clip 5: 51.4 after -120 at 250k; gamma 0.999 -556, crashing).
             "a2c_continuous": {
                 "optimizer": "adam",
-                "learning_rate": 2e-3,
+                "learning_rate": 1e-3,
+                "norm_adv": True,
                 "num_steps": 8,
-                "init_log_std": -2.0,
+                "init_log_std": -1.0,
                 "activation": "relu",
             },
             # SAC: RL Zoo's learning rate 7.3e-4, tau 0.01 and 10k random steps, on 2x128 nets with
