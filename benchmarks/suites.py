@@ -198,12 +198,12 @@ CLASSIC = [
             # dqn: dqn_per's defaults with 4 gradient steps per 4 env steps (replay ratio 1): 253.3, 262.3,
             # 273.6 at 300k (seeds 1-3; 2 steps: 223.0, 36.8, seed 2 hovering near -20 until ~280k).
             "dqn": {**_DQN_LIKE_DQN_PER, "gradient_steps": 4},
-            # dqn_per: its defaults with 4 gradient steps per 4 env steps at half the learning rate (the PER
-            # paper lowers DQN's step size too) and a buffer that holds the whole run: seed 1 237.0 at 300k (256 at 280k).
-            # Its defaults: 257.9, 204.9 (seeds 1, 2). 4 gradient steps at lr 5e-4: seed 2 257.1, but seed 1
-            # fell from 228 at 200k to about -500 at 225-250k as Q rose from 55 to 170 (-189.1 at 300k);
-            # at lr 2.5e-4 with the 100k buffer seed 1 dipped from 244 at 180k to 110 at 220k (227.5).
-            "dqn_per": {"gradient_steps": 4, "learning_rate": 2.5e-4, "buffer_size": 300_000},
+            # dqn_per: its defaults with 4 gradient steps per 4 env steps and a buffer that holds the whole
+            # run: seed 1 239.0 at 300k (seed 2 running). With the 100k buffer seed 1 fell from 228 at 200k
+            # to about -500 at 225-250k as Q rose from 55 to 170 (-189.1; seed 2 257.1). At lr 2.5e-4:
+            # 237.0, 223.6 (seeds 1, 2; with the 100k buffer seed 1 dipped to 110 at 220k, 227.5). Its
+            # defaults (2 gradient steps): 257.9, 204.9 (seed 2 near -20 until 160k).
+            "dqn_per": {"gradient_steps": 4, "buffer_size": 300_000},
             "ppo": {
                 "num_envs": 8,
                 "num_steps": 128,
