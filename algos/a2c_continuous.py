@@ -13,7 +13,7 @@ rollout's end, up to ``num_steps`` steps ahead (A3C's t_max; truncations and ter
 The policy is a Gaussian ``N(mu_theta(s), diag(exp(2 log_std)))`` whose log-std is a learned,
 state-independent vector (the paper's MuJoCo policy has a state-dependent variance). A sampled
 action is clipped to the action space before the env sees it; the log-probability is that of the
-unclipped sample. As ppo_continuous.py: observation normalisation (running mean/std, then
+unclipped sample. As ppo_continuous.py: per-env observation normalisation (running mean/std, then
 clipped to +-10), reward scaling by the running std of the discounted return (then clipped to
 +-10), orthogonal init. Written as ppo_continuous.py minus what PPO adds:
 ``diff algos/a2c_continuous.py algos/ppo_continuous.py`` shows the clipped ratio (and the old
@@ -22,23 +22,19 @@ Options beyond the paper: Adam instead of RMSprop (``--optimizer``), ``normalize
 ``symlog_transform``, learning-rate annealing, advantage normalisation, gradient-norm clipping.
 Actor and critic are separate MLPs (the paper shares a trunk).
 
-Where observations are already well scaled, try ``--no-norm-obs``: the normaliser's statistics
-drift as the policy changes, and A2C's one gradient step per rollout does not keep up. On
-Pendulum-v1 (300k steps, Adam, normalised advantages, gamma 0.95) it was the difference between
--284..-939 and -190..-258 (per-env statistics then; benchmarks/suites.py has the settings).
+Where observations are already well scaled, try ``--no-norm-obs``: the per-env normaliser's
+statistics drift as the policy changes, and A2C's one gradient step per rollout does not keep up.
+On Pendulum-v1 (300k steps, Adam, normalised advantages, gamma 0.95) it is the difference between
+-284..-939 and -190..-258 (benchmarks/suites.py has the settings).
 
 Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
 observation, and the real final observation sits in ``info["final_obs"]``. Termination zeroes the
 bootstrap; a time-limit truncation (MuJoCo: 1000 steps) bootstraps from V(final observation).
-
-Speed, as ppo_continuous.py (the envs are raw: ``RecordEpisodeStatistics`` sees raw rewards, so
-logged returns are the raw ones). The script normalises observations and scales rewards itself,
-once per vector step over the batch of envs (``Normalizer``: the math of Gymnasium's
-NormalizeObservation / NormalizeReward, with one set of statistics shared by the envs); per-env
-wrappers cost more per step than MuJoCo's physics here. ``info["final_obs"]`` goes through the same
-normalisation as every observation the critic sees. The rollout runs the actor as a numpy snapshot
-of its weights, and only the actor: V(s_t) and V(final obs) are computed for the whole rollout in
-one batched torch forward after it.
+The observation normaliser is a wrapper *inside* each env, so ``info["final_obs"]`` has gone
+through the same normalisation as every observation the critic sees. Rewards are scaled by a
+vector wrapper outside ``RecordEpisodeStatistics``, so logged returns are the raw ones.
+For speed, the rollout only runs the actor; V(s_t) and V(final obs) are computed for the whole
+rollout in one batched forward after it.
 """
 
 from __future__ import annotations
@@ -55,7 +51,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
-from gymnasium.wrappers.utils import RunningMeanStd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.returns import gae, next_values_from
@@ -118,7 +113,7 @@ class Args:
     max_grad_norm: float = 0.5
     """global gradient-norm clip"""
     norm_obs: bool = True
-    """normalise observations by running mean and std, then clip to +-obs_clip"""
+    """normalise observations by running mean and std (per env), then clip to +-obs_clip"""
     obs_clip: float = 10.0
     """clip of the normalised observations"""
     norm_reward: bool = True
@@ -165,80 +160,67 @@ RESUME_MUST_MATCH = (
 )
 
 
-def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
+def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, norm_obs: bool, obs_clip: float):
     def thunk():
         if capture_video and idx == 0:
             env = gym.make(env_id, render_mode="rgb_array")
-            return gym.wrappers.RecordVideo(env, video_dir)
-        return gym.make(env_id)
+            env = gym.wrappers.RecordVideo(env, video_dir)
+        else:
+            env = gym.make(env_id)
+        if norm_obs:
+            # Inside the env: the final observation of an episode is normalised like all others.
+            env = gym.wrappers.NormalizeObservation(env)
+            env = gym.wrappers.TransformObservation(
+                env, partial(np.clip, a_min=-obs_clip, a_max=obs_clip), env.observation_space
+            )
+        return env
 
     return thunk
 
 
 def make_envs(args: Args, video_dir: str):
-    """Raw envs (the script normalises, see ``Normalizer``) with raw episode statistics."""
+    """Per-env observation normalisation, raw episode statistics, then reward scaling (vector level)."""
     envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
     envs = envs(
-        [make_env(args.env_id, i, args.capture_video, video_dir) for i in range(args.num_envs)],
+        [
+            make_env(args.env_id, i, args.capture_video, video_dir, args.norm_obs, args.obs_clip)
+            for i in range(args.num_envs)
+        ],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        copy=False,  # the rollout normalises each observation into a new array before the next step
+        copy=False,  # the rollout copies each observation into its buffer before the next step
     )
-    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    if args.norm_reward:
+        envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
+        envs = gym.wrappers.vector.TransformReward(
+            envs, partial(np.clip, a_min=-args.reward_clip, a_max=args.reward_clip)
+        )
+    return envs
 
 
-def update_running_stats(rms: RunningMeanStd, x: np.ndarray) -> None:
-    """``rms.update(x)`` (pooled mean and variance with the batch ``x`` along axis 0) in fewer numpy
-    calls; one row (one env) skips the batch's own variance, which is 0."""
-    n = x.shape[0]
-    if n == 1:
-        delta, batch_m2 = x[0] - rms.mean, 0.0
-    else:
-        batch_mean = x.sum(0) / n
-        delta, batch_m2 = batch_mean - rms.mean, np.square(x - batch_mean).sum(0)
-    count = rms.count
-    total = count + n
-    rms.mean = rms.mean + delta * (n / total)
-    rms.var = (rms.var * count + batch_m2 + np.square(delta) * (count * n / total)) / total
-    rms.count = total
+def norm_stats(envs) -> dict:
+    """The running statistics of the normalisation wrappers (they belong in a checkpoint)."""
+    stats = {"obs_rms": None, "return_rms": None}
+    env = envs
+    while isinstance(env, gym.vector.VectorWrapper):
+        if isinstance(env, gym.wrappers.vector.NormalizeReward):
+            stats["return_rms"] = env.return_rms
+        env = env.env
+    try:
+        stats["obs_rms"] = list(env.get_attr("obs_rms"))
+    except AttributeError:  # norm_obs off
+        pass
+    return stats
 
 
-class Normalizer:
-    """Observation normalisation and reward scaling (OpenAI baselines' VecNormalize), applied by the
-    script once per vector step; the same math as Gymnasium's NormalizeObservation (+ clip) and
-    vector NormalizeReward (+ clip), with one set of running statistics for all envs.
-
-    obs: update the running mean/var with the batch, then ``clip((obs - mean) / sqrt(var + 1e-8))``.
-    rewards: ``G <- gamma * G * (1 - terminated) + r`` per env (0 after an episode ends), update the
-    running var of G, then ``clip(r / sqrt(var + 1e-8))``.
-    """
-
-    def __init__(self, obs_space: gym.spaces.Box, num_envs: int, args: Args):
-        self.obs_rms = RunningMeanStd(shape=obs_space.shape, dtype=obs_space.dtype) if args.norm_obs else None
-        self.return_rms = RunningMeanStd(shape=()) if args.norm_reward else None
-        self.returns = np.zeros(num_envs)
-        self.gamma, self.obs_clip, self.reward_clip = args.gamma, args.obs_clip, args.reward_clip
-
-    def obs(self, obs: np.ndarray) -> np.ndarray:
-        """A batch of raw observations (B, ...) -> float32, updating the statistics first."""
-        if self.obs_rms is None:
-            return np.asarray(obs, dtype=np.float32)
-        update_running_stats(self.obs_rms, obs)
-        obs = (obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + 1e-8)
-        return obs.clip(-self.obs_clip, self.obs_clip).astype(np.float32)
-
-    def reward(self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
-        if self.return_rms is None:
-            return rewards
-        self.returns = self.returns * self.gamma * (1 - terminated) + rewards
-        update_running_stats(self.return_rms, self.returns)
-        self.returns[terminated | truncated] = 0.0
-        return (rewards / np.sqrt(self.return_rms.var + 1e-8)).clip(-self.reward_clip, self.reward_clip)
-
-    def state_dict(self) -> dict:
-        return {"obs_rms": self.obs_rms, "return_rms": self.return_rms, "returns": self.returns}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.obs_rms, self.return_rms, self.returns = state["obs_rms"], state["return_rms"], state["returns"]
+def set_norm_stats(envs, stats: dict) -> None:
+    env = envs
+    while isinstance(env, gym.vector.VectorWrapper):
+        if isinstance(env, gym.wrappers.vector.NormalizeReward) and stats["return_rms"] is not None:
+            env.return_rms = stats["return_rms"]
+        env = env.env
+    if stats["obs_rms"] is not None:
+        env.set_attr("obs_rms", stats["obs_rms"])
 
 
 def mlp(sizes, activation, layer_norm: bool, out_std: float) -> nn.Sequential:
@@ -265,37 +247,6 @@ class Agent(nn.Module):
         self.actor_mean = mlp([obs_dim, *hidden, act_dim], args.activation, args.layer_norm, 0.01)
         self.actor_logstd = nn.Parameter(torch.full((act_dim,), args.init_log_std))
         self.critic = mlp([obs_dim, *hidden, 1], args.activation, args.layer_norm, 1.0)
-
-
-def numpy_snapshot(net: nn.Sequential):
-    """``net`` (Linear, Tanh, ReLU, LayerNorm layers) frozen as a numpy function of float32 arrays."""
-    layers = []
-    for layer in net:
-        if isinstance(layer, nn.Linear):
-            weight_t = layer.weight.detach().cpu().numpy().T.copy()
-            bias = layer.bias.detach().cpu().numpy().copy()
-            layers.append(lambda x, w=weight_t, b=bias: x @ w + b)
-        elif isinstance(layer, nn.LayerNorm):
-            gain, bias = layer.weight.detach().cpu().numpy().copy(), layer.bias.detach().cpu().numpy().copy()
-
-            def layer_norm(x, gain=gain, bias=bias, eps=layer.eps):
-                x = x - x.mean(-1, keepdims=True)
-                return x / np.sqrt(np.square(x).mean(-1, keepdims=True) + eps) * gain + bias
-
-            layers.append(layer_norm)
-        elif isinstance(layer, nn.Tanh):
-            layers.append(np.tanh)
-        elif isinstance(layer, nn.ReLU):
-            layers.append(lambda x: np.maximum(x, 0.0, dtype=np.float32))
-        else:
-            raise TypeError(f"numpy_snapshot: no numpy version of {layer}")
-
-    def forward(x: np.ndarray) -> np.ndarray:
-        for f in layers:
-            x = f(x)
-        return x
-
-    return forward
 
 
 def gaussian_log_prob(actions: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
@@ -416,23 +367,20 @@ def train(args: Args, report=None) -> dict:
         optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
 
     global_step, first_iteration = 0, 1
-    normalizer = Normalizer(envs.single_observation_space, args.num_envs, args)
-    next_obs = normalizer.obs(envs.reset(seed=args.seed)[0]).reshape(args.num_envs, obs_dim)
+    next_obs, _ = envs.reset(seed=args.seed)
     if checkpoint is not None:
         agent.load_state_dict(checkpoint["agent"])
         value_transform.load_state_dict(checkpoint["value_transform"])
         load_optimizer(optimizer, checkpoint["optimizer"])
         global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
         set_rng_states(checkpoint["rng"])
-        normalizer.load_state_dict(checkpoint["norm_stats"])
         # Classic-control envs come back mid-episode (exact resume); others (MuJoCo, Box2D) start
         # new episodes, with the normalisation statistics they had.
         if set_env_state(envs, checkpoint["envs"]):
             next_obs = checkpoint["next_obs"]
         else:
-            normalizer.returns[:] = 0.0
-            raw_obs, _ = envs.reset(seed=args.seed + global_step)
-            next_obs = normalizer.obs(raw_obs).reshape(args.num_envs, obs_dim)
+            set_norm_stats(envs, checkpoint["norm_stats"])
+            next_obs, _ = envs.reset(seed=args.seed + global_step)
 
     def save() -> None:
         state = {
@@ -444,19 +392,19 @@ def train(args: Args, report=None) -> dict:
             "rng": rng_states(),
             "envs": env_state(envs),
             "next_obs": next_obs,
-            "norm_stats": normalizer.state_dict(),
+            "norm_stats": norm_stats(envs),
             "args": vars(args),
         }
         run.save_checkpoint(state)
 
-    # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...). Numpy (cheaper per step
-    # than torch indexing); torch views of the same memory for the update.
+    # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...). Numpy where the env
+    # writes (cheaper per step than torch indexing); torch views of the same memory for the update.
     obs_np = np.zeros((args.num_steps, args.num_envs, obs_dim), dtype=np.float32)
     final_obs_np = np.zeros((args.num_steps, args.num_envs, obs_dim), dtype=np.float32)
     rewards_np = np.zeros((args.num_steps, args.num_envs), dtype=np.float32)
     terminated_np = np.zeros((args.num_steps, args.num_envs), dtype=np.bool_)
     truncated_np = np.zeros((args.num_steps, args.num_envs), dtype=np.bool_)
-    actions_np = np.zeros((args.num_steps, args.num_envs, act_dim), dtype=np.float32)
+    actions = torch.zeros((args.num_steps, args.num_envs, act_dim), device=device)
     env_time = inference_time = update_time = 0.0
 
     iteration = first_iteration - 1
@@ -466,37 +414,33 @@ def train(args: Args, report=None) -> dict:
 
         rollout_start = time.perf_counter()
         env_start = env_time
-        with torch.inference_mode():
-            # The rollout's policy: the actor frozen in numpy, and all its Gaussian noise at once,
-            # a_t = mu(s_t) + std * noise_t.
-            actor_mean = numpy_snapshot(agent.actor_mean)
-            scaled_noise = torch.randn((args.num_steps, args.num_envs, act_dim), device=device)
-            scaled_noise = (scaled_noise * agent.actor_logstd.exp()).cpu().numpy()
-        for step in range(args.num_steps):
-            global_step += args.num_envs
-            obs_np[step] = next_obs
-            actions_np[step] = action = actor_mean(next_obs) + scaled_noise[step]
-
-            t = time.perf_counter()
-            raw_obs, reward, term, trunc, info = envs.step(action.clip(action_low, action_high))
-            env_time += time.perf_counter() - t
-            # Easy to overlook: a truncated episode bootstraps from its *final* observation,
-            # which SAME_STEP autoreset hands over in info["final_obs"] (raw_obs is the reset one).
-            # Every final observation updates the statistics before the reset ones, as a per-env
-            # normaliser would.
-            ended = term | trunc
-            if ended.any():
-                final_obs = normalizer.obs(np.stack(info["final_obs"][ended])).reshape(-1, obs_dim)
-                final_obs_np[step, ended] = final_obs
-            next_obs = normalizer.obs(raw_obs).reshape(args.num_envs, obs_dim)
-            rewards_np[step] = normalizer.reward(reward, term, trunc)
-            terminated_np[step] = term
-            truncated_np[step] = trunc
-            run.log_episodes(global_step, info)
-        inference_time += time.perf_counter() - rollout_start - (env_time - env_start)
-
-        update_start = time.perf_counter()
         with torch.no_grad():  # not inference_mode: the update takes gradients through these tensors
+            # All the rollout's Gaussian noise at once: a_t = mu(s_t) + std * noise_t.
+            scaled_noise = torch.randn((args.num_steps, args.num_envs, act_dim), device=device)
+            scaled_noise *= agent.actor_logstd.exp()
+            for step in range(args.num_steps):
+                global_step += args.num_envs
+                obs_np[step] = next_obs
+                obs = torch.from_numpy(obs_np[step]).to(device)
+                action = agent.actor_mean(obs) + scaled_noise[step]
+                actions[step] = action
+
+                t = time.perf_counter()
+                next_obs, reward, term, trunc, info = envs.step(
+                    np.clip(action.cpu().numpy(), action_low, action_high)
+                )
+                env_time += time.perf_counter() - t
+                rewards_np[step] = reward
+                terminated_np[step] = term
+                truncated_np[step] = trunc
+                # Easy to overlook: a truncated episode bootstraps from its *final* observation,
+                # which SAME_STEP autoreset hands over in info["final_obs"] (next_obs is the reset one).
+                if trunc.any():
+                    final_obs_np[step, trunc] = np.stack(info["final_obs"][trunc])
+                run.log_episodes(global_step, info)
+            inference_time += time.perf_counter() - rollout_start - (env_time - env_start)
+
+            update_start = time.perf_counter()
             obs_buf = torch.from_numpy(obs_np).to(device)
             rollout = (
                 obs_buf,
@@ -508,8 +452,7 @@ def train(args: Args, report=None) -> dict:
             )
             values, advantages, returns = compute_advantages(agent, value_transform, rollout, args)
             values_raw = value_transform.decode(values)
-            b_obs = obs_buf.view(batch_size, -1)
-            b_actions = torch.from_numpy(actions_np).to(device).view(batch_size, -1)
+            b_obs, b_actions = obs_buf.view(batch_size, -1), actions.view(batch_size, -1)
         value_transform.update(returns)
 
         # Learn: one gradient step on the whole rollout.
@@ -571,7 +514,7 @@ def evaluate(
     seed: int = 10_000,
 ) -> dict:
     """Play a saved agent for ``episodes`` episodes (the Gaussian's mean if ``greedy``, else sampled,
-    clipped to the action space), observations normalised with the frozen training statistics;
+    clipped to the action space), observations normalised with env 0's frozen training statistics;
     returns ``{"mean", "std", "returns", "lengths"}`` of the raw episodic return."""
     state = load_checkpoint(checkpoint)
     args = args_from_checkpoint(Args, state)
@@ -579,7 +522,7 @@ def evaluate(
     def wrap(env):
         if args.norm_obs:
             env = gym.wrappers.NormalizeObservation(env)
-            env.obs_rms, env.update_running_mean = state["norm_stats"]["obs_rms"], False
+            env.obs_rms, env.update_running_mean = state["norm_stats"]["obs_rms"][0], False
             env = gym.wrappers.TransformObservation(
                 env, partial(np.clip, a_min=-args.obs_clip, a_max=args.obs_clip), env.observation_space
             )
