@@ -109,7 +109,7 @@ CLASSIC = [
         # never reaches the goal: -500) and 16 envs: -83.8, -80.5, -80.8, -80.8 at 300k (8 envs: -79.8,
         # -83.9, -85.4, -84.4; lr 7e-3 with 16 envs: -500 on seeds 1, 2).
         # sac_discrete: the script's defaults (1 env, one update per env step, batch 64) with the target
-        # entropy decaying linearly from 0.5 to 0.1 log|A| over 150k steps: seeds 1, 2 -80.2, -82.4 at 300k
+        # entropy decaying linearly from 0.5 to 0.1 log|A| over 150k steps: seeds 1-3 -80.2, -82.4, -81.6 at 300k
         # (25 min a run here). Discovery is the hard part: before the first success every action's Q is
         # about equal, the entropy stays above the target and alpha falls ~ e^-1 per 3k updates. With 4
         # envs (one update per 4 env steps, batch 128) and a constant 0.1 log|A|: -81.4, -500, -88.6, -291.6
