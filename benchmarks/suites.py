@@ -255,8 +255,9 @@ CLASSIC = [
                 "init_log_std": -0.7,
             },
             # A2C (Adam 1e-3, normalised advantages, 8 envs x 8 steps, log-std -1): seeds 1-4 at 300k
-            # 3/-130/-139/-200 with per-env observation statistics (before 5d55378; shared ones: TBD), far
-            # from 200. The trap is hovering to the time limit (about -90; checked by playing a saved agent):
+            # -124.4/-134.3/-92.7/-95.7 (mean -111.8; 78-112 s each), far from 200; per-env observation
+            # statistics (before 5d55378): 3/-130/-139/-200. The trap is hovering to the time limit (about
+            # -90; checked by playing a saved agent):
             # most settings reach -50..0 at 100-150k, then settle into it. Adam 2e-3, raw advantages, std
             # exp(-2): 23.2, -57.2 (seeds 1, 2, per-env statistics; lr 3e-3 seed 1 -95.7), then with shared
             # statistics -696.6, -45.4, -187.6, -281.4 (seeds 1-4). Seed 1 at 300k, per-env
