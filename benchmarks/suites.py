@@ -184,9 +184,10 @@ CLASSIC = [
         # standardisation: 206, 229, 149, 177, seeds 1-4); RL Zoo's gamma 0.999 / GAE 0.98
         # on 16 x 128 steps reach 117 (4 epochs) and 107 (10 epochs, lr 5e-4).
         # a2c: RL Zoo's setting (8 envs x 5 steps, n-step returns: GAE 1.0, gamma 0.995, ent 1e-5, clip 0.5;
-        # vf_coef 1.0 = SB3's unhalved MSE) with Adam 1e-3 annealed in place of RMSprop 8.3e-4: 31.6, 41.0,
-        # 85.1, 11.7 at 300k (seeds 1-4, mean 42.4; 126-140 s each at ~2300 steps/s under load), far from
-        # 200: one gradient step per 40 env steps. With RMSprop 3e-3: 79.2, 126.0, -150.8,
+        # vf_coef 1.0 = SB3's unhalved MSE) with Adam 2e-3 annealed in place of RMSprop 8.3e-4: 6.5, 180.3,
+        # 48.1, 155.5 at 300k (seeds 1-4, mean 97.6; 85-125 s each at 2400-3500 steps/s under load); short of
+        # 200: one gradient step per 40 env steps. Adam 1e-3: 31.6, 41.0, 85.1, 11.7 (mean 42.4). With
+        # RMSprop 3e-3: 79.2, 126.0, -150.8,
         # -105.3 at 300k (seeds 1-4, mean -12.7). Unstable: seed 1 peaks at 174.5 (200k), seeds 3 and 4 at
         # 57 (140k) and 24 (126k), then fall back. Seed 3: ent 0.01 -48.1
         # (seed 1: -147.0), lr 2e-3 -89.8. Seed 1 (seed 2): lr 8.3e-4 29.9; 1.6e-3 68.6 (-4.2); with GAE
@@ -216,7 +217,7 @@ CLASSIC = [
             },
             "a2c": {
                 "optimizer": "adam",
-                "learning_rate": 1e-3,
+                "learning_rate": 2e-3,
                 "num_steps": 5,
                 "gae_lambda": 1.0,
                 "ent_coef": 1e-5,
