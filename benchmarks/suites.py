@@ -200,10 +200,11 @@ CLASSIC = [
             # 273.6 at 300k (seeds 1-3; 2 steps: 223.0, 36.8, seed 2 hovering near -20 until ~280k).
             "dqn": {**_DQN_LIKE_DQN_PER, "gradient_steps": 4},
             # dqn_per: its defaults with 4 gradient steps per 4 env steps and a buffer that holds the whole
-            # run: seed 1 239.0 at 300k (seed 2 running). With the 100k buffer seed 1 fell from 228 at 200k
-            # to about -500 at 225-250k as Q rose from 55 to 170 (-189.1; seed 2 257.1). At lr 2.5e-4:
-            # 237.0, 223.6 (seeds 1, 2; with the 100k buffer seed 1 dipped to 110 at 220k, 227.5). Its
-            # defaults (2 gradient steps): 257.9, 204.9 (seed 2 near -20 until 160k).
+            # run: 239.0, 232.6 at 300k (seeds 1, 2; 20-23 min each under load; Q stays near 45-52 after
+            # 140k; seed 2 250 at 140k, then 214-245). Short of SLM-Lab's 266. With the 100k buffer seed 1
+            # fell from 228 at 200k to about -500 at 225-250k as Q rose from 55 to 170 (-189.1; seed 2
+            # 257.1). At lr 2.5e-4: 237.0, 223.6 (seeds 1, 2; with the 100k buffer seed 1 dipped to 110 at
+            # 220k, 227.5). Its defaults (2 gradient steps): 257.9, 204.9 (seed 2 near -20 until 160k).
             "dqn_per": {"gradient_steps": 4, "buffer_size": 300_000},
             "ppo": {
                 "num_envs": 8,
