@@ -227,11 +227,12 @@ CLASSIC = [
             },
             # sac_discrete: target entropy 0.1 log|A| (alpha falls to ~0 by ~50k: a near-greedy policy that
             # stops firing once at rest, so the lander sleeps and the episode ends), 2x128 nets, lr 5e-4,
-            # 5k random steps, one update per env step: seeds 1, 2 255.0, 173.4 at 300k (seed 1 -101 at 77k
-            # with 1000-step hovering episodes, 59 at 150k, 239 at 265k; seed 2 ~50k later: 3 at 196k, 131
-            # at 267k, still rising; 28-32 min at 155-176 steps/s under load). The defaults
-            # (0.5 log|A|, 2x64, lr 3e-4) hover: -30.9 at 300k (seed 1); 0.2 log|A| with 4 envs x 2
-            # updates, 2x128: -23.6 at 225k.
+            # 5k random steps, one update per env step: seeds 1-3 255.0, 173.4, -15.2 at 300k (mean 137.7;
+            # 28-35 min each at 143-176 steps/s under load). All hover first (1000-step episodes) and
+            # learn to land late: seed 1 -62 at 100k, 63 at 150k, 233 at 250k; seed 2 -112, -46, 101;
+            # seed 3 -73, -42, -34 (still hovering at 300k). Seed 4 not run. The defaults (0.5 log|A|,
+            # 2x64, lr 3e-4) hover: -30.9 at 300k (seed 1); 0.2 log|A| with 4 envs x 2 updates, 2x128:
+            # -23.6 at 225k.
             "sac_discrete": {
                 "hidden_sizes": [128, 128],
                 "policy_lr": 5e-4,
