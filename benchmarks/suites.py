@@ -109,10 +109,13 @@ CLASSIC = [
         # never reaches the goal: -500) and 16 envs: -83.8, -80.5, -80.8, -80.8 at 300k (8 envs: -79.8,
         # -83.9, -85.4, -84.4; lr 7e-3 with 16 envs: -500 on seeds 1, 2).
         # sac_discrete: the script's defaults (1 env, one update per env step, batch 64) with the target
-        # entropy decaying linearly from 0.5 to 0.1 log|A| over 150k steps: seeds 1-3 -80.2, -82.4, -81.6 at 300k
-        # (25 min a run here). Discovery is the hard part: before the first success every action's Q is
-        # about equal, the entropy stays above the target and alpha falls ~ e^-1 per 3k updates. With 4
-        # envs (one update per 4 env steps, batch 128) and a constant 0.1 log|A|: -81.4, -500, -88.6, -291.6
+        # entropy decaying linearly from 0.5 to 0.1 log|A| over 150k steps: seeds 1-4 -80.2, -82.4, -81.6,
+        # -500 at 300k (21-27 min a run here). Seeds 1-3 reach the goal by 40-55k; seed 4 never does (not
+        # even in its 1000 random steps): its Q reaches the all-fail value -100 by ~80k and alpha stays at
+        # 0.001-0.003. Next to try on seed 4: a longer random start (learning_starts), alpha_min. Discovery is
+        # the hard part: before the first success every action's Q is about equal, the entropy stays above
+        # the target and alpha falls ~ e^-1 per 3k updates. With 4 envs (one update per 4 env steps, batch
+        # 128) and a constant 0.1 log|A|: -81.4, -500, -88.6, -291.6
         # (goal first reached at ~100k, never, ~230k, ~260k steps); on seed 2, 4 envs stayed at -500 with
         # 0.98 -> 0.1 log|A| over 100k (196k steps), 0.5 -> 0.1 over 200k (120k), 2 updates per 4 env
         # steps (102k), alpha fixed at 0.2 (seed 1 too), 128x128 nets with lr 1e-3, alpha starting at 1;
