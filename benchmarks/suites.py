@@ -264,9 +264,10 @@ CLASSIC = [
             # 3.2/-129.7/-139.1/-200.4 (mean -116.6), far from 200; with 5d55378's shared observation
             # statistics (reverted in b2992c4): -124.4/-134.3/-92.7 (seeds 1-3). The trap is hovering to the
             # time limit (about -90; checked by playing a saved agent): most settings reach -50..0 at
-            # 100-150k, then settle into it. Adam 2e-3, raw advantages, std exp(-2): 23.2, -57.2 (seeds 1,
-            # 2; lr 3e-3 seed 1 -95.7), and with the shared statistics -696.6, -45.4, -187.6, -281.4
-            # (seeds 1-4); seeds 1-4 on today's per-env code: TBD. Seed 1 at 300k, per-env
+            # 100-150k, then settle into it. Adam 2e-3, raw advantages, std exp(-2): -696.6, -57.2, -56.3,
+            # -409.4 (seeds 1-4; 1 and 4 crash; a seed-1 probe while the script was being edited: 23.2; lr
+            # 3e-3 seed 1 -95.7); with the shared statistics -696.6, -45.4, -187.6, -281.4. Seed 1 at 300k,
+            # per-env
             # statistics: lr 2e-3 -88, log-std -0.5 -127, 16 envs -237, gamma 0.999 / GAE 0.98 -316 at
             # 200k; log-std -2 -120.8; gamma 0.999 / GAE 0.9 -33.6. Without observation normalisation (all
             # hover; seeds 1/2/4 -99/-109/-151): lr 2e-3 -94.9, std exp(-2) -83.8 (raw advantages -72.3;
