@@ -320,7 +320,8 @@ def fail(message: str) -> None:
 
 def finished_keys(results_dir: Path, suite: str) -> set[tuple]:
     """Keys of the jobs already in the results file, read with today's defaults of each script: a
-    result counts only if it ran the values the script's defaults have now."""
+    result counts only if it ran the values the script's defaults have now. A field the record lacks
+    (an option added since, whose default keeps the old behaviour) counts as today's default."""
     keys, defaults = set(), {}
     for record in read_records(results_dir / f"{suite}.jsonl"):
         if record.get("measure", "train") != "train" or record.get("argv") is None:
@@ -330,7 +331,7 @@ def finished_keys(results_dir: Path, suite: str) -> set[tuple]:
             exists = (ROOT / "algos" / f"{script}.py").exists()
             defaults[script] = script_defaults(script) if exists else {}
         args = record.get("args") or {}
-        relied = {k: args.get(k) for k in defaults[script]}
+        relied = {k: args.get(k, default) for k, default in defaults[script].items()}
         keys.add(job_key(record["script"], record["argv"], relied))
     return keys
 

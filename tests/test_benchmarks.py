@@ -278,6 +278,10 @@ def test_changed_defaults_make_jobs_new_and_supersede_old_results(tmp_path):
     old = {"script": "algos/ppo.py", "argv": argv, "args": dict(defaults, seed=1)}
     (tmp_path / "classic.jsonl").write_text(json.dumps(old) + "\n")
     assert run.job_key("algos/ppo.py", argv, defaults) in run.finished_keys(tmp_path, "classic")
+    # A field the record lacks (an option added since, off by default) counts as today's default.
+    older = dict(old, args={k: v for k, v in old["args"].items() if k != "clip_coef"})
+    (tmp_path / "classic.jsonl").write_text(json.dumps(older) + "\n")
+    assert run.job_key("algos/ppo.py", argv, defaults) in run.finished_keys(tmp_path, "classic")
     changed = dict(defaults, learning_rate=defaults["learning_rate"] * 2)
     assert run.job_key("algos/ppo.py", argv, changed) not in run.finished_keys(tmp_path, "classic")
     # A value given on the command line is compared through argv, not through the defaults.
