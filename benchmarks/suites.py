@@ -283,9 +283,9 @@ CLASSIC = [
                 "activation": "relu",
             },
             # SAC: RL Zoo's learning rate 7.3e-4, tau 0.01 and 10k random steps, on 2x128 nets with
-            # 2 envs (one update per 2 env steps) to fit the CPU budget: seeds 1-3 274/202/249 at 300k
-            # (seed 1 221 at 83k; seed 2 slower, 263 at 248k then down to 202), 37/25/14 min at 133/198/349
-            # steps/s under load (the 2x256 defaults: ~60-150 steps/s). Seed 4 not run yet.
+            # 2 envs (one update per 2 env steps) to fit the CPU budget: seeds 1-4 274/202/249/229 at 300k
+            # (seed 1 221 at 83k; seed 2 slower, 263 at 248k then down to 202), 37/25/14/35 min at
+            # 133/198/349/141 steps/s under load (the 2x256 defaults: ~60-150 steps/s).
             "sac_continuous": {
                 "hidden_sizes": [128, 128],
                 "num_envs": 2,
