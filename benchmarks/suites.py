@@ -236,7 +236,7 @@ CLASSIC = [
             # seed 3 -73, -42, -34 (still hovering at 300k). Seed 4 not run. The defaults (0.5 log|A|,
             # 2x64, lr 3e-4) hover: -30.9 at 300k (seed 1); 0.2 log|A| with 4 envs x 2 updates, 2x128:
             # -23.6 at 225k. To try next: target entropy 0.5 -> 0.1 log|A| over 100k (explore, then commit)
-            # with this setting reached 55/98 at 100k/150k on seed 2 (-112/-46 above) but -60/-45 on
+            # with this setting reached 55/98 at 100k/150k on seed 2 (-112/-46 above) but -60/-38 on
             # seed 3 (-73/-42 above): 150k probes only.
             "sac_discrete": {
                 "hidden_sizes": [128, 128],
