@@ -203,8 +203,10 @@ CLASSIC = [
             # 273.6 at 300k (seeds 1-3; 2 steps: 223.0, 36.8, seed 2 hovering near -20 until ~280k).
             "dqn": {**_DQN_LIKE_DQN_PER, "gradient_steps": 4},
             # dqn_per: its defaults with 4 gradient steps per 4 env steps and a buffer that holds the whole
-            # run: 239.0, 232.6 at 300k (seeds 1, 2; 20-23 min each under load; Q stays near 45-52 after
-            # 140k; seed 2 250 at 140k, then 214-245). Short of SLM-Lab's 266. With the 100k buffer seed 1
+            # run: 239.0, 232.6, 219.2, -175.2 at 300k (seeds 1-4, mean 128.9; 20-23 min each under load;
+            # seeds 1-2: Q stays near 45-52 after 140k; seed 4 held 200-215 from 175k to 250k, then fell
+            # to -282 at 275k: the collapse is not the buffer's alone). Short of SLM-Lab's 266. Untried:
+            # PER alpha ~0.4 (dqn.py's uniform replay at 4 steps: 265.5), batch 128, lr decay. With the 100k buffer seed 1
             # fell from 228 at 200k to about -500 at 225-250k as Q rose from 55 to 170 (-189.1; seed 2
             # 257.1). At lr 2.5e-4: 237.0, 223.6 (seeds 1, 2; with the 100k buffer seed 1 dipped to 110 at
             # 220k, 227.5). Its defaults (2 gradient steps): 257.9, 204.9 (seed 2 near -20 until 160k).
