@@ -77,6 +77,8 @@ def _mlp_hparams(sb3_algo: str, args) -> tuple[dict, list[str]]:
         return hp, notes
     if sb3_algo == "DQN":
         start_e, end_e = g("start_e", 1.0), g("end_e", 0.05)
+        if getattr(args, "double", False):
+            notes.append("SB3's DQN is not Double DQN: ours does one more forward pass per update")
         return {
             "learning_rate": g("learning_rate", 1e-4),
             "buffer_size": g("buffer_size", 1_000_000),
