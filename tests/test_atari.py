@@ -22,10 +22,12 @@ SMOKE = {
     "dqn_atari": [
         *("--total-timesteps", "220", "--learning-starts", "100", "--buffer-size", "400"),
         *("--batch-size", "8", "--train-frequency", "1", "--target-network-frequency", "50", "--per"),
+        "--bf16",
     ],
     "sac_atari": [
         *("--total-timesteps", "220", "--learning-starts", "100", "--buffer-size", "400"),
         *("--batch-size", "8", "--update-frequency", "1", "--target-network-frequency", "50"),
+        "--bf16",
     ],
 }
 LOSS_TAG = {
@@ -177,3 +179,26 @@ def dataclasses_replace(args, **changes):
     import dataclasses
 
     return dataclasses.replace(args, **changes)
+
+
+@pytest.mark.parametrize("script", list(SMOKE))
+def test_atari_bf16_trunk_keeps_float32_outputs(script):
+    """``--bf16`` runs the CNN trunk under bfloat16 autocast: the output layers stay float32, agree
+    with the float32 network to bf16's precision, and gradients flow; conv weights are channels_last."""
+    import importlib
+
+    module = importlib.import_module(f"algos.{script}")
+    net = getattr(module, {"dqn_atari": "QNetwork", "sac_atari": "CNNHead"}.get(script, "Agent"))
+    torch.manual_seed(0)
+    fp32, bf16 = net(6, module.Args()), net(6, module.Args(bf16=True))
+    bf16.load_state_dict(fp32.state_dict())
+    conv = next(m for m in bf16.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    obs = torch.randint(0, 256, (5, 4, 84, 84), dtype=torch.uint8)
+    as_tuple = lambda out: out if isinstance(out, tuple) else (out,)  # noqa: E731
+    outs32, outs16 = as_tuple(fp32(obs)), as_tuple(bf16(obs))
+    for o32, o16 in zip(outs32, outs16):
+        assert o16.dtype == torch.float32
+        torch.testing.assert_close(o16, o32, rtol=0.05, atol=0.05 * o32.abs().max().item())
+    sum(o.sum() for o in outs16).backward()
+    assert conv.weight.grad is not None and torch.isfinite(conv.weight.grad).all()
