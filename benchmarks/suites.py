@@ -202,20 +202,24 @@ CLASSIC = [
         # 0.95: lr 3e-3 -135.7 (164.8 at 150k), 2e-3 -89.5 (21.1 at 150k); standardised value targets
         # (8.3e-4: -98.0; 3e-3 with GAE 0.95: -110.4); 16 envs -14.2 (8.3e-4), -84.4 (3e-3); grad clip 5
         # -14.5. Earlier, with gamma 0.99, ent 0.01, standardised value targets: RMSprop 7e-3 -108.1; Adam
-        # 1e-3 + normalised advantages -47.9 (8 x 32 steps), -99.2 (8 x 8 steps).
+        # 1e-3 + normalised advantages -47.9 (8 x 32 steps), -99.2 (8 x 8 steps). A sweep of 12 variations
+        # x 4 seeds on a 16-core host (benchmarks/notes.md): best 100.6 (16 envs x 8 steps, gamma 0.99).
         "overrides": {
             # dqn: dqn_per's defaults with 4 gradient steps per 4 env steps (replay ratio 1): 253.3, 262.3,
             # 273.6 at 300k (seeds 1-3; 2 steps: 223.0, 36.8, seed 2 hovering near -20 until ~280k).
             "dqn": {**_DQN_LIKE_DQN_PER, "gradient_steps": 4},
-            # dqn_per: its defaults with 4 gradient steps per 4 env steps and a buffer that holds the whole
-            # run: 239.0, 232.6, 219.2, -175.2 at 300k (seeds 1-4, mean 128.9; 20-23 min each under load;
+            # dqn_per: its defaults with 4 gradient steps per 4 env steps, a buffer that holds the whole run
+            # and PER alpha 0.4: 178.2, 199.1, 219.7, 250.7 at 300k (seeds 1-4, mean 211.9; 7-11 min each
+            # at 460-740 steps/s; no seed collapses, but seed 1 peaks at 226 near 170k and ends at 178).
+            # With alpha 0.6 (the default):
+            # 239.0, 232.6, 219.2, -175.2 at 300k (seeds 1-4, mean 128.9; 20-23 min each under load;
             # seeds 1-2: Q stays near 45-52 after 140k; seed 4 held 200-215 from 175k to 250k, then fell
             # to -282 at 275k: the collapse is not the buffer's alone). Short of SLM-Lab's 266. Untried:
             # PER alpha ~0.4 (dqn.py's uniform replay at 4 steps: 265.5), batch 128, lr decay. With the 100k buffer seed 1
             # fell from 228 at 200k to about -500 at 225-250k as Q rose from 55 to 170 (-189.1; seed 2
             # 257.1). At lr 2.5e-4: 237.0, 223.6 (seeds 1, 2; with the 100k buffer seed 1 dipped to 110 at
             # 220k, 227.5). Its defaults (2 gradient steps): 257.9, 204.9 (seed 2 near -20 until 160k).
-            "dqn_per": {"gradient_steps": 4, "buffer_size": 300_000},
+            "dqn_per": {"gradient_steps": 4, "buffer_size": 300_000, "alpha": 0.4},
             "ppo": {
                 "num_envs": 8,
                 "num_steps": 128,
@@ -282,7 +286,9 @@ CLASSIC = [
             # hover; seeds 1/2/4 -99/-109/-151): lr 2e-3 -94.9, std exp(-2) -83.8 (raw advantages -72.3;
             # gamma 0.999 -75.0), gamma 0.995 -99.5, no reward scaling but standardised value targets -94.7
             # (gamma 0.999 -108.2); RL Zoo-like RMSprop 2e-3, 8 x 5 steps, GAE 1.0, gamma 0.995, std exp(-2)
-            # -82.4 (grad clip 5: 51.4 after -120 at 250k; gamma 0.999 -556, crashing).
+            # -82.4 (grad clip 5: 51.4 after -120 at 250k; gamma 0.999 -556, crashing). A sweep of 12
+            # variations x 4 seeds on a 16-core host (benchmarks/notes.md): best -29.9 (no reward scaling,
+            # standardised value targets, gamma 0.999, GAE 0.9).
             "a2c_continuous": {
                 "optimizer": "adam",
                 "learning_rate": 1e-3,
