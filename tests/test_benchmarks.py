@@ -310,3 +310,17 @@ def test_report_prefers_the_configuration_the_suite_runs_today():
     assert [r["final_return"] for r in shown] == [250.0, 250.0] and superseded == 1
     shown, _ = report.latest_config(runs[2:], settings)
     assert [r["final_return"] for r in shown] == [-189.0]
+
+
+def test_throughput_drops_sb3_lines_timed_without_setup_once_newer_ones_exist():
+    """SB3 lines written before sb3_job's clock took in making the envs (as ours does) do not mix into
+    the median once lines with that clock exist in the sitting."""
+    ours = _fixture_record("throughput", "algos/a2c_atari.py", "ALE/Breakout-v5", 1, 10_000, 1.0, sps=450)
+    old = _fixture_record("throughput", "algos/a2c_atari.py", "ALE/Breakout-v5", 1, 10_000, 1.0, "sb3", 500)
+    new = {**old, "sps": 400, "clock": "from making the envs"}
+    (row,) = [
+        r for r in report.throughput_table([ours, old, old, new], report.Hardware()) if "a2c_atari" in r
+    ]
+    assert "| 400 | 1.12 |" in row, row
+    (row,) = [r for r in report.throughput_table([ours, old], report.Hardware()) if "a2c_atari" in r]
+    assert "| 500 | 0.90 |" in row, row
