@@ -211,6 +211,7 @@ CLASSIC = [
             # dqn_per: its defaults with 4 gradient steps per 4 env steps, a buffer that holds the whole run
             # and PER alpha 0.4: 178.2, 199.1, 219.7, 250.7 at 300k (seeds 1-4, mean 211.9; 7-11 min each
             # at 460-740 steps/s; no seed collapses, but seed 1 peaks at 226 near 170k and ends at 178).
+            # With 2x256 nets and LayerNorm as well: 181.9, 236.7 (seeds 1, 2).
             # With alpha 0.6 (the default):
             # 239.0, 232.6, 219.2, -175.2 at 300k (seeds 1-4, mean 128.9; 20-23 min each under load;
             # seeds 1-2: Q stays near 45-52 after 140k; seed 4 held 200-215 from 175k to 250k, then fell
