@@ -125,7 +125,8 @@ CLASSIC = [
         # -500 (300k). On a 16-core host (torch 2.11, so other trajectories), 70-80k-step probes of 5-6
         # seeds each: with this setting 1 of 6 seeds had reached the goal (at 51k), with 10k random
         # steps 2 of 5 (both inside the random phase), with alpha_min 0.01 2 of 5 (32k, 52k). Discovery
-        # is the open problem; the random phase finds the goal in ~1-3% of episodes.
+        # is the open problem; the random phase finds the goal in ~1-3% of episodes. Here, alpha_min 0.01
+        # with 10k random steps: seed 1 -84.7, seed 4 -500 (alpha on the floor from ~20k, no success).
         "overrides": {
             "dqn": _DQN_LIKE_DQN_PER,
             "ppo": {
