@@ -247,11 +247,11 @@ CLASSIC = [
             },
             # sac_discrete: target entropy 0.1 log|A| (alpha falls to ~0 by ~50k: a near-greedy policy that
             # stops firing once at rest, so the lander sleeps and the episode ends), 2x128 nets, lr 5e-4,
-            # 5k random steps, one update per env step: seeds 1-3 255.0, 173.4, -15.2 at 300k (mean 137.7;
-            # 28-35 min each at 143-176 steps/s under load). All hover first (1000-step episodes) and
-            # learn to land late: seed 1 -62 at 100k, 63 at 150k, 233 at 250k; seed 2 -112, -46, 101;
-            # seed 3 -73, -42, -34 (still hovering at 300k). Seed 4 not run. The defaults (0.5 log|A|,
-            # 2x64, lr 3e-4) hover: -30.9 at 300k (seed 1); 0.2 log|A| with 4 envs x 2 updates, 2x128:
+            # 5k random steps, one update per env step: seeds 1-4 255.0, 173.4, -15.2, 123.5 at 300k (mean
+            # 134.2; 28-35 min each at 143-176 steps/s under load, seed 4 13 min at 378). All hover first
+            # (1000-step episodes) and learn to land late: seed 1 -62 at 100k, 63 at 150k, 233 at 250k;
+            # seed 2 -112, -46, 101; seed 3 -73, -42, -34 (still hovering at 300k); seed 4 -43 at 113k, 3 at
+            # 226k, then climbing. The defaults (0.5 log|A|, 2x64, lr 3e-4) hover: -30.9 at 300k (seed 1); 0.2 log|A| with 4 envs x 2 updates, 2x128:
             # -23.6 at 225k. To try next: target entropy 0.5 -> 0.1 log|A| over 100k (explore, then commit)
             # with this setting reached 55/98 at 100k/150k on seed 2 (-112/-46 above) but -60/-38 on
             # seed 3 (-73/-42 above): 150k probes only.
