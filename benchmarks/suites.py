@@ -216,8 +216,8 @@ CLASSIC = [
             # With alpha 0.6 (the default):
             # 239.0, 232.6, 219.2, -175.2 at 300k (seeds 1-4, mean 128.9; 20-23 min each under load;
             # seeds 1-2: Q stays near 45-52 after 140k; seed 4 held 200-215 from 175k to 250k, then fell
-            # to -282 at 275k: the collapse is not the buffer's alone). Short of SLM-Lab's 266. Untried:
-            # PER alpha ~0.4 (dqn.py's uniform replay at 4 steps: 265.5), batch 128, lr decay. With the 100k buffer seed 1
+            # to -282 at 275k: the collapse is not the buffer's alone). Short of SLM-Lab's 266 (dqn.py's
+            # uniform replay at 4 steps: 265.5). Untried: batch 128, lr decay. With the 100k buffer seed 1
             # fell from 228 at 200k to about -500 at 225-250k as Q rose from 55 to 170 (-189.1; seed 2
             # 257.1). At lr 2.5e-4: 237.0, 223.6 (seeds 1, 2; with the 100k buffer seed 1 dipped to 110 at
             # 220k, 227.5). Its defaults (2 gradient steps): 257.9, 204.9 (seed 2 near -20 until 160k).
@@ -251,7 +251,8 @@ CLASSIC = [
             # 134.2; 28-35 min each at 143-176 steps/s under load, seed 4 13 min at 378). All hover first
             # (1000-step episodes) and learn to land late: seed 1 -62 at 100k, 63 at 150k, 233 at 250k;
             # seed 2 -112, -46, 101; seed 3 -73, -42, -34 (still hovering at 300k); seed 4 -43 at 113k, 3 at
-            # 226k, then climbing. The defaults (0.5 log|A|, 2x64, lr 3e-4) hover: -30.9 at 300k (seed 1); 0.2 log|A| with 4 envs x 2 updates, 2x128:
+            # 226k, then climbing. The defaults (0.5 log|A|, 2x64, lr 3e-4) hover: -30.9 at 300k (seed 1);
+            # 0.2 log|A| with 4 envs x 2 updates, 2x128:
             # -23.6 at 225k. To try next: target entropy 0.5 -> 0.1 log|A| over 100k (explore, then commit)
             # with this setting reached 55/98 at 100k/150k on seed 2 (-112/-46 above) but -60/-38 on
             # seed 3 (-73/-42 above): 150k probes only.
