@@ -141,7 +141,7 @@ class Args:
     layer_norm: bool = False
     """LayerNorm after each dense hidden layer"""
     bf16: bool = False
-    """run the CNN trunk in bfloat16 (autocast; the Q head stay float32): faster updates
+    """run the CNN trunk in bfloat16 (autocast; the Q head stays float32): faster updates
     where the CPU multiplies bf16 natively (AVX512-BF16, AMX) or on Ampere+ GPUs; scores untested at scale"""
     cuda: bool = False
     """use CUDA when available"""
@@ -228,8 +228,8 @@ class QNetwork(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            hidden = self.net[:-1](obs.float() / 255.0)
-        return self.net[-1](hidden.float())  # the output layer in float32: Q needs more than bf16's ~3 digits
+            hidden = self.net[0](obs.float() / 255.0)  # the Nature CNN trunk
+        return self.net[1](hidden.float())  # the output layer in float32: Q needs more than bf16's ~3 digits
 
 
 class FrameReplayBuffer:

@@ -212,7 +212,7 @@ class Agent(nn.Module):
         """uint8 frames (N, 4, 84, 84) -> (logits (N, A), values (N,)); scaled here, on the device."""
         with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             hidden = self.network(obs.float() / 255.0)
-        hidden = hidden.float()  # the heads in float32: log-prob ratios need more than bf16's ~3 digits
+        hidden = hidden.float()  # the heads in float32: log-probs and values need more than bf16's ~3 digits
         return self.actor(hidden), self.critic(hidden).squeeze(1)
 
 

@@ -215,8 +215,8 @@ class CNNHead(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            hidden = self.net[:-1](obs.float() / 255.0)
-        return self.net[-1](hidden.float())  # the output layer in float32: Q needs more than bf16's ~3 digits
+            hidden = self.net[0](obs.float() / 255.0)  # the Nature CNN trunk
+        return self.net[1](hidden.float())  # the output layer in float32: Q needs more than bf16's ~3 digits
 
 
 class FrameReplayBuffer:
