@@ -78,7 +78,7 @@ def _mlp_hparams(sb3_algo: str, args) -> tuple[dict, list[str]]:
     if sb3_algo == "DQN":
         start_e, end_e = g("start_e", 1.0), g("end_e", 0.05)
         if getattr(args, "double", False):
-            notes.append("SB3's DQN is not Double DQN: ours does one more forward pass per update")
+            notes.append("Double DQN on (one more forward pass per update; SB3's DQN has no such option)")
         return {
             "learning_rate": g("learning_rate", 1e-4),
             "buffer_size": g("buffer_size", 1_000_000),
