@@ -27,6 +27,11 @@ commit: Acrobot's sparse reward), and ``alpha_min`` floors alpha (log(alpha) lea
 about its learning rate per update while the entropy stays above target, and from alpha ~ 1e-9 it
 takes thousands of updates to climb back).
 ``policy_frequency`` d > 1 updates the actor and alpha once every d critic updates.
+``target_q="mean"`` averages the twin target critics instead of taking their minimum (clipped double Q,
+Fujimoto 2018): no pessimism, so states the critics know little about keep their optimistic initial
+value and the policy seeks them out, the exploration a sparse reward needs (Acrobot: with the minimum
+some seeds never reach the goal; optimism against pessimism: Moskovitz et al. 2021, "Tactical Optimism
+and Pessimism"). The actor still maximises the minimum.
 
 Speed: both critics are one module whose layer weights are stacked to shape (2, in, out), so twin Q
 is one batched matmul (torch.baddbmm) per layer; the actor and temperature losses share one
@@ -121,6 +126,8 @@ class Args:
     """env steps of the target entropy's linear decay (with target_entropy_end_scale)"""
     alpha_min: float = 0.0
     """lower bound of the learned alpha (log alpha is clamped after each step); 0: none"""
+    target_q: Literal["min", "mean"] = "min"
+    """how the twin target critics combine in the soft target: min (clipped double Q) or mean (optimistic)"""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """hidden layer widths of the actor and of each critic"""
     activation: Literal["relu", "tanh"] = "relu"
@@ -236,12 +243,15 @@ def soft_q_targets(
     next_log_probs: torch.Tensor,
     alpha: torch.Tensor | float,
     gamma: float,
+    target_q: str = "min",
 ) -> torch.Tensor:
     """Exact soft target, shapes rewards/terminated (B,), next_q_values (2, B, |A|), next_log_probs (B, |A|):
 
     y = r + gamma * (1 - terminated) * sum_a pi(a|s') (min_i Q_targ_i(s', a) - alpha * log pi(a|s'))
+    (with ``target_q="mean"``, mean_i in place of min_i)
     """
-    next_values = (next_log_probs.exp() * (next_q_values.min(0).values - alpha * next_log_probs)).sum(-1)
+    next_q = next_q_values.min(0).values if target_q == "min" else next_q_values.mean(0)
+    next_values = (next_log_probs.exp() * (next_q - alpha * next_log_probs)).sum(-1)
     return td_targets(rewards, next_values, terminated, gamma)
 
 
@@ -430,7 +440,9 @@ def train(args: Args, report=None) -> dict:
         with torch.no_grad():
             next_q_values = qf_target(next_obs)
             alpha = log_alpha.exp()
-            q_targets = soft_q_targets(rewards, terminated, next_q_values, actor(next_obs), alpha, args.gamma)
+            q_targets = soft_q_targets(
+                rewards, terminated, next_q_values, actor(next_obs), alpha, args.gamma, args.target_q
+            )
         q_values = qf(obs)
         qf_loss = critic_loss(q_values, actions, q_targets)
         q_optimizer.zero_grad(set_to_none=True)

@@ -141,6 +141,7 @@ CLASSIC = [
                 "target_entropy_scale": 0.5,
                 "target_entropy_end_scale": 0.1,
                 "target_entropy_decay_steps": 150_000,
+                "target_q": "mean",
             },
         },
     },

@@ -107,6 +107,10 @@ def test_discrete_soft_q_targets_by_hand():
     min_q = torch.tensor([2.0, 0.0])  # row 0: min over critics per action
     v0 = (probs[0] * (min_q - 0.1 * probs[0].log())).sum()
     assert torch.allclose(y, torch.stack([1 + 0.5 * v0, torch.tensor(1.0)]))
+    y_mean = sac_discrete.soft_q_targets(rewards, terminated, next_q, probs.log(), 0.1, 0.5, target_q="mean")
+    mean_q = torch.tensor([2.5, 2.0])  # row 0: mean over critics per action
+    v0 = (probs[0] * (mean_q - 0.1 * probs[0].log())).sum()
+    assert torch.allclose(y_mean, torch.stack([1 + 0.5 * v0, torch.tensor(1.0)]))
 
 
 def test_discrete_critic_loss_uses_taken_actions():
