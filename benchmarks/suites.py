@@ -108,25 +108,21 @@ CLASSIC = [
         # a2c: its CartPole defaults with lr 1e-2, entropy 0.01 (5e-4 lets seeds collapse to a policy that
         # never reaches the goal: -500) and 16 envs: -83.8, -80.5, -80.8, -80.8 at 300k (8 envs: -79.8,
         # -83.9, -85.4, -84.4; lr 7e-3 with 16 envs: -500 on seeds 1, 2).
-        # sac_discrete: the script's defaults (1 env, one update per env step, batch 64) with the target
-        # entropy decaying linearly from 0.5 to 0.1 log|A| over 150k steps: seeds 1-4 -80.2, -82.4, -81.6,
-        # -500 at 300k (21-27 min a run here). Seeds 1-3 reach the goal by 40-55k; seed 4 never does (not
-        # even in its 1000 random steps): its Q reaches the all-fail value -100 by ~80k and alpha stays at
-        # 0.001-0.003. Next to try on seed 4: a longer random start (learning_starts), alpha_min. Discovery is
-        # the hard part: before the first success every action's Q is about equal, the entropy stays above
-        # the target and alpha falls ~ e^-1 per 3k updates. With 4 envs (one update per 4 env steps, batch
-        # 128) and a constant 0.1 log|A|: -81.4, -500, -88.6, -291.6
-        # (goal first reached at ~100k, never, ~230k, ~260k steps); on seed 2, 4 envs stayed at -500 with
-        # 0.98 -> 0.1 log|A| over 100k (196k steps), 0.5 -> 0.1 over 200k (120k), 2 updates per 4 env
-        # steps (102k), alpha fixed at 0.2 (seed 1 too), 128x128 nets with lr 1e-3, alpha starting at 1;
-        # 1 env learns it by ~40k. A constant 0.5 log|A| (1 env) learns seed 1 by ~100k, then alpha climbs
-        # to 0.6-0.9 once the policy commits: -88 fell to -391, -104 at 300k. 50k random steps first
-        # (learning_starts) do not help seed 4: 100 random episodes never reach the goal, and it stays at
-        # -500 (300k). On a 16-core host (torch 2.11, so other trajectories), 70-80k-step probes of 5-6
-        # seeds each: with this setting 1 of 6 seeds had reached the goal (at 51k), with 10k random
-        # steps 2 of 5 (both inside the random phase), with alpha_min 0.01 2 of 5 (32k, 52k). Discovery
-        # is the open problem; the random phase finds the goal in ~1-3% of episodes. Here, alpha_min 0.01
-        # with 10k random steps: seed 1 -84.7, seed 4 -500 (alpha on the floor from ~25k, no success).
+        # sac_discrete: the script's defaults (1 env, one update per env step, batch 64), the target entropy
+        # decaying linearly from 0.5 to 0.1 log|A| over 150k steps, and the mean of the twin target critics
+        # (--target-q mean) in place of their minimum: -79.6, -85.4, -79.6, -80.8 at 300k (seeds 1-4, mean
+        # -81.3; 9-12 min a run here). Discovery was the problem: with the minimum, seeds 1-3 reached the
+        # goal by 40-55k and seed 4 never did (-80.2, -82.4, -81.6, -500): before the first success every
+        # action's Q is about equal, and the minimum of two critics is lowest where they disagree, on
+        # unvisited states: nothing looks better than what was tried, and Q sinks to the all-fail value
+        # -100 everywhere (by ~80k on seed 4; our reading). The mean keeps unvisited states optimistic:
+        # seed 4 first reached the goal at 5k steps. On a 16-core host (torch 2.11), 60k-step probes: the
+        # mean found the goal on 12 of 12 seeds (5-16) at 4-8k steps; the minimum on 1 of 4 (seeds 5-8).
+        # Tried with the minimum, none enough: 50k random steps (seed 4: 100 random episodes never reach
+        # the goal), alpha_min 0.01 with 10k random steps (seed 4 -500), a constant 0.5 log|A| (alpha climbs
+        # to 0.6-0.9 once the policy commits: -104), and with 4 envs (one update per 4 env steps, batch
+        # 128) a constant 0.1 log|A| (-81.4, -500, -88.6, -291.6), 0.98 -> 0.1 over 100k, alpha fixed at
+        # 0.2, 128x128 nets with lr 1e-3, alpha starting at 1.
         "overrides": {
             "dqn": _DQN_LIKE_DQN_PER,
             "ppo": {
