@@ -296,7 +296,9 @@ CLASSIC = [
             # variations x 4 seeds on a 16-core host (benchmarks/notes.md): best -29.9 (no reward scaling,
             # standardised value targets, gamma 0.999, GAE 0.9).
             # The sweep's best (no reward scaling, standardised value targets, gamma 0.999, GAE 0.9) here:
-            # -155.7, 23.1, -91.5, -107.2 at 300k (seeds 1-4, mean -82.8; 46-50 s each).
+            # -155.7, 23.1, -91.5, -107.2 at 300k (seeds 1-4, mean -82.8; 46-50 s each). With LayerNorm in
+            # the hidden layers as well (a second host sweep's best, 22.5 there): -14.3, 45.2, 10.9, 94.7
+            # (mean 34.1; ~70 s each with two other jobs running).
             "a2c_continuous": {
                 "optimizer": "adam",
                 "learning_rate": 1e-3,
@@ -308,6 +310,7 @@ CLASSIC = [
                 "normalize_v_targets": True,
                 "gamma": 0.999,
                 "gae_lambda": 0.9,
+                "layer_norm": True,
             },
             # SAC: RL Zoo's learning rate 7.3e-4, tau 0.01 and 10k random steps, on 2x128 nets with
             # 2 envs (one update per 2 env steps) to fit the CPU budget: seeds 1-4 274/202/249/229 at 300k
