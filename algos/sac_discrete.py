@@ -28,8 +28,9 @@ about its learning rate per update while the entropy stays above target, and fro
 takes thousands of updates to climb back).
 ``policy_frequency`` d > 1 updates the actor and alpha once every d critic updates.
 ``target_q="mean"`` averages the twin target critics instead of taking their minimum (clipped double Q,
-Fujimoto 2018): no pessimism, so states the critics know little about keep their optimistic initial
-value and the policy seeks them out, the exploration a sparse reward needs (Acrobot: with the minimum
+Fujimoto 2018). The minimum is lowest where the critics disagree, on the states they know little about;
+the mean leaves those states their optimistic initial value, and the policy seeks them out: the
+exploration a sparse reward needs (Acrobot: with the minimum
 some seeds never reach the goal; optimism against pessimism: Moskovitz et al. 2021, "Tactical Optimism
 and Pessimism"). The actor still maximises the minimum.
 
