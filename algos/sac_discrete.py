@@ -30,9 +30,9 @@ takes thousands of updates to climb back).
 ``target_q="mean"`` averages the twin target critics instead of taking their minimum (clipped double Q,
 Fujimoto 2018). The minimum is lowest where the critics disagree, on the states they know little about;
 the mean leaves those states their optimistic initial value, and the policy seeks them out: the
-exploration a sparse reward needs (Acrobot: with the minimum
-some seeds never reach the goal; optimism against pessimism: Moskovitz et al. 2021, "Tactical Optimism
-and Pessimism"). The actor still maximises the minimum.
+exploration a sparse reward needs (Acrobot: with the minimum some seeds never reach the goal;
+optimism against pessimism: Moskovitz et al. 2021, "Tactical Optimism and Pessimism"). The actor
+still maximises the minimum.
 
 Speed: both critics are one module whose layer weights are stacked to shape (2, in, out), so twin Q
 is one batched matmul (torch.baddbmm) per layer; the actor and temperature losses share one
