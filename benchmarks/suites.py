@@ -244,22 +244,22 @@ CLASSIC = [
                 "vf_coef": 1.0,
                 "max_grad_norm": 0.5,
             },
-            # sac_discrete: target entropy 0.1 log|A| (alpha falls to ~0 by ~50k: a near-greedy policy that
-            # stops firing once at rest, so the lander sleeps and the episode ends), 2x128 nets, lr 5e-4,
-            # 5k random steps, one update per env step: seeds 1-4 255.0, 173.4, -15.2, 123.5 at 300k (mean
-            # 134.2; 28-35 min each at 143-176 steps/s under load, seed 4 13 min at 378). All hover first
-            # (1000-step episodes) and learn to land late: seed 1 -62 at 100k, 63 at 150k, 233 at 250k;
-            # seed 2 -112, -46, 101; seed 3 -73, -42, -34 (still hovering at 300k); seed 4 -43 at 113k, 3 at
-            # 226k, then climbing. The defaults (0.5 log|A|, 2x64, lr 3e-4) hover: -30.9 at 300k (seed 1);
-            # 0.2 log|A| with 4 envs x 2 updates, 2x128:
-            # -23.6 at 225k. To try next: target entropy 0.5 -> 0.1 log|A| over 100k (explore, then commit)
-            # with this setting reached 55/98 at 100k/150k on seed 2 (-112/-46 above) but -60/-38 on
-            # seed 3 (-73/-42 above): 150k probes only.
+            # sac_discrete: 2x128 nets, lr 5e-4, 5k random steps, one update per env step, and the target
+            # entropy decaying linearly from 0.5 to 0.1 log|A| over the first 100k steps (explore, then
+            # commit): 265.8, 146.7, 206.6, 260.6 at 300k (seeds 1-4, mean 219.9; 20-23 min each with three
+            # other jobs running). With a constant 0.1 log|A| (alpha falls to ~0 by ~50k: a near-greedy
+            # policy that stops firing once at rest, so the lander hovers through 1000-step episodes):
+            # 255.0, 173.4, -15.2, 123.5 (mean 134.1; seed 3 still hovering at 300k, the decay lifts it to
+            # 206.6). The defaults (0.5 log|A|, 2x64, lr 3e-4) hover: -30.9 at 300k (seed 1); 0.2 log|A|
+            # with 4 envs x 2 updates, 2x128: -23.6 at 225k. 90k-step probes of other single changes
+            # (benchmarks/notes.md) found no clear step.
             "sac_discrete": {
                 "hidden_sizes": [128, 128],
                 "policy_lr": 5e-4,
                 "q_lr": 5e-4,
-                "target_entropy_scale": 0.1,
+                "target_entropy_scale": 0.5,
+                "target_entropy_end_scale": 0.1,
+                "target_entropy_decay_steps": 100_000,
                 "learning_starts": 5000,
             },
         },
