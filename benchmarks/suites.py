@@ -206,19 +206,21 @@ CLASSIC = [
             # dqn: dqn_per's defaults with 4 gradient steps per 4 env steps (replay ratio 1): 253.3, 262.3,
             # 273.6 at 300k (seeds 1-3; 2 steps: 223.0, 36.8, seed 2 hovering near -20 until ~280k).
             "dqn": {**_DQN_LIKE_DQN_PER, "gradient_steps": 4},
-            # dqn_per: its defaults with 4 gradient steps per 4 env steps, a buffer that holds the whole run
-            # and PER alpha 0.4: 178.2, 199.1, 219.7, 250.7 at 300k (seeds 1-4, mean 211.9; 7-11 min each
-            # at 460-740 steps/s; no seed collapses, but seed 1 peaks at 226 near 170k and ends at 178).
-            # With 2x256 nets and LayerNorm as well: 181.9, 236.7 (seeds 1, 2).
-            # With alpha 0.6 (the default):
-            # 239.0, 232.6, 219.2, -175.2 at 300k (seeds 1-4, mean 128.9; 20-23 min each under load;
-            # seeds 1-2: Q stays near 45-52 after 140k; seed 4 held 200-215 from 175k to 250k, then fell
-            # to -282 at 275k: the collapse is not the buffer's alone). Short of SLM-Lab's 266 (dqn.py's
-            # uniform replay at 4 steps: 265.5). Untried: batch 128, lr decay. With the 100k buffer seed 1
-            # fell from 228 at 200k to about -500 at 225-250k as Q rose from 55 to 170 (-189.1; seed 2
-            # 257.1). At lr 2.5e-4: 237.0, 223.6 (seeds 1, 2; with the 100k buffer seed 1 dipped to 110 at
-            # 220k, 227.5). Its defaults (2 gradient steps): 257.9, 204.9 (seed 2 near -20 until 160k).
-            "dqn_per": {"gradient_steps": 4, "buffer_size": 300_000, "alpha": 0.4},
+            # dqn_per: its defaults with 4 gradient steps per 4 env steps, PER alpha 0.4 and a 50k buffer
+            # (SLM-Lab's and RL Zoo's size here): 247.7, 235.5, 253.1, 239.1 at 300k (seeds 1-4, mean 243.9;
+            # 6.5 min each, two at a time on the quiet machine). Short of SLM-Lab's 266. The buffer size was
+            # most of the gap to dqn.py (uniform replay, no double, 100k buffer: 265.5): with PER and double
+            # both off (--alpha 0 --no-double), a buffer holding the whole run (300k) gave 218.9, 196.9
+            # (seeds 1, 2; dqn.py 253.3, 262.3). PER alpha 0.4 with a 100k buffer: 244.6, 250.6, 210.4,
+            # 250.7 (mean 239.1); with 300k: 178.2, 199.1, 219.7, 250.7 (mean 211.9; seed 1 peaks at 226
+            # near 170k and ends at 178; alpha 0.2: 165.6, 207.5). 2x256 nets and LayerNorm (300k): 181.9,
+            # 236.7. With alpha 0.6 (the default), 300k: 239.0, 232.6, 219.2, -175.2 (mean 128.9; seed 4 held
+            # 200-215 from 175k to 250k, then fell to -282 at 275k); 100k: seed 1 fell from 228 at 200k to
+            # about -500 as Q rose from 55 to 170 (-189.1; seed 2 257.1); lr 2.5e-4: 237.0, 223.6 (seeds 1,
+            # 2). Its defaults (2 gradient steps): 257.9, 204.9 (seed 2 near -20 until 160k). SLM-Lab's own
+            # spec (8 envs, 4 updates of 32 per 8 steps, 256-128 net, lr 2.5e-4, hard target every 100,
+            # Huber 1, alpha 0.6, 50k buffer): 138.1 (seed 1).
+            "dqn_per": {"gradient_steps": 4, "buffer_size": 50_000, "alpha": 0.4},
             "ppo": {
                 "num_envs": 8,
                 "num_steps": 128,
