@@ -209,7 +209,7 @@ CLASSIC = [
             # dqn_per: its defaults with 4 gradient steps per 4 env steps, PER alpha 0.4 and a 50k buffer
             # (SLM-Lab's and RL Zoo's size here): 247.7, 235.5, 253.1, 239.1 at 300k (seeds 1-4, mean 243.9;
             # 6.5 min each, two at a time on the quiet machine). Short of SLM-Lab's 266. With batch 128: 266.3,
-            # 223.7; with alpha 0.2: 251.2, 240.9 (seeds 1, 2; 7 min each). The buffer size was
+            # 223.7, 236.2, 240.0 (mean 241.5); with alpha 0.2: 251.2, 240.9 (seeds 1, 2; 7 min each). The buffer size was
             # most of the gap to dqn.py (uniform replay, no double, 100k buffer: 265.5): with PER and double
             # both off (--alpha 0 --no-double), a buffer holding the whole run (300k) gave 218.9, 196.9
             # (seeds 1, 2; dqn.py 253.3, 262.3). PER alpha 0.4 with a 100k buffer: 244.6, 250.6, 210.4,
