@@ -206,10 +206,12 @@ CLASSIC = [
             # dqn: dqn_per's defaults with 4 gradient steps per 4 env steps (replay ratio 1): 253.3, 262.3,
             # 273.6 at 300k (seeds 1-3; 2 steps: 223.0, 36.8, seed 2 hovering near -20 until ~280k).
             "dqn": {**_DQN_LIKE_DQN_PER, "gradient_steps": 4},
-            # dqn_per: its defaults with 4 gradient steps per 4 env steps, PER alpha 0.4 and a 50k buffer
-            # (SLM-Lab's and RL Zoo's size here): 247.7, 235.5, 253.1, 239.1 at 300k (seeds 1-4, mean 243.9;
-            # 6.5 min each, two at a time on the quiet machine). Short of SLM-Lab's 266. With batch 128: 266.3,
-            # 223.7, 236.2, 240.0 (mean 241.5); with alpha 0.2: 251.2, 240.9 (seeds 1, 2; 7 min each). The buffer size was
+            # dqn_per: its defaults with 4 gradient steps per 4 env steps, a 50k buffer (SLM-Lab's and RL
+            # Zoo's size here) and PER alpha 0.1: 275.4, 244.5, 238.7, 253.6 at 300k (seeds 1-4, mean 253.1;
+            # 14.5 min each, four at a time on the 2 cores). Short of SLM-Lab's 266. Prioritisation costs here:
+            # alpha 0.4: 247.7, 235.5, 253.1, 239.1 (mean 243.9; 6.5 min each, two at a time); alpha 0.2:
+            # 251.2, 240.9; alpha 0 (Double DQN, uniform replay): 271.0, 252.6 (seeds 1, 2). With alpha 0.4 and
+            # batch 128: 266.3, 223.7, 236.2, 240.0 (mean 241.5). The buffer size was
             # most of the gap to dqn.py (uniform replay, no double, 100k buffer: 265.5): with PER and double
             # both off (--alpha 0 --no-double), a buffer holding the whole run (300k) gave 218.9, 196.9
             # (seeds 1, 2; dqn.py 253.3, 262.3). PER alpha 0.4 with a 100k buffer: 244.6, 250.6, 210.4,
@@ -221,7 +223,7 @@ CLASSIC = [
             # 2). Its defaults (2 gradient steps): 257.9, 204.9 (seed 2 near -20 until 160k). SLM-Lab's own
             # spec (8 envs, 4 updates of 32 per 8 steps, 256-128 net, lr 2.5e-4, hard target every 100,
             # Huber 1, alpha 0.6, 50k buffer): 138.1 (seed 1).
-            "dqn_per": {"gradient_steps": 4, "buffer_size": 50_000, "alpha": 0.4},
+            "dqn_per": {"gradient_steps": 4, "buffer_size": 50_000, "alpha": 0.1},
             "ppo": {
                 "num_envs": 8,
                 "num_steps": 128,
