@@ -18,6 +18,11 @@ instead of RMSProp; the weighted Huber loss with threshold ``huber_delta`` (defa
 the paper's weighted squared error with TD errors clipped to [-1, 1] (algos/dqn.py says why not 1
 with unclipped rewards); target updates and training frequency count env steps summed over the envs.
 
+Option, off by default: ``--n-step m`` learns from m-step transitions (Sutton & Barto 2018, eq. 7.1;
+one of Rainbow's parts, Hessel et al. 2018): r_i becomes R_i = sum_{k<m} gamma^k r_{i+k} and gamma
+becomes gamma^m in y_i, with Q' taken m steps later; an episode's end cuts m short. The transitions
+are off-policy after the first step, as in Rainbow (no correction).
+
 Defaults are for LunarLander-v3 (300k steps, SLM-Lab's budget): 2 gradient steps (batch 64) every
 4 env steps, Polyak averaging of the target (tau 0.005 every 4 steps), epsilon down to 0.01 over
 the first 60k steps. Seed 1 ends at a mean return of 257.9 (200 from ~187k steps on), seed 2 at
@@ -97,6 +102,8 @@ class Args:
     """replay buffer capacity (transitions)"""
     gamma: float = 0.99
     """discount factor"""
+    n_step: int = 1
+    """n-step returns (1: the paper's one-step target; Rainbow, Hessel et al. 2018, uses 3)"""
     tau: float = 0.005
     """target network update rate: 1 copies (hard update), < 1 is Polyak averaging"""
     target_network_frequency: int = 4
@@ -232,6 +239,7 @@ class PrioritizedReplayBuffer:
         self.actions = np.zeros(capacity, dtype=np.int64)
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=np.float32)
+        self.steps = np.ones(capacity, dtype=np.float32)  # m of an m-step transition
         self.pos, self.size = 0, 0
         self.tree = SumTree(capacity)
         self.new_slots: list[np.ndarray] = []
@@ -243,11 +251,11 @@ class PrioritizedReplayBuffer:
             self.tree.update(np.concatenate(self.new_slots), self.tree.max_priority)
             self.new_slots.clear()
 
-    def add(self, obs, next_obs, actions, rewards, terminated) -> np.ndarray:
-        """Store a batch of transitions (one per env); returns the slots written."""
+    def add(self, obs, next_obs, actions, rewards, terminated, steps=1) -> np.ndarray:
+        """Store a batch of transitions; returns the slots written."""
         idx = (self.pos + np.arange(len(actions))) % self.capacity
         self.obs[idx], self.next_obs[idx], self.actions[idx] = obs, next_obs, actions
-        self.rewards[idx], self.terminated[idx] = rewards, terminated
+        self.rewards[idx], self.terminated[idx], self.steps[idx] = rewards, terminated, steps
         self.pos = int(idx[-1] + 1) % self.capacity
         self.size = min(self.size + len(actions), self.capacity)
         self.new_slots.append(idx)  # they enter the tree, all at once, before the next sample
@@ -256,8 +264,8 @@ class PrioritizedReplayBuffer:
         return idx
 
     def get(self, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
-        """(obs, actions, rewards, next_obs, terminated) at the slots ``idx``, as tensors."""
-        arrays = (self.obs, self.actions, self.rewards, self.next_obs, self.terminated)
+        """(obs, actions, rewards, next_obs, terminated, steps) at the slots ``idx``, as tensors."""
+        arrays = (self.obs, self.actions, self.rewards, self.next_obs, self.terminated, self.steps)
         # ndarray.take(idx, axis=0) gathers rows several times faster than fancy indexing a[idx].
         return tuple(torch.from_numpy(a.take(idx, axis=0)).to(self.device) for a in arrays)
 
@@ -275,21 +283,61 @@ class PrioritizedReplayBuffer:
         self._add_new_slots()
         n = self.size
         arrays = {
-            k: getattr(self, k)[:n].copy() for k in ("obs", "next_obs", "actions", "rewards", "terminated")
+            k: getattr(self, k)[:n].copy()
+            for k in ("obs", "next_obs", "actions", "rewards", "terminated", "steps")
         }
         tree = {"tree": self.tree.tree.copy(), "max_priority": self.tree.max_priority}
         return {"pos": self.pos, "size": n, **arrays, **tree}
 
     def load_state_dict(self, state: dict) -> None:
         n = state["size"]
-        for k in ("obs", "next_obs", "actions", "rewards", "terminated"):
-            getattr(self, k)[:n] = state[k]
+        for k in ("obs", "next_obs", "actions", "rewards", "terminated", "steps"):
+            if k in state:
+                getattr(self, k)[:n] = state[k]
         self.pos, self.size = state["pos"], n
         self.tree.tree[:], self.tree.max_priority = state["tree"], state["max_priority"]
 
 
-def store_step(buffer, obs, next_obs, actions, rewards, terminated, truncated, info) -> np.ndarray:
-    """Add one vector step to ``buffer`` and return the slots written.
+class NStepWindow:
+    """Each env's last n steps, turned into m-step transitions (Sutton & Barto 2018, eq. 7.1)
+
+        (s_t, a_t, R = sum_{k<m} gamma^k r_{t+k}, s_{t+m}, terminated_{t+m-1}, m)
+
+    with m = n, or fewer at an episode's end (terminated or truncated), which flushes the window:
+    every step of an episode starts one transition, and none spans a reset."""
+
+    def __init__(self, n: int, num_envs: int, obs_shape: tuple, obs_dtype, gamma: float):
+        self.n, self.gamma = n, gamma
+        self.obs = np.zeros((n, num_envs, *obs_shape), dtype=obs_dtype)  # row n-1 is the newest step
+        self.actions = np.zeros((n, num_envs), dtype=np.int64)
+        self.rewards = np.zeros((n, num_envs), dtype=np.float32)
+        self.length = np.zeros(num_envs, dtype=np.int64)  # steps of the current episode held, <= n
+
+    def push(self, obs, actions, rewards, real_next_obs, terminated, ended):
+        """Add one vector step; returns the transitions it completes as arrays for buffer.add."""
+        for a, x in ((self.obs, obs), (self.actions, actions), (self.rewards, rewards)):
+            a[:-1] = a[1:]
+            a[-1] = x
+        self.length = np.minimum(self.length + 1, self.n)
+        returns = self.rewards.copy()  # returns[p] = sum_{k>=p} gamma^(k-p) r_k, to the newest step
+        for p in range(self.n - 2, -1, -1):
+            returns[p] += self.gamma * returns[p + 1]
+        parts = []
+        for p in range(self.n):  # the transition starting at row p takes n - p steps
+            emit = (self.length >= self.n - p) & ((p == 0) | ended)
+            if emit.any():
+                envs = np.flatnonzero(emit)
+                columns = (self.obs[p], real_next_obs, self.actions[p], returns[p], terminated)
+                parts.append([c[envs] for c in columns] + [np.full(len(envs), self.n - p, np.float32)])
+        self.length[ended] = 0
+        return [np.concatenate(column) for column in zip(*parts)] if parts else None
+
+
+def store_step(
+    buffer, obs, next_obs, actions, rewards, terminated, truncated, info, window=None
+) -> np.ndarray:
+    """Add one vector step to ``buffer`` (through the n-step ``window`` if given); returns the slots
+    written.
 
     Easy to overlook: with SAME_STEP autoreset ``next_obs`` of an env whose episode just ended
     (terminated or truncated) is already the *reset* observation of the next episode. The real
@@ -301,7 +349,10 @@ def store_step(buffer, obs, next_obs, actions, rewards, terminated, truncated, i
         ended = info["_final_obs"]
         real_next_obs = next_obs.copy()
         real_next_obs[ended] = np.stack(info["final_obs"][ended])
-    return buffer.add(obs, real_next_obs, actions, rewards, terminated)
+    if window is None:
+        return buffer.add(obs, real_next_obs, actions, rewards, terminated)
+    transitions = window.push(obs, actions, rewards, real_next_obs, terminated, terminated | truncated)
+    return buffer.add(*transitions) if transitions is not None else np.zeros(0, dtype=np.int64)
 
 
 def linear_schedule(start: float, end: float, duration: float, t: int) -> float:
@@ -310,7 +361,7 @@ def linear_schedule(start: float, end: float, duration: float, t: int) -> float:
 
 def compute_loss(q_network, target_network, batch, weights, args: Args):
     """Importance-weighted Huber TD loss on one batch; returns (loss, td_errors (B,), q_values (B,))."""
-    obs, actions, rewards, next_obs, terminated = batch
+    obs, actions, rewards, next_obs, terminated, steps = batch
     with torch.no_grad():
         next_q_target = target_network(next_obs)
         if args.double:
@@ -318,8 +369,8 @@ def compute_loss(q_network, target_network, batch, weights, args: Args):
             next_q = next_q_target.gather(1, next_actions).squeeze(1)
         else:
             next_q = next_q_target.max(1).values
-        # y = r + gamma * (1 - terminated) * Q'(s', a*)
-        q_targets = td_targets(rewards, next_q, terminated, args.gamma)
+        # y = R + gamma^m * (1 - terminated) * Q'(s', a*); R = r and m = 1 unless --n-step > 1
+        q_targets = td_targets(rewards, next_q, terminated, args.gamma**steps)
     q_values = q_network(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
     loss = (weights * F.huber_loss(q_values, q_targets, reduction="none", delta=args.huber_delta)).mean()
     return loss, (q_values - q_targets).detach(), q_values.detach()
@@ -343,8 +394,8 @@ def check_args(args: Args) -> None:
         fail(f"--num-envs {args.num_envs} is larger than --buffer-size {args.buffer_size}")
     if not 0.0 < args.tau <= 1.0:
         fail(f"--tau {args.tau} must lie in (0, 1]")
-    if min(args.train_frequency, args.target_network_frequency, args.gradient_steps) < 1:
-        fail("--train-frequency, --target-network-frequency and --gradient-steps must be >= 1")
+    if min(args.train_frequency, args.target_network_frequency, args.gradient_steps, args.n_step) < 1:
+        fail("--train-frequency, --target-network-frequency, --gradient-steps and --n-step must be >= 1")
 
 
 def check_action_space(envs, run: Run, env_id: str) -> None:
@@ -387,6 +438,9 @@ def train(args: Args, report=None) -> dict:
             return q_network(torch.as_tensor(obs, device=device)).cpu().numpy()
 
     buffer = PrioritizedReplayBuffer(args.buffer_size, obs_space.shape, obs_space.dtype, device)
+    window = None
+    if args.n_step > 1:
+        window = NStepWindow(args.n_step, args.num_envs, obs_space.shape, obs_space.dtype, args.gamma)
 
     global_step = 0
     obs, _ = envs.reset(seed=args.seed)
@@ -402,6 +456,8 @@ def train(args: Args, report=None) -> dict:
         # Classic-control envs come back mid-episode (exact resume); others start new episodes.
         if set_env_state(envs, checkpoint["envs"]):
             obs = checkpoint["obs"]
+            if window is not None and checkpoint.get("window") is not None:
+                vars(window).update(checkpoint["window"])  # the episodes' last n steps go on too
         else:
             obs, _ = envs.reset(seed=args.seed + global_step)
 
@@ -416,6 +472,7 @@ def train(args: Args, report=None) -> dict:
             "buffer": buffer.state_dict() if args.checkpoint_buffer else None,
             "envs": env_state(envs),
             "obs": obs,
+            "window": vars(window) if window is not None else None,
             "args": vars(args),
         }
         run.save_checkpoint(state, name)
@@ -437,7 +494,7 @@ def train(args: Args, report=None) -> dict:
             actions = np.where(greedy, q.argmax(1), actions)
 
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
-        store_step(buffer, obs, next_obs, actions, rewards, terminated, truncated, info)
+        store_step(buffer, obs, next_obs, actions, rewards, terminated, truncated, info, window)
         run.log_episodes(global_step, info)
         obs = next_obs
 

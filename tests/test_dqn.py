@@ -81,16 +81,45 @@ def test_targets_bootstrap_only_without_termination(double):
     bootstrap = 2.0 if double else 3.0  # Q'(s', argmax Q) = Q'(s', 1) = 2 vs max Q' = 3
     q_targets = torch.tensor([1.0 + 0.5 * bootstrap, 1.0])
     assert loss.item() == pytest.approx((0.5 * q_targets**2).mean().item())  # |delta| < 10: squared part
+    args_per = dqn_per.Args(double=double, gamma=0.5, huber_delta=1.0)
+    weights = torch.tensor([1.0, 0.0])
+    one_step = torch.ones(2)
     loss_per, td_per, _ = dqn_per.compute_loss(
-        q_network,
-        target_network,
-        batch,
-        torch.tensor([1.0, 0.0]),
-        dqn_per.Args(double=double, gamma=0.5, huber_delta=1.0),
+        q_network, target_network, (*batch, one_step), weights, args_per
     )
     np.testing.assert_allclose(td_per.numpy(), (q_values - q_targets).numpy())
     huber = q_targets[0].item() - 0.5  # |delta| > 1: linear part of the Huber loss
     assert loss_per.item() == pytest.approx(huber / 2)  # second weight is 0
+    # An m-step transition (--n-step) bootstraps with gamma^m: y = R + gamma^m (1 - terminated) Q'(s', a*).
+    _, td_two, _ = dqn_per.compute_loss(q_network, target_network, (*batch, 2 * one_step), weights, args_per)
+    np.testing.assert_allclose(-td_two.numpy(), [1.0 + 0.25 * bootstrap, 1.0])
+
+
+def test_n_step_window_transitions(tmp_path):
+    """--n-step 2 (gamma 0.5, reward 1 per step) on TinyEnv: full windows give 2-step transitions;
+    an episode's end flushes the window into shorter ones that end at the real final observation;
+    only termination masks the bootstrap, and none spans a reset."""
+    args = dqn_per.Args(env_id=TINY_ID, num_envs=2)
+    envs = dqn_per.make_envs(args, str(tmp_path))
+    buffer = dqn_per.PrioritizedReplayBuffer(16, (2,), np.float32, torch.device("cpu"))
+    window = dqn_per.NStepWindow(2, 2, (2,), np.float32, gamma=0.5)
+    obs, _ = envs.reset(seed=0)
+    for actions in ([0, 0], [0, 1], [0, 0], [0, 0]):  # env 1 terminates at t=2; env 0 truncates at t=3
+        next_obs, rewards, terminated, truncated, info = envs.step(np.array(actions))
+        dqn_per.store_step(
+            buffer, obs, next_obs, np.array(actions), rewards, terminated, truncated, info, window
+        )
+        obs = next_obs
+    envs.close()
+    n = buffer.size
+    assert n == 6
+    np.testing.assert_array_equal(buffer.obs[:n, 0], [0, 0, 1, 1, 2, 0])  # t of s
+    np.testing.assert_array_equal(buffer.next_obs[:n, 0], [2, 2, 2, 3, 3, 2])  # t of s', final obs
+    np.testing.assert_array_equal(buffer.obs[:n, 1], [0, 0, 0, 0, 0, 1])  # episode of s
+    np.testing.assert_array_equal(buffer.next_obs[:n, 1], [0, 0, 0, 0, 0, 1])  # same episode as s
+    np.testing.assert_array_equal(buffer.rewards[:n], [1.5, 1.5, 1.0, 1.5, 1.0, 1.5])
+    np.testing.assert_array_equal(buffer.steps[:n], [2, 2, 1, 2, 1, 2])
+    np.testing.assert_array_equal(buffer.terminated[:n], [0, 1, 1, 0, 0, 0])
 
 
 def test_prioritized_buffer_priorities_and_weights():
@@ -227,13 +256,17 @@ def test_dqn_per_cli_smoke(tmp_path):
     out = run_script(
         "dqn_per.py",
         *["--env-id", "CartPole-v1", "--total-timesteps", "600", "--learning-starts", "200"],
-        *["--runs-dir", str(tmp_path), "--save-model", "--no-checkpoint-buffer"],
+        *["--runs-dir", str(tmp_path), "--save-model", "--no-checkpoint-buffer", "--n-step", "3"],
     )
     assert out.returncode == 0, out.stderr
     (run_dir,) = glob.glob(str(tmp_path / "CartPole-v1__dqn_per__1__*"))
     assert glob.glob(f"{run_dir}/events.out.tfevents.*")
     checkpoint = torch.load(f"{run_dir}/checkpoints/latest.pt", weights_only=False)
     assert checkpoint["buffer"] is None and checkpoint["global_step"] == 600
+    assert checkpoint["window"]["length"].shape == (1,)  # --n-step 3: CartPole resumes mid-episode
+    args = dqn_per.Args(env_id="CartPole-v1", total_timesteps=800, learning_starts=200, n_step=3)
+    args.runs_dir, args.resume = str(tmp_path / "b"), f"{run_dir}/checkpoints/latest.pt"
+    assert dqn_per.train(args)["global_step"] == 800
 
 
 @pytest.mark.parametrize("module", [dqn, dqn_per])
