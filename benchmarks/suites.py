@@ -207,23 +207,35 @@ CLASSIC = [
             # 273.6 at 300k (seeds 1-3; 2 steps: 223.0, 36.8, seed 2 hovering near -20 until ~280k).
             "dqn": {**_DQN_LIKE_DQN_PER, "gradient_steps": 4},
             # dqn_per: its defaults with 4 gradient steps per 4 env steps, a 50k buffer (SLM-Lab's and RL
-            # Zoo's size here) and PER alpha 0.1: 275.4, 244.5, 238.7, 253.6 at 300k (seeds 1-4, mean 253.1;
-            # 14.5 min each, four at a time on the 2 cores). Short of SLM-Lab's 266. Prioritisation costs here:
-            # alpha 0.4: 247.7, 235.5, 253.1, 239.1 (mean 243.9; 6.5 min each, two at a time); alpha 0.2:
-            # 251.2, 240.9; alpha 0 (Double DQN, uniform replay): 271.0, 252.6 (seeds 1, 2). With alpha 0.4 and
-            # batch 128: 266.3, 223.7, 236.2, 240.0 (mean 241.5). The buffer size was
-            # most of the gap to dqn.py (uniform replay, no double, 100k buffer: 265.5): with PER and double
-            # both off (--alpha 0 --no-double), a buffer holding the whole run (300k) gave 218.9, 196.9
-            # (seeds 1, 2; dqn.py 253.3, 262.3). PER alpha 0.4 with a 100k buffer: 244.6, 250.6, 210.4,
-            # 250.7 (mean 239.1); with 300k: 178.2, 199.1, 219.7, 250.7 (mean 211.9; seed 1 peaks at 226
-            # near 170k and ends at 178; alpha 0.2: 165.6, 207.5). 2x256 nets and LayerNorm (300k): 181.9,
-            # 236.7. With alpha 0.6 (the default), 300k: 239.0, 232.6, 219.2, -175.2 (mean 128.9; seed 4 held
-            # 200-215 from 175k to 250k, then fell to -282 at 275k); 100k: seed 1 fell from 228 at 200k to
-            # about -500 as Q rose from 55 to 170 (-189.1; seed 2 257.1); lr 2.5e-4: 237.0, 223.6 (seeds 1,
-            # 2). Its defaults (2 gradient steps): 257.9, 204.9 (seed 2 near -20 until 160k). SLM-Lab's own
-            # spec (8 envs, 4 updates of 32 per 8 steps, 256-128 net, lr 2.5e-4, hard target every 100,
-            # Huber 1, alpha 0.6, 50k buffer): 138.1 (seed 1).
-            "dqn_per": {"gradient_steps": 4, "buffer_size": 50_000, "alpha": 0.1},
+            # Zoo's size here), PER alpha 0.1, 3-step returns (--n-step 3, Rainbow's), 2x256 nets and the
+            # learning rate annealed linearly to 0: 282.0, 273.9, 272.4, 274.8 at 300k (seeds 1-4, mean
+            # 275.8; 25 min each, four at a time on the 2 cores). Without the annealing: 268.9, 258.1,
+            # 268.5, 261.8 (mean 264.3; seed 2 had one -1292 episode in its last 100); with 2x128 nets
+            # too: 273.6, 270.9, 250.8, 249.8 (mean 261.3); 2x128 and one-step returns: 275.4, 244.5,
+            # 238.7, 253.6 (mean 253.1; epsilon over 30k instead of 60k: 203.6, 275.6, 251.9, 249.3).
+            # With one-step returns prioritisation costs here: alpha 0.4: 247.7, 235.5, 253.1, 239.1
+            # (mean 243.9); alpha 0.2: 251.2, 240.9; alpha 0 (Double DQN, uniform replay): 271.0, 252.6
+            # (seeds 1, 2). With alpha 0.4 and batch 128: 266.3, 223.7, 236.2, 240.0 (mean 241.5). The
+            # buffer size was most of the gap to dqn.py (uniform replay, no double, 100k buffer: 265.5):
+            # with PER and double both off (--alpha 0 --no-double), a buffer holding the whole run (300k)
+            # gave 218.9, 196.9 (seeds 1, 2; dqn.py 253.3, 262.3). PER alpha 0.4 with a 100k buffer:
+            # 244.6, 250.6, 210.4, 250.7 (mean 239.1); with 300k: 178.2, 199.1, 219.7, 250.7 (mean 211.9;
+            # seed 1 peaks at 226 near 170k and ends at 178; alpha 0.2: 165.6, 207.5). 2x256 nets and
+            # LayerNorm (300k): 181.9, 236.7. With alpha 0.6 (the default), 300k: 239.0, 232.6, 219.2,
+            # -175.2 (mean 128.9; seed 4 held 200-215 from 175k to 250k, then fell to -282 at 275k);
+            # 100k: seed 1 fell from 228 at 200k to about -500 as Q rose from 55 to 170 (-189.1; seed 2
+            # 257.1); lr 2.5e-4: 237.0, 223.6 (seeds 1, 2). Its defaults (2 gradient steps): 257.9,
+            # 204.9 (seed 2 near -20 until 160k). SLM-Lab's own spec (8 envs, 4 updates of 32 per 8
+            # steps, 256-128 net, lr 2.5e-4, hard target every 100, Huber 1, alpha 0.6, 50k buffer):
+            # 138.1 (seed 1).
+            "dqn_per": {
+                "gradient_steps": 4,
+                "buffer_size": 50_000,
+                "alpha": 0.1,
+                "n_step": 3,
+                "hidden_sizes": [256, 256],
+                "anneal_lr": True,
+            },
             "ppo": {
                 "num_envs": 8,
                 "num_steps": 128,

@@ -91,6 +91,7 @@ def test_targets_bootstrap_only_without_termination(double):
     huber = q_targets[0].item() - 0.5  # |delta| > 1: linear part of the Huber loss
     assert loss_per.item() == pytest.approx(huber / 2)  # second weight is 0
     # An m-step transition (--n-step) bootstraps with gamma^m: y = R + gamma^m (1 - terminated) Q'(s', a*).
+    args_per.n_step = 2
     _, td_two, _ = dqn_per.compute_loss(q_network, target_network, (*batch, 2 * one_step), weights, args_per)
     np.testing.assert_allclose(-td_two.numpy(), [1.0 + 0.25 * bootstrap, 1.0])
 
@@ -256,7 +257,8 @@ def test_dqn_per_cli_smoke(tmp_path):
     out = run_script(
         "dqn_per.py",
         *["--env-id", "CartPole-v1", "--total-timesteps", "600", "--learning-starts", "200"],
-        *["--runs-dir", str(tmp_path), "--save-model", "--no-checkpoint-buffer", "--n-step", "3"],
+        *["--runs-dir", str(tmp_path), "--save-model", "--no-checkpoint-buffer"],
+        *["--n-step", "3", "--anneal-lr"],
     )
     assert out.returncode == 0, out.stderr
     (run_dir,) = glob.glob(str(tmp_path / "CartPole-v1__dqn_per__1__*"))
@@ -264,6 +266,7 @@ def test_dqn_per_cli_smoke(tmp_path):
     checkpoint = torch.load(f"{run_dir}/checkpoints/latest.pt", weights_only=False)
     assert checkpoint["buffer"] is None and checkpoint["global_step"] == 600
     assert checkpoint["window"]["length"].shape == (1,)  # --n-step 3: CartPole resumes mid-episode
+    assert checkpoint["optimizer"]["param_groups"][0]["lr"] == 0.0  # --anneal-lr: 0 at the last step
     args = dqn_per.Args(env_id="CartPole-v1", total_timesteps=800, learning_starts=200, n_step=3)
     args.runs_dir, args.resume = str(tmp_path / "b"), f"{run_dir}/checkpoints/latest.pt"
     assert dqn_per.train(args)["global_step"] == 800
