@@ -537,7 +537,8 @@ def train(args: Args, report=None) -> dict:
                 check_finite(stats[-1][0].item())
             save("latest")
         if step % progress_every == 0 or step == args.total_timesteps // n - 1:
-            run.log(global_step, {"charts/epsilon": epsilon})
+            lr = optimizer.param_groups[0]["lr"]
+            run.log(global_step, {"charts/epsilon": epsilon, "charts/learning_rate": lr})
             if run.progress(global_step, f"epsilon {epsilon:.3f}  updates {num_updates}"):
                 break
 
