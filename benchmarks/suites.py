@@ -206,13 +206,15 @@ CLASSIC = [
             # dqn: dqn_per's defaults with 4 gradient steps per 4 env steps (replay ratio 1): 253.3, 262.3,
             # 273.6 at 300k (seeds 1-3; 2 steps: 223.0, 36.8, seed 2 hovering near -20 until ~280k).
             "dqn": {**_DQN_LIKE_DQN_PER, "gradient_steps": 4},
-            # dqn_per: its defaults with 4 gradient steps per 4 env steps, a 50k buffer (SLM-Lab's and RL
-            # Zoo's size here), PER alpha 0.1, 3-step returns (--n-step 3, Rainbow's), 2x256 nets and the
-            # learning rate annealed linearly to 0: 282.0, 273.9, 272.4, 274.8 at 300k (seeds 1-4, mean
-            # 275.8; 25 min each, four at a time on the 2 cores). Without the annealing: 268.9, 258.1,
-            # 268.5, 261.8 (mean 264.3; seed 2 had one -1292 episode in its last 100); with 2x128 nets
-            # too: 273.6, 270.9, 250.8, 249.8 (mean 261.3); 2x128 and one-step returns: 275.4, 244.5,
-            # 238.7, 253.6 (mean 253.1; epsilon over 30k instead of 60k: 203.6, 275.6, 251.9, 249.3).
+            # dqn_per: its defaults (one-step DDQN+PER) with 4 gradient steps per 4 env steps, a 50k buffer
+            # (SLM-Lab's and RL Zoo's size here), PER alpha 0.1, 2x256 nets and the learning rate annealed
+            # linearly to 0: 274.5, 279.4, 264.4, 276.1 at 300k (seeds 1-4, mean 273.6; 23 min each, four
+            # at a time on the 2 cores). With 3-step returns (--n-step 3) on top: 282.0, 273.9, 272.4,
+            # 274.8 (mean 275.8); 3-step without the annealing: 268.9, 258.1, 268.5, 261.8 (mean 264.3;
+            # seed 2 had one -1292 episode in its last 100); 3-step with 2x128 nets: 273.6, 270.9, 250.8,
+            # 249.8 (mean 261.3). 2x128, one-step, no annealing: 275.4, 244.5, 238.7, 253.6 (mean 253.1;
+            # epsilon over 30k instead of 60k: 203.6, 275.6, 251.9, 249.3; that with annealing: 256.1,
+            # 211.1, seeds 2, 3).
             # With one-step returns prioritisation costs here: alpha 0.4: 247.7, 235.5, 253.1, 239.1
             # (mean 243.9); alpha 0.2: 251.2, 240.9; alpha 0 (Double DQN, uniform replay): 271.0, 252.6
             # (seeds 1, 2). With alpha 0.4 and batch 128: 266.3, 223.7, 236.2, 240.0 (mean 241.5). The
@@ -232,7 +234,6 @@ CLASSIC = [
                 "gradient_steps": 4,
                 "buffer_size": 50_000,
                 "alpha": 0.1,
-                "n_step": 3,
                 "hidden_sizes": [256, 256],
                 "anneal_lr": True,
             },
