@@ -37,21 +37,29 @@ if TINY_ID not in gym.registry:
     gym.register(TINY_ID, entry_point=TinyEnv, max_episode_steps=3)
 
 
+def store_tiny_episodes(module, buffer, tmp_path, window=None) -> None:
+    """Four vector steps of TinyEnv with 2 envs through ``module.store_step``: env 1 terminates at
+    t=2 (action 1), env 0 is truncated at t=3; both then start their next episode."""
+    envs = module.make_envs(module.Args(env_id=TINY_ID, num_envs=2), str(tmp_path))
+    obs, _ = envs.reset(seed=0)
+    for actions in ([0, 0], [0, 1], [0, 0], [0, 0]):
+        next_obs, rewards, terminated, truncated, info = envs.step(np.array(actions))
+        extra = () if window is None else (window,)
+        module.store_step(
+            buffer, obs, next_obs, np.array(actions), rewards, terminated, truncated, info, *extra
+        )
+        obs = next_obs
+    envs.close()
+
+
 @pytest.mark.parametrize("module", [dqn, dqn_per])
 def test_truncated_transition_stores_final_obs(module, tmp_path):
     """Env 0 is truncated at t=3, env 1 terminates at t=2: the buffer holds the real final
     observations as next_obs (not the reset ones), terminated only as the bootstrap mask, and the
     transition after an episode end starts from the reset observation (none spans a reset)."""
-    args = module.Args(env_id=TINY_ID, num_envs=2)
-    envs = module.make_envs(args, str(tmp_path))
     buffer_cls = getattr(module, "ReplayBuffer", None) or module.PrioritizedReplayBuffer
     buffer = buffer_cls(16, (2,), np.float32, torch.device("cpu"))
-    obs, _ = envs.reset(seed=0)
-    for actions in ([0, 0], [0, 1], [0, 0], [0, 0]):
-        next_obs, rewards, terminated, truncated, info = envs.step(np.array(actions))
-        module.store_step(buffer, obs, next_obs, np.array(actions), rewards, terminated, truncated, info)
-        obs = next_obs
-    envs.close()
+    store_tiny_episodes(module, buffer, tmp_path)
     # Slots are step * 2 + env.
     np.testing.assert_array_equal(buffer.next_obs[4], [3, 0])  # env 0 truncated: final obs, not [0, 1]
     np.testing.assert_array_equal(buffer.next_obs[3], [2, 0])  # env 1 terminated at t=2
@@ -100,18 +108,8 @@ def test_n_step_window_transitions(tmp_path):
     """--n-step 2 (gamma 0.5, reward 1 per step) on TinyEnv: full windows give 2-step transitions;
     an episode's end flushes the window into shorter ones that end at the real final observation;
     only termination masks the bootstrap, and none spans a reset."""
-    args = dqn_per.Args(env_id=TINY_ID, num_envs=2)
-    envs = dqn_per.make_envs(args, str(tmp_path))
     buffer = dqn_per.PrioritizedReplayBuffer(16, (2,), np.float32, torch.device("cpu"))
-    window = dqn_per.NStepWindow(2, 2, (2,), np.float32, gamma=0.5)
-    obs, _ = envs.reset(seed=0)
-    for actions in ([0, 0], [0, 1], [0, 0], [0, 0]):  # env 1 terminates at t=2; env 0 truncates at t=3
-        next_obs, rewards, terminated, truncated, info = envs.step(np.array(actions))
-        dqn_per.store_step(
-            buffer, obs, next_obs, np.array(actions), rewards, terminated, truncated, info, window
-        )
-        obs = next_obs
-    envs.close()
+    store_tiny_episodes(dqn_per, buffer, tmp_path, dqn_per.NStepWindow(2, 2, (2,), np.float32, gamma=0.5))
     n = buffer.size
     assert n == 6
     np.testing.assert_array_equal(buffer.obs[:n, 0], [0, 0, 1, 1, 2, 0])  # t of s
