@@ -369,6 +369,16 @@ MUJOCO = [
     for env_id, (on_policy, sac) in _MUJOCO_BUDGETS.items()
 ]
 
+# mujoco1m: the budget CleanRL and RL Zoo publish MuJoCo at (1M env steps); SAC 300k on CPU.
+MUJOCO_1M = [
+    {
+        "env_id": env_id,
+        "family": "mujoco",
+        "budgets": {"a2c_continuous": 1_000_000, "ppo_continuous": 1_000_000, "sac_continuous": 300_000},
+    }
+    for env_id in _MUJOCO_BUDGETS
+]
+
 # atari: the 57 games of the Atari-57 benchmark, ALE v5 (sticky actions 0.25, frameskip 4).
 # 10M agent steps each (SLM-Lab's PPO/A2C budget); SAC 2M as in SLM-Lab's SAC column.
 ATARI_57 = (
@@ -467,6 +477,7 @@ SUITES = {
         "about": "every algorithm on classic control and Box2D, SLM-Lab's budgets",
     },
     "mujoco": {"entries": MUJOCO, "about": "the 11 MuJoCo v5 envs, SLM-Lab's budgets"},
+    "mujoco1m": {"entries": MUJOCO_1M, "about": "the 11 MuJoCo v5 envs at the peers' 1M budget (SAC 300k)"},
     "atari": {"entries": ATARI_SUITE, "about": "the 57 ALE v5 games, 10M agent steps (SAC 2M)"},
     "throughput": {
         "entries": THROUGHPUT,
