@@ -17,6 +17,7 @@ import datetime
 import functools
 import json
 import os
+import shlex
 import statistics
 import sys
 import warnings
@@ -33,7 +34,7 @@ from benchmarks.record import (  # noqa: E402
     read_records,
     without_flags,
 )
-from benchmarks.run import script_defaults  # noqa: E402
+from benchmarks.run import override_argv, script_defaults, script_fields  # noqa: E402
 from benchmarks.suites import ALGORITHM, SUITES  # noqa: E402
 
 REFERENCES = Path(__file__).resolve().parent / "reference_scores.json"
@@ -266,6 +267,24 @@ def peer_budget_table(suite: str, records: list[dict], refs: dict) -> list[str]:
                     f"**{mean_std(returns)}** ({len(returns)})" if returns else "no episode finished"
                 )
         lines.append(f"| {env_id} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def tuned_commands() -> list[str]:
+    """Per learning suite, env and script with overrides: the command that trains the script as the
+    suite does (seed 1, the suite's budget), for a user of ``python algos/X.py``."""
+    lines = ["| suite | env | command (seed 1, the suite's budget) |", "|---|---|---|"]
+    for suite in LEARNING_SUITES:
+        for entry in SUITES[suite]["entries"]:
+            for script, overrides in entry.get("overrides", {}).items():
+                budget = entry["budgets"].get(script)
+                if budget is None or not (ROOT / "algos" / f"{script}.py").exists():
+                    continue
+                flags = override_argv(overrides, script_fields(script), [])
+                argv = ["python", f"algos/{script}.py", "--env-id", entry["env_id"], "--total-timesteps"]
+                lines.append(
+                    f"| {suite} | {entry['env_id']} | `{shlex.join([*argv, str(budget), *flags])}` |"
+                )
     return lines
 
 
@@ -569,6 +588,17 @@ def render(results_dir: Path, out: Path, images_dir: Path) -> str:
             lines += ["", f"Not run, and no peer score quoted: {short}."]
         lines.append("")
     lines += [
+        "## Tuned settings per env",
+        "",
+        "A script's defaults are one setting for its whole family (its `Args`); where an env needs",
+        "another, the suite passes it as flags (`overrides` in `benchmarks/suites.py`, whose comments",
+        "hold the runs behind each value). To train a script on an env as the tables above did, run",
+        "its command below (`--seed N` for other seeds). The same for any cell, tuned or not:",
+        "`./benchmark.sh mujoco1m --envs Hopper --algos a2c_continuous --seeds 1 --print-jobs`",
+        "prints the job; the arguments after `--` are the script's.",
+        "",
+        *tuned_commands(),
+        "",
         "## Throughput",
         "",
         "Steps per second of each script for a fixed number of steps, beside the same vector env",

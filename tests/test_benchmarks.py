@@ -352,3 +352,21 @@ def test_report_mujoco_1m_table_puts_ours_beside_the_peers_1m_scores(tmp_path):
     assert (tmp_path / "docs" / "images" / "curves_mujoco_1m.png").stat().st_size > 1000
     assert not (tmp_path / "docs" / "images" / "curves_mujoco.png").exists()
     assert "](images/curves_mujoco_1m.png)" in text
+
+
+def test_report_tuned_commands_reproduce_the_suites_overrides():
+    """Each (suite, env, script) with overrides gets one `python algos/X.py` line with its flags."""
+    from benchmarks.suites import SUITES
+
+    lines = report.tuned_commands()
+    suite, entry, script, overrides = next(
+        (s, e, script, o)
+        for s in report.LEARNING_SUITES
+        for e in SUITES[s]["entries"]
+        for script, o in e.get("overrides", {}).items()
+    )
+    flags = run.override_argv(overrides, run.script_fields(script), [])
+    command = (
+        f"python algos/{script}.py --env-id {entry['env_id']} --total-timesteps {entry['budgets'][script]}"
+    )
+    assert f"| {suite} | {entry['env_id']} | `{command} {' '.join(flags)}` |" in lines
