@@ -3,9 +3,11 @@
     python benchmarks/report.py                      # or ./benchmark.sh report
     python benchmarks/report.py --results-dir DIR --out OUT.md --images-dir DIR
 
-Reads every line of ``<results-dir>/{classic,mujoco,atari,throughput}.jsonl``. Our column is only
-ever computed from those lines; the peers' columns come from benchmarks/reference_scores.json.
-A (script, env) pair of a suite with no result at the suite's budget says "not run".
+Reads every line of ``<results-dir>/{classic,mujoco,mujoco1m,atari,throughput}.jsonl``. Our column
+is only ever computed from those lines; the peers' columns come from benchmarks/reference_scores.json.
+A (script, env) pair of a suite with no result at the suite's budget says "not run". A suite run at a
+budget the peers publish (mujoco1m: 1M steps) also gets one row per env with ours beside the peers'
+numbers at that budget.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import datetime
 import functools
 import json
 import os
+import shlex
 import statistics
 import sys
 import warnings
@@ -31,7 +34,7 @@ from benchmarks.record import (  # noqa: E402
     read_records,
     without_flags,
 )
-from benchmarks.run import script_defaults  # noqa: E402
+from benchmarks.run import override_argv, script_defaults, script_fields  # noqa: E402
 from benchmarks.suites import ALGORITHM, SUITES  # noqa: E402
 
 REFERENCES = Path(__file__).resolve().parent / "reference_scores.json"
@@ -39,8 +42,12 @@ PEERS = ["slm-lab", "cleanrl", "rl-zoo"]
 LEARNING_SUITES = {
     "classic": "Classic control and Box2D",
     "mujoco": "MuJoCo v5",
+    "mujoco1m": "MuJoCo v5 at 1M steps (CleanRL's and RL Zoo's budget)",
     "atari": "Atari (ALE v5, sticky actions 0.25)",
 }
+# Suites whose envs are compared with the peers' numbers at one budget: {suite: (peers' budget, the
+# peers drawn as reference lines in the curves)}; the other suites draw SLM-Lab's final scores.
+PEER_BUDGET = {"mujoco1m": (1_000_000, ("cleanrl", "rl-zoo"))}
 CURVE_POINTS = 100
 
 
@@ -102,14 +109,19 @@ def load_references(path: Path = REFERENCES) -> dict:
     return {"sources": data["sources"], "scores": table}
 
 
-def peer_cell(refs: dict, source: str, script: str, env_id: str) -> str:
+def peer_rows(refs: dict, source: str, script: str, env_id: str, steps: int | None = None) -> list[dict]:
+    """A peer's quoted scores of the script's algorithm on an env (only those at ``steps`` if given)."""
     rows = refs["scores"].get((source, ALGORITHM.get(script), env_id), [])
+    return [row for row in rows if steps is None or row.get("steps") == steps]
+
+
+def peer_cell(refs: dict, source: str, script: str, env_id: str, steps: int | None = None) -> str:
+    """The quoted scores as published, each with its budget (unless ``steps`` fixes it) and note."""
     cells = []
-    for row in rows:
+    for row in peer_rows(refs, source, script, env_id, steps):
         score = f"{row['score']:g}" + (f" ± {row['std']:g}" if "std" in row else "")  # as published
-        extra = ", ".join(
-            x for x in (steps_str(row["steps"]) if row.get("steps") else None, row.get("note")) if x
-        )
+        budget = steps_str(row["steps"]) if row.get("steps") and steps is None else None
+        extra = ", ".join(x for x in (budget, row.get("note")) if x)
         cells.append(f"{score} ({extra})" if extra else score)
     return "<br>".join(cells) if cells else "–"
 
@@ -119,14 +131,15 @@ def training_records(records: list[dict]) -> list[dict]:
 
 
 @functools.cache
-def current_settings(env_id: str, script: str) -> tuple:
+def current_settings(env_id: str, script: str, suite: str | None = None) -> tuple:
     """The Args a learning suite runs (script, env) with today: the script's defaults, read from its
-    source, under the suite entry's overrides; as sorted (field, value) pairs."""
+    source, under the suite entry's overrides (``suite``'s, else the last learning suite's with the
+    env); as sorted (field, value) pairs."""
     if not (ROOT / "algos" / f"{script}.py").exists():
         return ()
     overrides = {}
-    for suite in LEARNING_SUITES:
-        for entry in SUITES[suite]["entries"]:
+    for name in [suite] if suite else LEARNING_SUITES:
+        for entry in SUITES[name]["entries"]:
             if entry["env_id"] == env_id:
                 overrides = entry.get("overrides", {}).get(script, {})
     settings = {**script_defaults(script), **overrides, "env_id": env_id}
@@ -186,7 +199,8 @@ def suite_table(
             exists = (ROOT / "algos" / f"{script}.py").exists()
             for steps in budgets:
                 group, superseded = latest_config(
-                    [r for r in runs if r["total_timesteps"] == steps], current_settings(env_id, script)
+                    [r for r in runs if r["total_timesteps"] == steps],
+                    current_settings(env_id, script, suite),
                 )
                 label = steps_str(steps) + ("" if steps == budget else f" (×{steps / budget:.2g})")
                 if not group:
@@ -209,6 +223,71 @@ def suite_table(
     return header + rows, hidden
 
 
+def peer_budget_table(suite: str, records: list[dict], refs: dict) -> list[str]:
+    """One row per env of a suite run at the peers' budget: per script, ours at the suite's budget
+    (mean ± std over seeds, number of seeds) beside each peer that publishes a score at that budget
+    for any env of the suite (their env version in brackets where it differs from ours)."""
+    steps, _ = PEER_BUDGET[suite]
+    entries = SUITES[suite]["entries"]
+    by_pair = defaultdict(list)
+    for r in training_records(records):
+        by_pair[(r["env_id"], Path(r["script"]).stem)].append(r)
+    columns = []  # (script, None: ours | peer source)
+    for script in dict.fromkeys(s for e in entries for s in e["budgets"]):
+        columns.append((script, None))
+        columns += [
+            (script, src)
+            for src in PEERS
+            if any(peer_rows(refs, src, script, e["env_id"], steps) for e in entries)
+        ]
+    titles = []
+    for script, src in columns:
+        if src is None:
+            budgets = {e["budgets"][script] for e in entries if script in e["budgets"]}
+            titles.append(f"{script}: ours ({'/'.join(steps_str(b) for b in sorted(budgets))})")
+        else:
+            titles.append(f"{refs['sources'][src]['name']} {ALGORITHM[script].upper()} ({steps_str(steps)})")
+    lines = ["| env | " + " | ".join(titles) + " |", "|---" * (len(columns) + 1) + "|"]
+    for entry in entries:
+        env_id, cells = entry["env_id"], []
+        for script, src in columns:
+            if src is not None:
+                cells.append(peer_cell(refs, src, script, env_id, steps))
+                continue
+            budget = entry["budgets"].get(script)
+            runs = [r for r in by_pair.get((env_id, script), []) if r["total_timesteps"] == budget]
+            group, _ = latest_config(runs, current_settings(env_id, script, suite))
+            returns = [r["final_return"] for r in group if r.get("final_return") is not None]
+            if budget is None:
+                cells.append("–")
+            elif not group:
+                cells.append("not run")
+            else:
+                cells.append(
+                    f"**{mean_std(returns)}** ({len(returns)})" if returns else "no episode finished"
+                )
+        lines.append(f"| {env_id} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def tuned_commands() -> list[str]:
+    """Per learning suite, env and script with overrides: the command that trains the script as the
+    suite does (seed 1, the suite's budget), for a user of ``python algos/X.py``."""
+    lines = ["| suite | env | command (seed 1, the suite's budget) |", "|---|---|---|"]
+    for suite in LEARNING_SUITES:
+        for entry in SUITES[suite]["entries"]:
+            for script, overrides in entry.get("overrides", {}).items():
+                budget = entry["budgets"].get(script)
+                if budget is None or not (ROOT / "algos" / f"{script}.py").exists():
+                    continue
+                flags = override_argv(overrides, script_fields(script), [])
+                argv = ["python", f"algos/{script}.py", "--env-id", entry["env_id"], "--total-timesteps"]
+                lines.append(
+                    f"| {suite} | {entry['env_id']} | `{shlex.join([*argv, str(budget), *flags])}` |"
+                )
+    return lines
+
+
 def provenance(records: list[dict]) -> str:
     """Where the numbers come from: how many runs, when, at which commits."""
     runs = training_records(records)
@@ -225,20 +304,35 @@ def provenance(records: list[dict]) -> str:
     return text + "."
 
 
-def _curve_groups(records: list[dict], env_id: str) -> dict[tuple[str, int], list[list]]:
+def _curve_groups(
+    records: list[dict], env_id: str, suite: str | None = None
+) -> dict[tuple[str, int], list[list]]:
     cells = defaultdict(list)
     for r in training_records(records):
         if r["env_id"] == env_id and r.get("curve"):
             cells[(Path(r["script"]).stem, r["total_timesteps"])].append(r)
     return {
-        cell: [r["curve"] for r in latest_config(runs, current_settings(env_id, cell[0]))[0]]
+        cell: [r["curve"] for r in latest_config(runs, current_settings(env_id, cell[0], suite))[0]]
         for cell, runs in cells.items()
     }
 
 
-def plot_family(family: str, env_ids: list[str], records: list[dict], refs: dict, path: Path) -> bool:
-    """One PNG: a panel per env with results; mean over seeds (line) and min-max (band) per script."""
-    env_ids = [e for e in env_ids if _curve_groups(records, e)]
+REF_LINESTYLES = {"slm-lab": ":", "cleanrl": ":", "rl-zoo": "--"}
+
+
+def plot_family(
+    family: str,
+    env_ids: list[str],
+    records: list[dict],
+    refs: dict,
+    path: Path,
+    suite: str | None = None,
+    ref_sources: tuple[str, ...] = ("slm-lab",),
+    ref_steps: int | None = None,
+) -> bool:
+    """One PNG: a panel per env with results; mean over seeds (line) and min-max (band) per script,
+    and the final scores of ``ref_sources`` (at ``ref_steps`` if given) as horizontal lines."""
+    env_ids = [e for e in env_ids if _curve_groups(records, e, suite)]
     if not env_ids:
         return False
     import matplotlib
@@ -253,7 +347,7 @@ def plot_family(family: str, env_ids: list[str], records: list[dict], refs: dict
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, env_id in zip(axes.flat, env_ids):
-        for i, ((script, steps), curves) in enumerate(sorted(_curve_groups(records, env_id).items())):
+        for i, ((script, steps), curves) in enumerate(sorted(_curve_groups(records, env_id, suite).items())):
             color = colors[i % len(colors)]
             grid = np.linspace(0, steps, CURVE_POINTS)
             ys = []
@@ -269,8 +363,9 @@ def plot_family(family: str, env_ids: list[str], records: list[dict], refs: dict
             ax.plot(grid, mean, color=color, label=f"{script} ({steps_str(steps)}, {len(curves)} seeds)")
             if len(curves) > 1:
                 ax.fill_between(grid, low, high, color=color, alpha=0.2)
-            for row in refs["scores"].get(("slm-lab", ALGORITHM.get(script), env_id), []):
-                ax.axhline(row["score"], color=color, linestyle=":", linewidth=1)
+            for source in ref_sources:
+                for row in peer_rows(refs, source, script, env_id, ref_steps):
+                    ax.axhline(row["score"], color=color, linestyle=REF_LINESTYLES[source], linewidth=1)
         ax.set_title(env_id)
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: steps_str(x)))
         ax.set_xlabel("env steps")
@@ -451,24 +546,60 @@ def render(results_dir: Path, out: Path, images_dir: Path) -> str:
             f"Suite `{suite}`: {SUITES[suite]['about']}. {provenance(records[suite])}",
             "",
         ]
+        ref_steps, ref_sources = PEER_BUDGET.get(suite, (None, ("slm-lab",)))
+        ref_text = " and ".join(
+            f"{'dotted' if REF_LINESTYLES[s] == ':' else 'dashed'} = {refs['sources'][s]['name']}'s"
+            for s in ref_sources
+        ) + (f" score at {steps_str(ref_steps)}" if ref_steps else " final score")
         families = list(dict.fromkeys(e["family"] for e in SUITES[suite]["entries"]))
         for family in families:
             env_ids = [e["env_id"] for e in SUITES[suite]["entries"] if e["family"] == family]
-            name = f"curves_{family.replace(' ', '_')}.png"
-            if plot_family(family, env_ids, records[suite], refs, images_dir / name):
+            # A second suite of a family (mujoco1m) gets its own image: curves_mujoco_1m.png.
+            suffix = "_" + suite.removeprefix(family) if suite.startswith(family) and suite != family else ""
+            name = f"curves_{family.replace(' ', '_')}{suffix}.png"
+            if plot_family(
+                family, env_ids, records[suite], refs, images_dir / name, suite, ref_sources, ref_steps
+            ):
                 lines += [
                     f"Learning curves, {family} ([{name}]({image_link}/{name})): line = mean over seeds, "
-                    "band = min to max, dotted = SLM-Lab's final score.",
+                    f"band = min to max, {ref_text}.",
                     "",
                     f"![{family}]({image_link}/{name})",
                     "",
                 ]
-        lines += table
+        if suite in PEER_BUDGET:
+            lines += [
+                f"Ours (mean ± std over seeds, number of seeds) beside the peers' published scores at "
+                f"{steps_str(ref_steps)} steps, their env version in brackets ([sources](#sources)); "
+                "– : none published. The table after it has every cell's seeds, wall time and speed.",
+                "",
+                *peer_budget_table(suite, records[suite], refs),
+                "",
+                "<details><summary>Every cell: seeds, wall time, SPS, hardware</summary>",
+                "",
+                *table,
+                "",
+                "</details>",
+            ]
+        else:
+            lines += table
         if hidden:
             short = ", ".join(e.removeprefix("ALE/").removesuffix("-v5") for e in hidden)
             lines += ["", f"Not run, and no peer score quoted: {short}."]
         lines.append("")
     lines += [
+        "## Tuned settings per env",
+        "",
+        "A script's defaults are one setting for its whole family (its `Args`); where an env needs",
+        "another, the suite passes it as flags (`overrides` in `benchmarks/suites.py`; the runs behind",
+        "each value are noted there or in the notes below). To train a script on an env as the tables",
+        "above did, run its command below (`--seed N` for other seeds). The same for any cell, tuned",
+        "or not:",
+        "`./benchmark.sh mujoco1m --envs Hopper --algos a2c_continuous --seeds 1 --print-jobs`",
+        "prints the job; the arguments after `--` are the script's.",
+        "",
+        *tuned_commands(),
+        "",
         "## Throughput",
         "",
         "Steps per second of each script for a fixed number of steps, beside the same vector env",

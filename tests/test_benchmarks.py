@@ -324,3 +324,49 @@ def test_throughput_drops_sb3_lines_timed_without_setup_once_newer_ones_exist():
     assert "| 400 | 1.12 |" in row, row
     (row,) = [r for r in report.throughput_table([ours, old], report.Hardware()) if "a2c_atari" in r]
     assert "| 500 | 0.90 |" in row, row
+
+
+def test_report_mujoco_1m_table_puts_ours_beside_the_peers_1m_scores(tmp_path):
+    """mujoco1m: one row per env with ours (mean ± std, seeds) at the suite's budget beside the peers'
+    1M scores and their env version, "not run" where we have none, and its own curves PNG."""
+    results = tmp_path / "results"
+    results.mkdir()
+    rows = [
+        _fixture_record("mujoco1m", "algos/ppo_continuous.py", "Hopper-v5", 1, 1_000_000, 2400.0),
+        _fixture_record("mujoco1m", "algos/ppo_continuous.py", "Hopper-v5", 2, 1_000_000, 2600.0),
+        _fixture_record("mujoco1m", "algos/sac_continuous.py", "Hopper-v5", 1, 300_000, 2000.0),
+    ]
+    (results / "mujoco1m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "docs" / "BENCHMARKS.md"
+    text = report.render(results, out, tmp_path / "docs" / "images").split("## MuJoCo v5 at 1M")[1]
+
+    header = next(line for line in text.splitlines() if line.startswith("| env |"))
+    assert "ppo_continuous: ours (1M)" in header and "CleanRL PPO (1M)" in header
+    assert "sac_continuous: ours (300k)" in header and "SB3 / RL Zoo A2C (1M)" in header
+    hopper = next(line for line in text.splitlines() if line.startswith("| Hopper-v5 |"))
+    cells = [c.strip() for c in hopper.strip("|").split("|")]
+    assert cells[1] == "not run" and cells[2] == "733 (Hopper-v3)"  # a2c: ours, RL Zoo
+    assert cells[3] == "**2500 ± 100** (2)" and "2382.86 ± 271.74 (Hopper-v4)" in cells  # ppo, CleanRL
+    assert "**2000** (1)" in cells and "2310.46 ± 342.82 (Hopper-v2)" in cells  # sac, CleanRL
+    assert "(1M" not in hopper  # the budget is in the header, not repeated per cell
+    assert (tmp_path / "docs" / "images" / "curves_mujoco_1m.png").stat().st_size > 1000
+    assert not (tmp_path / "docs" / "images" / "curves_mujoco.png").exists()
+    assert "](images/curves_mujoco_1m.png)" in text
+
+
+def test_report_tuned_commands_reproduce_the_suites_overrides():
+    """Each (suite, env, script) with overrides gets one `python algos/X.py` line with its flags."""
+    from benchmarks.suites import SUITES
+
+    lines = report.tuned_commands()
+    suite, entry, script, overrides = next(
+        (s, e, script, o)
+        for s in report.LEARNING_SUITES
+        for e in SUITES[s]["entries"]
+        for script, o in e.get("overrides", {}).items()
+    )
+    flags = run.override_argv(overrides, run.script_fields(script), [])
+    command = (
+        f"python algos/{script}.py --env-id {entry['env_id']} --total-timesteps {entry['budgets'][script]}"
+    )
+    assert f"| {suite} | {entry['env_id']} | `{command} {' '.join(flags)}` |" in lines
