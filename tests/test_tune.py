@@ -15,13 +15,14 @@ import optuna
 import pytest
 from conftest import ROOT
 
+from tuning.space import check_space
+
 TUNE = str(ROOT / "tuning" / "tune.py")
 
 FAKE = '''
 """The script contract without RL: the return grows with the step towards 100 - 100 (x - 0.3)^2."""
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 
@@ -40,9 +41,10 @@ class Args:
 
 
 def train(args, report=None):
+    from common.runs import fail
+
     if args.mode == "badarg":
-        print("error: --mode badarg is not allowed", file=sys.stderr)
-        raise SystemExit(2)
+        fail("--mode badarg is not allowed")
     value, step = 0.0, 0
     for step in range(100, args.total_timesteps + 1, 100):
         value = (100 - 100 * (args.x - 0.3) ** 2) * step / args.total_timesteps
@@ -61,6 +63,7 @@ def train(args, report=None):
 def tune_module():
     spec = importlib.util.spec_from_file_location("fdrl_tune", TUNE)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses resolve annotations through sys.modules
     spec.loader.exec_module(module)
     return module
 
@@ -89,6 +92,12 @@ def load(storage: str, name: str = "fake-Fake-v0") -> optuna.Study:
     return optuna.load_study(study_name=name, storage=storage)
 
 
+def trial_log(tmp_path, number: int, study: str = "fake-Fake-v0"):
+    """The log file of a trial (``runs/tune/<storage tag>/<study>/logs/``), or None before it exists."""
+    found = list((tmp_path / "runs" / "tune").glob(f"*/{study}/logs/trial_{number:04d}.log"))
+    return found[0] if found else None
+
+
 def evaluated(study) -> int:
     S = optuna.trial.TrialState
     return sum(
@@ -113,7 +122,7 @@ def test_two_workers_share_one_study(tmp_path, fake, kind):
     assert all(t.state.is_finished() for t in study.trials)
     lost = [t for t in study.trials if t.user_attrs.get("lost")]
     assert all("surplus" in t.user_attrs["fail_reason"] for t in lost)  # only a simultaneous last ask
-    best = json.loads((tmp_path / "fake-Fake-v0.best.json").read_text())
+    best = json.loads((tmp_path / "tune.fake-Fake-v0.best.json").read_text())
     assert best["trial"] == study.best_trial.number and best["params"]["x"] == study.best_trial.params["x"]
 
 
@@ -123,9 +132,8 @@ def test_sigkill_mid_trial_then_rerun_continues(tmp_path, fake):
     storage = f"sqlite:///{tmp_path / 'tune.db'}"
     argv = [fake, "--param", "x=float:0:1", "--n-trials", "3", "--storage", storage, "--pruner", "none"]
     worker = tune(tmp_path, *argv, sleep=0.5, wait=False)
-    log = tmp_path / "runs" / "tune" / "fake-Fake-v0" / "logs" / "trial_0000.log"
     deadline = time.time() + 120
-    while not log.exists() and time.time() < deadline:
+    while not trial_log(tmp_path, 0) and time.time() < deadline:
         time.sleep(0.2)
     time.sleep(1.0)
     worker.send_signal(signal.SIGKILL)
@@ -249,8 +257,8 @@ def test_arguments_split_and_fixed_arguments_leave_the_space(fake, tune_module):
     assert forwarded == ["--hidden-sizes", "64", "64", "--no-anneal-lr", "--storage", "x"]
     fields = {"hidden_sizes", "anneal_lr", "storage", "learning_rate"}
     assert tune_module.given_fields(forwarded, fields) == {"hidden_sizes", "anneal_lr", "storage"}
-    assert tune_module.cli_tokens("hidden_sizes", (64, 64)) == ["--hidden-sizes", "64", "64"]
-    assert tune_module.cli_tokens("anneal_lr", False) == ["--no-anneal-lr"]
+    assert tune_module.flag_tokens("hidden_sizes", (64, 64)) == ["--hidden-sizes", "64", "64"]
+    assert tune_module.flag_tokens("anneal_lr", False) == ["--no-anneal-lr"]
 
 
 def test_every_space_names_fields_of_its_script(tune_module):
@@ -262,11 +270,11 @@ def test_every_space_names_fields_of_its_script(tune_module):
         script = ROOT / "algos" / f"{space_file.stem}.py"
         if not script.exists():
             continue
-        args_cls, _ = tune_module.load_script(str(script))
+        args_cls = tune_module.load_script(str(script)).Args
         space = json.loads(space_file.read_text())
         space.pop("_comment", None)
         fields = {f.name: f for f in dataclasses.fields(args_cls)}
-        tune_module.check_space(space, fields, str(space_file), str(script))
+        check_space(space, fields, str(space_file), str(script))
         checked += 1
     assert checked >= 1
 
@@ -284,13 +292,13 @@ def test_tunes_ppo_and_prints_a_command_that_reproduces_the_best_trial(tmp_path)
                "--sampler-seed", "0")  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("COMPLETE") + out.stdout.count("PRUNED") == 2, out.stdout
-    best = json.loads((tmp_path / "ppo-CartPole-v1.best.json").read_text())
+    best = json.loads((tmp_path / "tune.ppo-CartPole-v1.best.json").read_text())
     assert "learning_rate" not in best["params"] and best["args"]["learning_rate"] == 0.001
     argv = shlex.split(best["command"])
     assert argv[:2] == ["python", str(ROOT / "algos" / "ppo.py")] and best["command"] in out.stdout
     parsed = tyro.cli(Args, args=argv[2:])
     assert json.loads(json.dumps(vars(parsed))) == best["args"]
-    run_dirs = list((tmp_path / "runs" / "tune" / "ppo-CartPole-v1").glob("CartPole-v1__ppo-t*"))
+    run_dirs = list((tmp_path / "runs" / "tune").glob("tune-*/ppo-CartPole-v1/CartPole-v1__ppo-t*"))
     assert len(run_dirs) == 2 and all(list(d.glob("events.out.tfevents.*")) for d in run_dirs)
 
 
