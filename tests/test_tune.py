@@ -2,6 +2,7 @@
 bad input ends in one line. Most tests tune a fake script (the contract without RL) written into
 tmp_path, so they are fast and deterministic; one runs two real ppo.py trials."""
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -312,3 +313,72 @@ def test_missing_optuna_is_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip() == "error: tuning needs the optional package 'optuna': pip install -e '.[tune]'"
+
+
+# The many-machines commands of the README, run by test_postgres_workers_survive_a_killed_one
+# against a real PostgreSQL server ($FDRL_TEST_POSTGRES; .ci/run starts one with pgserver).
+PG_TUNE = (
+    "python tuning/tune.py algos/ppo.py --env-id CartPole-v1 --total-timesteps 4096 --num-envs 4 "
+    "--num-steps 128 --n-trials 6 --storage {storage} --study-name fdrl-ci-ppo --sampler-seed {seed}"
+)
+
+
+def test_postgres_workers_survive_a_killed_one(tmp_path):
+    """Two workers on a PostgreSQL study; one is killed (SIGKILL) mid-trial. The other finishes the
+    study: every trial finished before the kill is kept as it was, the killed one is failed with
+    ``lost`` set and not counted, and the printed best command reproduces the best value."""
+    storage = os.environ.get("FDRL_TEST_POSTGRES")
+    if not storage:
+        pytest.skip("no PostgreSQL server: set FDRL_TEST_POSTGRES=postgresql://... (.ci/run starts one)")
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver: pip install -e '.[postgres]'")
+    with contextlib.suppress(KeyError):
+        optuna.delete_study(study_name="fdrl-ci-ppo", storage=storage)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    workers = []
+    for seed in (1, 2):
+        argv = shlex.split(PG_TUNE.format(storage=storage, seed=seed))
+        argv = [sys.executable, str(ROOT / argv[1]), str(ROOT / argv[2]), *argv[3:]]
+        argv += ["--runs-dir", str(tmp_path / f"runs{seed}")]
+        log = open(tmp_path / f"worker{seed}.log", "w")  # noqa: SIM115
+        workers.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, env=env))
+    doomed, db = workers[1], optuna.storages.RDBStorage(storage)
+
+    def trials():
+        try:
+            return optuna.load_study(study_name="fdrl-ci-ppo", storage=db).get_trials()
+        except KeyError:  # the workers have not created the study yet
+            return []
+
+    # Kill worker 2 once it has finished a trial and is inside its next one.
+    deadline, victim = time.time() + 300, None
+    while victim is None and time.time() < deadline and doomed.poll() is None:
+        time.sleep(0.5)
+        mine = [t for t in trials() if t.user_attrs.get("worker", "").endswith(f":{doomed.pid}")]
+        running = [t for t in mine if t.state == optuna.trial.TrialState.RUNNING]
+        if any(t.state.is_finished() for t in mine) and running and "heartbeat_unix" in running[0].user_attrs:
+            doomed.send_signal(signal.SIGKILL)
+            victim = running[0].number
+            before = {t.number: (t.state, t.value) for t in trials() if t.state.is_finished()}
+    doomed.wait()
+    assert victim is not None, (tmp_path / "worker2.log").read_text()[-2000:]
+    assert workers[0].wait(timeout=600) == 0, (tmp_path / "worker1.log").read_text()[-2000:]
+
+    study = optuna.load_study(study_name="fdrl-ci-ppo", storage=db)
+    assert evaluated(study) == 6 and all(t.state.is_finished() for t in study.trials)
+    assert all((study.trials[n].state, study.trials[n].value) == kept for n, kept in before.items())
+    lost = study.trials[victim]
+    assert lost.state == optuna.trial.TrialState.FAIL and lost.user_attrs["lost"], lost.user_attrs
+    assert f":{doomed.pid} died" in lost.user_attrs["fail_reason"]
+
+    (best_file,) = tmp_path.glob("*.fdrl-ci-ppo.best.json")
+    best = json.loads(best_file.read_text())
+    assert best["trial"] == study.best_trial.number and best["value"] == study.best_value
+    argv = shlex.split(best["command"])
+    assert argv[0] == "python" and best["command"] in (tmp_path / "worker1.log").read_text()
+    again = tmp_path / "again"
+    out = subprocess.run(
+        [sys.executable, *argv[1:], "--runs-dir", str(again)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    (summary,) = again.glob("*/summary.json")
+    assert json.loads(summary.read_text())["final_return"] == pytest.approx(best["value"], abs=1e-9)

@@ -40,7 +40,7 @@ def storage_tag(url: str) -> str:
     if file is not None:
         name, where = file.stem, str(file.resolve())
     else:
-        name = url.rsplit("/", 1)[-1].split("?", 1)[0] or "db"
+        name = url.split("?", 1)[0].rsplit("/", 1)[-1] or "db"
         where = url.split("://", 1)[-1].rpartition("@")[2]
     return f"{name}-{hashlib.sha1(where.encode()).hexdigest()[:6]}"
 
@@ -70,7 +70,8 @@ def open_storage(url: str):
     except ImportError:
         fail(
             f"cannot open storage '{url}': its database driver is not installed "
-            "(postgresql://: pip install -e '.[postgres]'; mysql+pymysql://: pip install pymysql)"
+            "(postgresql://: pip install -e '.[postgres]', psycopg 3, which SQLAlchemy < 2.1 wants as "
+            "postgresql+psycopg://; mysql+pymysql://: pip install pymysql)"
         )
     except Exception as err:
         cause = getattr(err, "orig", None) or err
