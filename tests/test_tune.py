@@ -37,7 +37,7 @@ class Args:
     x: float = 0.5
     """the parameter to tune"""
     mode: str = "ok"
-    """ok | raise (an exception at step 500) | nan (a NaN final return) | badarg (exit 2)"""
+    """ok | raise (an exception at step 500) | nan (a NaN final return) | badarg (exit 2) | stop"""
     runs_dir: str = "runs"
 
 
@@ -46,6 +46,10 @@ def train(args, report=None):
 
     if args.mode == "badarg":
         fail("--mode badarg is not allowed")
+    if args.mode == "stop":  # what Run.finish raises after a SIGTERM
+        from common.runs import Stopped
+
+        raise Stopped("stopped by SIGTERM at step 100; no checkpoint written", "SIGTERM", {})
     value, step = 0.0, 0
     for step in range(100, args.total_timesteps + 1, 100):
         value = (100 - 100 * (args.x - 0.3) ** 2) * step / args.total_timesteps
@@ -201,6 +205,39 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(tmp_path, fake):
         "error: study 'fake-Fake-v0' was started with other fixed arguments: total_timesteps=1000 (now 500); "
         "use --study-name for a new study"
     )
+
+
+def test_a_stopped_trial_is_lost_and_the_tuner_exits_130(tmp_path, fake):
+    """A script stopped by a signal (``Stopped``): the trial is recorded lost, the tuner exits 130."""
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    out = tune(tmp_path, fake, "--param", "x=float:0:1", "--storage", storage, "--mode", "stop")
+    assert out.returncode == 130, out.stdout + out.stderr
+    assert "INTERRUPTED (SIGTERM)" in out.stdout and "rerun the same command" in out.stderr
+    (trial,) = load(storage).trials
+    assert trial.user_attrs["lost"] and trial.user_attrs["fail_reason"] == "interrupted by SIGTERM"
+
+
+def test_train_ends_with_typed_outcomes(tmp_path):
+    """The contract the tools rely on: train() returns its summary or raises BadInput (exit 2),
+    TrainingFailed (exit 1) or Stopped (exit 1, with the summary it wrote)."""
+    from algos.ppo import Args, train
+    from common.runs import BadInput, Stopped, TrainingFailed, fail
+
+    with pytest.raises(BadInput) as bad:
+        train(Args(env_id="NoSuchEnv-v0", runs_dir=str(tmp_path)))
+    assert bad.value.code == 2 and bad.value.message.startswith("unknown env id 'NoSuchEnv-v0'")
+    with pytest.raises(TrainingFailed) as failed:
+        fail("non-finite loss", 1)
+    assert failed.value.code == 1 and str(failed.value) == "non-finite loss"
+
+    def stop(step, mean_return):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    args = Args(total_timesteps=20_000, num_envs=4, num_steps=128, runs_dir=str(tmp_path))
+    with pytest.raises(Stopped) as stopped:
+        train(args, stop)
+    assert stopped.value.code == 1 and stopped.value.signal_name == "SIGTERM"
+    assert 0 < stopped.value.summary["global_step"] < 20_000
 
 
 def test_bad_input_ends_in_one_line(tmp_path, fake, tune_module, capsys):
