@@ -240,6 +240,35 @@ def test_train_ends_with_typed_outcomes(tmp_path):
     assert 0 < stopped.value.summary["global_step"] < 20_000
 
 
+def test_same_study_name_in_two_storages_keeps_apart(tmp_path, fake):
+    """Two storages in one folder, one study name: two log folders and two best-argument files."""
+    for db in ("a.db", "b.db"):
+        argv = [fake, "--param", "x=float:0:1", "--n-trials", "1", "--storage", f"sqlite:///{tmp_path / db}"]
+        assert tune(tmp_path, *argv).returncode == 0
+    assert sorted(p.name for p in tmp_path.glob("*.best.json")) == [
+        "a.fake-Fake-v0.best.json",
+        "b.fake-Fake-v0.best.json",
+    ]
+    logs = sorted(
+        p.parent.parent.parent.name for p in (tmp_path / "runs" / "tune").glob("*/*/logs/trial_0000.log")
+    )
+    assert len(logs) == 2 and logs[0].startswith("a-") and logs[1].startswith("b-")
+
+
+def test_a_trial_at_its_full_budget_is_not_pruned(tune_module):
+    """The pruner is asked before the last step only: a trial that trained its whole budget is complete."""
+    from types import SimpleNamespace
+
+    asked = []
+    trial = SimpleNamespace(report=lambda value, step: None, should_prune=lambda: asked.append(1) or True)
+    tuning = SimpleNamespace(report_every=1024, trial_steps=2048)
+    out = tune_module.Outcome()
+    report = tune_module.Reporter(tuning, trial, out, [], 0)
+    assert report(2048, 10.0) is False and out.pruned_at is None and not asked
+    report = tune_module.Reporter(tuning, trial, out, [], 0)
+    assert report(1024, 10.0) is True and out.pruned_at == 1024
+
+
 def test_bad_input_ends_in_one_line(tmp_path, fake, tune_module, capsys):
     """Unknown script, unknown parameter name, unreachable storage, bad script argument, a script
     refusing the fixed arguments in the first trial: exit 2 and one line on stderr."""
@@ -276,7 +305,6 @@ def test_bad_input_ends_in_one_line(tmp_path, fake, tune_module, capsys):
 
 
 def test_arguments_split_and_fixed_arguments_leave_the_space(fake, tune_module):
-    parser = tune_module.build_parser()
     argv = [
         fake,
         "--n-trials",
@@ -290,7 +318,7 @@ def test_arguments_split_and_fixed_arguments_leave_the_space(fake, tune_module):
         "--storage",
         "x",
     ]
-    tuner, forwarded = tune_module.split_argv(parser, argv)
+    tuner, forwarded = tune_module.split_argv(argv)
     assert tuner == [fake, "--n-trials", "3", "--seeds=2"]
     assert forwarded == ["--hidden-sizes", "64", "64", "--no-anneal-lr", "--storage", "x"]
     fields = {"hidden_sizes", "anneal_lr", "storage", "learning_rate"}

@@ -112,9 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def split_argv(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
+def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
     """Tuner tokens (options + the script path) and the script's tokens, in their order."""
-    options = parser._option_string_actions
+    takes_value = {flag: kwargs.get("action") != "store_true" for flag, kwargs in OPTIONS}
+    takes_value |= {"-h": False, "--help": False}
     tuner, forwarded, script = [], [], None
     i = 0
     while i < len(argv):
@@ -123,9 +124,9 @@ def split_argv(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[s
         if token == "--":
             forwarded += argv[i + 1 :]
             break
-        if name in options:
+        if name in takes_value:
             tuner.append(token)
-            if options[name].nargs != 0 and "=" not in token and i + 1 < len(argv):
+            if takes_value[name] and "=" not in token and i + 1 < len(argv):
                 tuner.append(argv[i + 1])
                 i += 1
         elif script is None and not token.startswith("-"):
@@ -606,9 +607,8 @@ def setup(opts, forwarded: list[str]) -> Tuning:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    tuner_tokens, forwarded = split_argv(parser, sys.argv[1:] if argv is None else argv)
-    opts = parser.parse_args(tuner_tokens)
+    tuner_tokens, forwarded = split_argv(sys.argv[1:] if argv is None else argv)
+    opts = build_parser().parse_args(tuner_tokens)
     try:
         import optuna  # noqa: F401
     except ImportError:
