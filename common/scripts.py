@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import importlib.util
 import io
 import sys
@@ -48,7 +49,8 @@ def load_script(path: str | Path) -> ModuleType:
         return _loaded[file]
     if not file.is_file():
         fail(f"no script at '{path}'")
-    spec = importlib.util.spec_from_file_location(f"fdrl_script_{file.stem}", file)
+    name = f"fdrl_script_{file.stem}_{hashlib.sha1(str(file).encode()).hexdigest()[:8]}"  # one per file
+    spec = importlib.util.spec_from_file_location(name, file)
     if spec is None or spec.loader is None:
         fail(f"cannot import '{path}' (not a Python file?)")
     module = importlib.util.module_from_spec(spec)
