@@ -413,8 +413,6 @@ def train(args: Args, report=None) -> dict:
         save()
     envs.close()
     summary = run.finish(global_step)
-    if run.stop_signal is not None:
-        raise SystemExit(1)
     return summary
 
 

@@ -500,8 +500,6 @@ def train(args: Args, report=None) -> dict:
     summary.update(
         env_s=round(env_time, 2), inference_s=round(inference_time, 2), update_s=round(update_time, 2)
     )
-    if run.stop_signal is not None:
-        raise SystemExit(1)
     return summary
 
 

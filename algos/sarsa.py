@@ -345,8 +345,6 @@ def train(args: Args, report=None) -> dict:
         save("latest")
     envs.close()
     summary = run.finish(global_step)
-    if run.stop_signal is not None:
-        raise SystemExit(1)
     return summary
 
 

@@ -34,8 +34,9 @@ from benchmarks.record import (  # noqa: E402
     read_records,
     without_flags,
 )
-from benchmarks.run import override_argv, script_defaults, script_fields  # noqa: E402
+from benchmarks.run import script_defaults, script_fields  # noqa: E402
 from benchmarks.suites import ALGORITHM, SUITES  # noqa: E402
+from common.scripts import to_argv  # noqa: E402
 
 REFERENCES = Path(__file__).resolve().parent / "reference_scores.json"
 PEERS = ["slm-lab", "cleanrl", "rl-zoo"]
@@ -280,7 +281,7 @@ def tuned_commands() -> list[str]:
                 budget = entry["budgets"].get(script)
                 if budget is None or not (ROOT / "algos" / f"{script}.py").exists():
                     continue
-                flags = override_argv(overrides, script_fields(script), [])
+                flags = to_argv(overrides, script_fields(script), [])
                 argv = ["python", f"algos/{script}.py", "--env-id", entry["env_id"], "--total-timesteps"]
                 lines.append(
                     f"| {suite} | {entry['env_id']} | `{shlex.join([*argv, str(budget), *flags])}` |"

@@ -16,7 +16,7 @@ skipped with a note. Each job's output goes to a log file under benchmarks/scrat
 from __future__ import annotations
 
 import argparse
-import ast
+import dataclasses
 import json
 import os
 import shlex
@@ -28,19 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.record import (  # noqa: E402
-    NOT_CONFIG,
-    RESULTS_DIR,
-    ROOT,
-    config_value,
-    read_records,
-    results_dir_of,
-    without_flags,
-)
+from benchmarks.record import NOT_CONFIG, RESULTS_DIR, ROOT, config_value, read_records, results_dir_of  # noqa: E402
 from benchmarks.suites import ALL_SCRIPTS, SB3_ALGORITHM, SUITES  # noqa: E402
+from common.runs import fail  # noqa: E402
+from common.scripts import defaults, load_script, to_argv  # noqa: E402
 
-# Options of a job that identify it for --rerun / skipping (the rest only say where files go).
-_WHERE_FLAGS = ("--runs-dir",)
+# Args fields that say where files go or how a run is watched: not part of a job's identity.
+NOT_JOB = NOT_CONFIG - {"seed", "cuda"}
 
 
 @dataclass
@@ -53,81 +47,27 @@ class Job:
     notes: list[str] = field(default_factory=list)
 
 
-def _args_class(script: str) -> ast.ClassDef | None:
-    tree = ast.parse((ROOT / "algos" / f"{script}.py").read_text())
-    return next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Args"), None)
+def script_path(script: str) -> Path:
+    return ROOT / "algos" / f"{script}.py"
 
 
 def script_fields(script: str) -> set[str]:
-    """Field names of a script's Args, read from its source (no import, so no torch start-up)."""
-    node = _args_class(script)
-    if node is None:
-        return set()
-    return {n.target.id for n in node.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+    """Field names of a script's Args."""
+    return {f.name for f in dataclasses.fields(load_script(script_path(script)).Args)}
 
 
 def script_defaults(script: str) -> dict:
-    """Args defaults read from the source: literals, ``field(default=...)`` and
-    ``field(default_factory=lambda: <literal>)``; fields with other defaults are left out."""
-    node = _args_class(script)
-    defaults = {}
-    for n in node.body if node else []:
-        if not (isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.value is not None):
-            continue
-        value = n.value
-        if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "field":
-            kw = {k.arg: k.value for k in value.keywords}
-            value = kw.get("default")
-            if value is None and isinstance(kw.get("default_factory"), ast.Lambda):
-                value = kw["default_factory"].body
-            if value is None:
-                continue
-        try:
-            defaults[n.target.id] = ast.literal_eval(value)
-        except ValueError:
-            continue
-    return defaults
+    """Every Args default of a script as this machine computes it (the script is imported once)."""
+    return defaults(load_script(script_path(script)).Args)
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _cli_value(value) -> list[str]:
-    if isinstance(value, bool):
-        return []  # handled by the caller (tyro flags)
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    return [str(value)]
-
-
-def override_argv(overrides: dict, fields: set[str], notes: list[str]) -> list[str]:
-    """{field: value} as tyro arguments, for the fields the script has (the rest noted, not passed)."""
-    argv = []
-    for name, value in overrides.items():
-        if name not in fields:
-            notes.append(f"no --{name.replace('_', '-')}")
-            continue
-        if isinstance(value, bool):
-            argv.append(_flag(name) if value else "--no-" + name.replace("_", "-"))
-        else:
-            argv += [_flag(name), *_cli_value(value)]
-    return argv
-
-
-def _argv_fields(argv: list[str]) -> set[str]:
-    return {t[2:].removeprefix("no-").replace("-", "_") for t in argv if t.startswith("--")}
-
-
-def job_key(script_path: str, argv: list[str], defaults: dict) -> tuple:
-    """Identity of a training job: the script, its arguments minus where files are written, and the
-    values of the script's defaults it relies on (so changing a default makes the job new)."""
-    kept = without_flags(argv, _WHERE_FLAGS)
-    given = _argv_fields(argv)
-    relied = tuple(
-        sorted((k, config_value(v)) for k, v in defaults.items() if k not in given and k not in NOT_CONFIG)
-    )
-    return (f"algos/{Path(script_path).name}", tuple(kept), relied)
+def job_key(script: str, values: dict) -> tuple:
+    """Identity of a training job: the script and every argument that changes the run, defaults
+    included (``values``: the resolved Args), minus where files go. A result line's key uses its
+    recorded args over today's defaults, so a changed default (or a host-dependent one, such as
+    ``bf16``) makes the job new."""
+    kept = sorted((k, config_value(v)) for k, v in values.items() if k not in NOT_JOB)
+    return (f"algos/{Path(script).name}", tuple(kept))
 
 
 def match_env(env_id: str, wanted: list[str]) -> bool:
@@ -180,10 +120,10 @@ def plan(opts) -> tuple[list[Job], list[str]]:
                 fields = fields_cache[script]
                 steps = max(int(round(budget * opts.scale)), 1)
                 job_notes: list[str] = []
-                extra = override_argv(entry.get("overrides", {}).get(script, {}), fields, job_notes)
-                extra += override_argv(opts.set, fields, job_notes)
-                if opts.cuda:
-                    extra += override_argv({"cuda": True}, fields, job_notes)
+                settings = {**entry.get("overrides", {}).get(script, {}), **opts.set}
+                settings |= {"cuda": True} if opts.cuda else {}
+                extra = to_argv(settings, fields, job_notes)
+                resolved = {**defaults_cache[script], **{k: v for k, v in settings.items() if k in fields}}
                 if opts.runs_dir and "runs_dir" in fields:
                     extra += ["--runs-dir", rel(opts.runs_dir)]
                 path = f"algos/{script}.py"
@@ -206,7 +146,9 @@ def plan(opts) -> tuple[list[Job], list[str]]:
                                 f"{script} {env_id} seed {seed} ({steps:,} steps)",
                                 [*head, "--", *script_argv],
                                 f"{name}__{seed}",
-                                key=job_key(path, script_argv, defaults_cache[script]),
+                                key=job_key(
+                                    path, resolved | dict(env_id=env_id, seed=seed, total_timesteps=steps)
+                                ),
                                 notes=job_notes,
                             )
                         )
@@ -260,7 +202,6 @@ def sb3_job(opts, script, path, env_id, steps, extra, rep, common, notes) -> Job
 
     import tyro
 
-    from benchmarks.run_job import load_script
     from benchmarks.sb3_params import sb3_hparams
 
     module = load_script(path)
@@ -313,26 +254,21 @@ def parse_setting(text: str) -> tuple[str, object]:
         return name.replace("-", "_"), value
 
 
-def fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
 def finished_keys(results_dir: Path, suite: str) -> set[tuple]:
-    """Keys of the jobs already in the results file, read with today's defaults of each script: a
-    result counts only if it ran the values the script's defaults have now. A field the record lacks
-    (an option added since, whose default keeps the old behaviour) counts as today's default."""
-    keys, defaults = set(), {}
+    """Keys of the jobs already in the results file: each line's recorded args over today's defaults
+    of its script (a field the record lacks, an option added since, counts as today's default)."""
+    keys, defaults_of = set(), {}
     for record in read_records(results_dir / f"{suite}.jsonl"):
-        if record.get("measure", "train") != "train" or record.get("argv") is None:
+        if record.get("measure", "train") != "train" or not record.get("args"):
             continue
         script = Path(record["script"]).stem
-        if script not in defaults:
-            exists = (ROOT / "algos" / f"{script}.py").exists()
-            defaults[script] = script_defaults(script) if exists else {}
-        args = record.get("args") or {}
-        relied = {k: args.get(k, default) for k, default in defaults[script].items()}
-        keys.add(job_key(record["script"], record["argv"], relied))
+        if script not in defaults_of:
+            defaults_of[script] = script_defaults(script) if script_path(script).exists() else None
+        if defaults_of[script] is not None:
+            today = defaults_of[script]
+            keys.add(
+                job_key(record["script"], today | {k: v for k, v in record["args"].items() if k in today})
+            )
     return keys
 
 

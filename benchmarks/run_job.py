@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import importlib.util
 import inspect
 import json
 import os
@@ -28,24 +27,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.record import ROOT, append_record, common_fields  # noqa: E402
+from benchmarks.record import append_record, common_fields  # noqa: E402
+from common.runs import RunEnded, fail  # noqa: E402
+from common.scripts import load_script, to_argv  # noqa: E402
 
 CURVE_POINTS = 200
-
-
-def load_script(path: str):
-    """Import ``algos/x.py`` as a module (importing a script has no side effects)."""
-    path = Path(path)
-    if not path.is_absolute():
-        path = (Path.cwd() / path) if (Path.cwd() / path).exists() else ROOT / path
-    if not path.exists():
-        print(f"error: no script {path}", file=sys.stderr)
-        raise SystemExit(2)
-    spec = importlib.util.spec_from_file_location(f"fdrl_bench_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses and tyro look the module up by name
-    spec.loader.exec_module(module)
-    return module
 
 
 def read_curve(run_dir: str | None) -> list[list[float]]:
@@ -153,15 +139,11 @@ def finished_run(run_dir: str, args_class) -> tuple[dict, list[str]]:
         summary = json.loads((folder / "summary.json").read_text())
         saved = json.loads((folder / "args.json").read_text())
     except (OSError, ValueError) as err:
-        print(f"error: {run_dir} is not a finished run folder ({err})", file=sys.stderr)
-        raise SystemExit(2) from None
+        fail(f"{run_dir} is not a finished run folder ({err})")
     if summary.get("stopped"):
-        print(f"error: {run_dir} was stopped by {summary['stopped']}: not a finished run", file=sys.stderr)
-        raise SystemExit(2)
-    from benchmarks.run import override_argv
-
+        fail(f"{run_dir} was stopped by {summary['stopped']}: not a finished run")
     names = {f.name for f in dataclasses.fields(args_class)}
-    return summary, override_argv({k: v for k, v in saved.items() if v is not None}, names, [])
+    return summary, to_argv({k: v for k, v in saved.items() if v is not None}, names)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -191,7 +173,11 @@ def main(argv: list[str] | None = None) -> dict:
         summary, script_argv = finished_run(opts.from_run, module.Args)
     args = tyro.cli(module.Args, args=script_argv, prog=f"{opts.script} (via run_job.py)")
     if not opts.from_run:
-        summary = module.train(args) if opts.measure == "train" else measure_env_only(module, args)
+        try:
+            summary = module.train(args) if opts.measure == "train" else measure_env_only(module, args)
+        except RunEnded as err:  # bad input (exit 2), training failed or stopped (exit 1): no result line
+            print(f"no result: {type(err).__name__}: {err.message}", flush=True)
+            raise
     import torch
 
     device, gpu = device_of(args)

@@ -31,7 +31,8 @@ def worker(opts, script_argv: list[str]) -> None:
     """One measurement in this process; prints one JSON line."""
     import tyro
 
-    from benchmarks.run_job import load_script, measure_env_only
+    from benchmarks.run_job import measure_env_only
+    from common.scripts import load_script
 
     module = load_script(opts.script)
     args = tyro.cli(module.Args, args=script_argv)

@@ -4,7 +4,8 @@ A suite is a list of entries ``{"env_id", "family", "budgets": {script: total_ti
 budget is the number of env steps at ``--scale 1.0`` (SLM-Lab's "frames" = agent steps), plus
 optional per-script ``overrides`` ({Args field: value}; fields a script lacks are skipped with a
 note). Scripts are named, never imported here: the runner skips a script whose file does not exist
-yet, so the suites work as scripts land. This module holds data only (no imports of ours).
+yet, so the suites work as scripts land. This module holds data only (no imports of ours); the
+measurements behind each override are in benchmarks/notes.md ("Suite overrides").
 """
 
 DISCRETE = ["reinforce", "sarsa", "dqn", "dqn_per", "a2c", "ppo", "sac_discrete"]
@@ -73,12 +74,6 @@ CLASSIC = [
         "env_id": "CartPole-v1",
         "family": "classic control",
         "budgets": _same(DISCRETE, 200_000),
-        # dqn_per's defaults are for LunarLander; this slower, steadier setting (1 update per 4 steps,
-        # Polyak tau 0.005) keeps the last 100 training episodes near 490 at 200k steps: dqn_per 484.9,
-        # 487.2, 492.9, 500.0 (seeds 1-4).
-        # dqn takes the same setting (plain DQN, no --double): 497.7, 438.3, 464.5, 464.4 at 200k. Hard
-        # target copies every 500 steps (batch 128, epsilon 0.02 after 10k) gave 103.8 (seed 1 collapsed
-        # from 446 to 104 at ~185k) and 431.0; dqn.py's defaults (RL Zoo's, 1e-3) 263.5 (seed 1).
         "overrides": {
             "dqn": {**_DQN_LIKE_DQN_PER, "gradient_steps": 1},
             "dqn_per": {
@@ -98,31 +93,6 @@ CLASSIC = [
         "env_id": "Acrobot-v1",
         "family": "classic control",
         "budgets": _same(DISCRETE, 300_000),
-        # dqn_per's defaults (its LunarLander setting) for both scripts: dqn -73.9, -81.9, -75.6, -76.5
-        # (seeds 1-4) and dqn_per -79.1, -74.3 (seeds 1, 2) at 300k.
-        # ppo: its CartPole defaults with 16 envs, standardised value targets, gamma 0.99 / GAE 0.94 (RL
-        # Zoo's) and lr 5e-4: -79.0, -79.4, -80.3, -80.6 at 300k (lr 1e-3: -80.9, -82.1, -81.7, -79.6;
-        # gamma 0.98 / GAE 0.8: -81.8, -81.5, -82.9, -80.0,
-        # seeds 1-4; without the standardisation: -80.9, -87.1, -79.2, -84.3; 8 envs -81.5, seed 1;
-        # gamma 0.99 / GAE 0.94, 4 minibatches, no standardisation: -79.2, -82.0, -99.5, -81.5).
-        # a2c: its CartPole defaults with lr 1e-2, entropy 0.01 (5e-4 lets seeds collapse to a policy that
-        # never reaches the goal: -500) and 16 envs: -83.8, -80.5, -80.8, -80.8 at 300k (8 envs: -79.8,
-        # -83.9, -85.4, -84.4; lr 7e-3 with 16 envs: -500 on seeds 1, 2).
-        # sac_discrete: the script's defaults (1 env, one update per env step, batch 64), the target entropy
-        # decaying linearly from 0.5 to 0.1 log|A| over 150k steps, and the mean of the twin target critics
-        # (--target-q mean) in place of their minimum: -79.6, -85.4, -79.6, -80.8 at 300k (seeds 1-4, mean
-        # -81.3; 9-12 min a run here). Discovery was the problem: with the minimum, seeds 1-3 reached the
-        # goal by 40-55k and seed 4 never did (-80.2, -82.4, -81.6, -500): before the first success every
-        # action's Q is about equal, and the minimum of two critics is lowest where they disagree, on
-        # unvisited states: nothing looks better than what was tried, and Q sinks to the all-fail value
-        # -100 everywhere (by ~80k on seed 4; our reading). The mean keeps unvisited states optimistic:
-        # seed 4 first reached the goal at 5k steps. On a 16-core host (torch 2.11), 60k-step probes: the
-        # mean found the goal on 12 of 12 seeds (5-16) at 4-8k steps; the minimum on 1 of 4 (seeds 5-8).
-        # Tried with the minimum, none enough: 50k random steps (seed 4: 100 random episodes never reach
-        # the goal), alpha_min 0.01 with 10k random steps (seed 4 -500), a constant 0.5 log|A| (alpha climbs
-        # to 0.6-0.9 once the policy commits: -104), and with 4 envs (one update per 4 env steps, batch
-        # 128) a constant 0.1 log|A| (-81.4, -500, -88.6, -291.6), 0.98 -> 0.1 over 100k, alpha fixed at
-        # 0.2, 128x128 nets with lr 1e-3, alpha starting at 1.
         "overrides": {
             "dqn": _DQN_LIKE_DQN_PER,
             "ppo": {
@@ -145,9 +115,6 @@ CLASSIC = [
         "env_id": "Pendulum-v1",
         "family": "classic control",
         "budgets": _same(CONTINUOUS, 300_000),
-        # Short-horizon credit assignment (gamma 0.95, GAE lambda 0.1, as RLlib's tuned Pendulum PPO):
-        # -400 at ~40k steps, -150 at 150k (seed 1); the Hopper defaults plateau near -600. The 512-step
-        # rollout from 4 envs x 128 steps: seed 4 reaches -149 at 300k (-258 from 1 env x 512 steps).
         "overrides": {
             "ppo_continuous": {
                 "gamma": 0.95,
@@ -157,9 +124,6 @@ CLASSIC = [
                 "num_minibatches": 8,
                 "activation": "relu",
             },
-            # A2C: no per-env observation normalisation (its drifting statistics keep A2C's one gradient
-            # step per rollout near -600); Adam 2e-3, normalised advantages: seeds 1-4 -162/-177/-182/-176
-            # at 300k (lr 1e-3: -205/-190/-258/-212).
             "a2c_continuous": {
                 "optimizer": "adam",
                 "learning_rate": 2e-3,
@@ -170,9 +134,6 @@ CLASSIC = [
                 "activation": "relu",
                 "norm_obs": False,
             },
-            # SAC: 2x64 nets, batch 128, 4 envs (one update per 4 env steps): seeds 1-4 -149.7/-153.7/
-            # -150.3/-142.9 at 300k (mean -149.2; ~-150 from ~45k on), 8-13 min each at 395-615 steps/s
-            # under load; the Hopper defaults (2x256, one update per step) do ~60-150 steps/s.
             "sac_continuous": {
                 "hidden_sizes": [64, 64],
                 "batch_size": 128,
@@ -185,51 +146,8 @@ CLASSIC = [
         "env_id": "LunarLander-v3",
         "family": "box2d",
         "budgets": _same(DISCRETE, 300_000),
-        # ppo: 8 envs x 128 steps, 10 epochs of 64-sample minibatches, lr 1e-3 annealed, gamma 0.99,
-        # GAE 0.95, ent 0.01, standardised value targets: 234.3, 237.9, 228.5, 246.5 at 300k (without the
-        # standardisation: 206, 229, 149, 177, seeds 1-4); RL Zoo's gamma 0.999 / GAE 0.98
-        # on 16 x 128 steps reach 117 (4 epochs) and 107 (10 epochs, lr 5e-4).
-        # a2c: RL Zoo's setting (8 envs x 5 steps, n-step returns: GAE 1.0, gamma 0.995, ent 1e-5, clip 0.5;
-        # vf_coef 1.0 = SB3's unhalved MSE) with Adam 2e-3 annealed in place of RMSprop 8.3e-4: 6.5, 180.3,
-        # 48.1, 155.5 at 300k (seeds 1-4, mean 97.6; 85-125 s each at 2400-3500 steps/s under load); short of
-        # 200: one gradient step per 40 env steps. Adam 1e-3: 31.6, 41.0, 85.1, 11.7 (mean 42.4). With
-        # RMSprop 3e-3: 79.2, 126.0, -150.8,
-        # -105.3 at 300k (seeds 1-4, mean -12.7). Unstable: seed 1 peaks at 174.5 (200k), seeds 3 and 4 at
-        # 57 (140k) and 24 (126k), then fall back. Seed 3: ent 0.01 -48.1
-        # (seed 1: -147.0), lr 2e-3 -89.8. Seed 1 (seed 2): lr 8.3e-4 29.9; 1.6e-3 68.6 (-4.2); with GAE
-        # 0.95: lr 3e-3 -135.7 (164.8 at 150k), 2e-3 -89.5 (21.1 at 150k); standardised value targets
-        # (8.3e-4: -98.0; 3e-3 with GAE 0.95: -110.4); 16 envs -14.2 (8.3e-4), -84.4 (3e-3); grad clip 5
-        # -14.5. Earlier, with gamma 0.99, ent 0.01, standardised value targets: RMSprop 7e-3 -108.1; Adam
-        # 1e-3 + normalised advantages -47.9 (8 x 32 steps), -99.2 (8 x 8 steps). A sweep of 12 variations
-        # x 4 seeds on a 16-core host (benchmarks/notes.md): best 100.6 (16 envs x 8 steps, gamma 0.99).
         "overrides": {
-            # dqn: dqn_per's defaults with 4 gradient steps per 4 env steps (replay ratio 1): 253.3, 262.3,
-            # 273.6 at 300k (seeds 1-3; 2 steps: 223.0, 36.8, seed 2 hovering near -20 until ~280k).
             "dqn": {**_DQN_LIKE_DQN_PER, "gradient_steps": 4},
-            # dqn_per: its defaults (one-step DDQN+PER) with 4 gradient steps per 4 env steps, a 50k buffer
-            # (SLM-Lab's and RL Zoo's size here), PER alpha 0.1, 2x256 nets and the learning rate annealed
-            # linearly to 0: 274.5, 279.4, 264.4, 276.1 at 300k (seeds 1-4, mean 273.6; 23 min each, four
-            # at a time on the 2 cores). With 3-step returns (--n-step 3) on top: 282.0, 273.9, 272.4,
-            # 274.8 (mean 275.8); 3-step without the annealing: 268.9, 258.1, 268.5, 261.8 (mean 264.3;
-            # seed 2 had one -1292 episode in its last 100); 3-step with 2x128 nets: 273.6, 270.9, 250.8,
-            # 249.8 (mean 261.3). 2x128, one-step, no annealing: 275.4, 244.5, 238.7, 253.6 (mean 253.1;
-            # epsilon over 30k instead of 60k: 203.6, 275.6, 251.9, 249.3; that with annealing: 256.1,
-            # 211.1, seeds 2, 3).
-            # With one-step returns prioritisation costs here: alpha 0.4: 247.7, 235.5, 253.1, 239.1
-            # (mean 243.9); alpha 0.2: 251.2, 240.9; alpha 0 (Double DQN, uniform replay): 271.0, 252.6
-            # (seeds 1, 2). With alpha 0.4 and batch 128: 266.3, 223.7, 236.2, 240.0 (mean 241.5). The
-            # buffer size was most of the gap to dqn.py (uniform replay, no double, 100k buffer: 265.5):
-            # with PER and double both off (--alpha 0 --no-double), a buffer holding the whole run (300k)
-            # gave 218.9, 196.9 (seeds 1, 2; dqn.py 253.3, 262.3). PER alpha 0.4 with a 100k buffer:
-            # 244.6, 250.6, 210.4, 250.7 (mean 239.1); with 300k: 178.2, 199.1, 219.7, 250.7 (mean 211.9;
-            # seed 1 peaks at 226 near 170k and ends at 178; alpha 0.2: 165.6, 207.5). 2x256 nets and
-            # LayerNorm (300k): 181.9, 236.7. With alpha 0.6 (the default), 300k: 239.0, 232.6, 219.2,
-            # -175.2 (mean 128.9; seed 4 held 200-215 from 175k to 250k, then fell to -282 at 275k);
-            # 100k: seed 1 fell from 228 at 200k to about -500 as Q rose from 55 to 170 (-189.1; seed 2
-            # 257.1); lr 2.5e-4: 237.0, 223.6 (seeds 1, 2). Its defaults (2 gradient steps): 257.9,
-            # 204.9 (seed 2 near -20 until 160k). SLM-Lab's own spec (8 envs, 4 updates of 32 per 8
-            # steps, 256-128 net, lr 2.5e-4, hard target every 100, Huber 1, alpha 0.6, 50k buffer):
-            # 138.1 (seed 1).
             "dqn_per": {
                 "gradient_steps": 4,
                 "buffer_size": 50_000,
@@ -247,10 +165,6 @@ CLASSIC = [
                 "ent_coef": 0.01,
                 "normalize_v_targets": True,
             },
-            # a2c: the setting above on 16 envs x 8 steps with gamma 0.99 (the sweep's best) and Adam 3e-3:
-            # 116.8, 125.6, 78.2, 128.7 at 300k (seeds 1-4, mean 112.3; ~25 s each on the quiet machine).
-            # With 2e-3: 126.1, 126.0, 41.3, 107.7 (mean 100.3). A local sweep around it (notes.md): none
-            # better.
             "a2c": {
                 "optimizer": "adam",
                 "learning_rate": 3e-3,
@@ -262,15 +176,6 @@ CLASSIC = [
                 "vf_coef": 1.0,
                 "max_grad_norm": 0.5,
             },
-            # sac_discrete: 2x128 nets, lr 5e-4, 5k random steps, one update per env step, and the target
-            # entropy decaying linearly from 0.5 to 0.1 log|A| over the first 100k steps (explore, then
-            # commit): 265.8, 146.7, 206.6, 260.6 at 300k (seeds 1-4, mean 219.9; 20-23 min each with three
-            # other jobs running). With a constant 0.1 log|A| (alpha falls to ~0 by ~50k: a near-greedy
-            # policy that stops firing once at rest, so the lander hovers through 1000-step episodes):
-            # 255.0, 173.4, -15.2, 123.5 (mean 134.1; seed 3 still hovering at 300k, the decay lifts it to
-            # 206.6). The defaults (0.5 log|A|, 2x64, lr 3e-4) hover: -30.9 at 300k (seed 1); 0.2 log|A|
-            # with 4 envs x 2 updates, 2x128: -23.6 at 225k. 90k-step probes of other single changes
-            # (benchmarks/notes.md) found no clear step.
             "sac_discrete": {
                 "hidden_sizes": [128, 128],
                 "policy_lr": 5e-4,
@@ -286,9 +191,6 @@ CLASSIC = [
         "env_id": "LunarLanderContinuous-v3",
         "family": "box2d",
         "budgets": _same(CONTINUOUS, 300_000),
-        # RL Zoo's gamma 0.999 / GAE 0.98 on 4 envs x 512 steps, and a smaller initial std (exp(-0.7)
-        # ~ 0.5): 263 at 300k (seed 1); init std 1 plateaus near 140 (hovering), the Hopper
-        # defaults reach ~73 and RL Zoo's 16 x 1024-step rollouts (4 epochs) 57.
         "overrides": {
             "ppo_continuous": {
                 "num_envs": 4,
@@ -297,26 +199,6 @@ CLASSIC = [
                 "gae_lambda": 0.98,
                 "init_log_std": -0.7,
             },
-            # A2C (Adam 1e-3, normalised advantages, 8 envs x 8 steps, log-std -1): seeds 1-4 at 300k
-            # 3.2/-129.7/-139.1/-200.4 (mean -116.6), far from 200; with 5d55378's shared observation
-            # statistics (reverted in b2992c4): -124.4/-134.3/-92.7 (seeds 1-3). The trap is hovering to the
-            # time limit (about -90; checked by playing a saved agent): most settings reach -50..0 at
-            # 100-150k, then settle into it. Adam 2e-3, raw advantages, std exp(-2): -696.6, -57.2, -56.3,
-            # -409.4 (seeds 1-4; 1 and 4 crash; a seed-1 probe while the script was being edited: 23.2; lr
-            # 3e-3 seed 1 -95.7); with the shared statistics -696.6, -45.4, -187.6, -281.4. Seed 1 at 300k,
-            # per-env
-            # statistics: lr 2e-3 -88, log-std -0.5 -127, 16 envs -237, gamma 0.999 / GAE 0.98 -316 at
-            # 200k; log-std -2 -120.8; gamma 0.999 / GAE 0.9 -33.6. Without observation normalisation (all
-            # hover; seeds 1/2/4 -99/-109/-151): lr 2e-3 -94.9, std exp(-2) -83.8 (raw advantages -72.3;
-            # gamma 0.999 -75.0), gamma 0.995 -99.5, no reward scaling but standardised value targets -94.7
-            # (gamma 0.999 -108.2); RL Zoo-like RMSprop 2e-3, 8 x 5 steps, GAE 1.0, gamma 0.995, std exp(-2)
-            # -82.4 (grad clip 5: 51.4 after -120 at 250k; gamma 0.999 -556, crashing). A sweep of 12
-            # variations x 4 seeds on a 16-core host (benchmarks/notes.md): best -29.9 (no reward scaling,
-            # standardised value targets, gamma 0.999, GAE 0.9).
-            # The sweep's best (no reward scaling, standardised value targets, gamma 0.999, GAE 0.9) here:
-            # -155.7, 23.1, -91.5, -107.2 at 300k (seeds 1-4, mean -82.8; 46-50 s each). With LayerNorm in
-            # the hidden layers as well (a second host sweep's best, 22.5 there): -14.3, 45.2, 10.9, 94.7
-            # (mean 34.1; ~70 s each with two other jobs running).
             "a2c_continuous": {
                 "optimizer": "adam",
                 "learning_rate": 1e-3,
@@ -330,10 +212,6 @@ CLASSIC = [
                 "gae_lambda": 0.9,
                 "layer_norm": True,
             },
-            # SAC: RL Zoo's learning rate 7.3e-4, tau 0.01 and 10k random steps, on 2x128 nets with
-            # 2 envs (one update per 2 env steps) to fit the CPU budget: seeds 1-4 274/202/249/229 at 300k
-            # (seed 1 221 at 83k; seed 2 slower, 263 at 248k then down to 202), 37/25/14/35 min at
-            # 133/198/349/141 steps/s under load (the 2x256 defaults: ~60-150 steps/s).
             "sac_continuous": {
                 "hidden_sizes": [128, 128],
                 "num_envs": 2,

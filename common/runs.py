@@ -31,10 +31,44 @@ _OPTIONAL = {"ALE/": ("ale_py", "atari")}
 _ENTRY_POINT_NEEDS = {"mujoco": ("mujoco", "mujoco"), "box2d": ("Box2D", "box2d")}
 
 
+class RunEnded(SystemExit):
+    """How a run ends without its summary. A ``SystemExit``: run from the command line, the script
+    exits with ``code`` after its one line; the tuner and the benchmark runner catch the subclasses
+    (``message`` says why, without the ``error:`` prefix)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str):
+        super().__init__(self.exit_code)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BadInput(RunEnded):
+    """Bad user input (unknown env, wrong action space, bad argument, unreadable checkpoint): exit 2."""
+
+    exit_code = 2
+
+
+class TrainingFailed(RunEnded):
+    """Training failed (a non-finite loss or weight): exit 1."""
+
+
+class Stopped(RunEnded):
+    """SIGINT / SIGTERM stopped training; the summary and checkpoint are written: exit 1."""
+
+    def __init__(self, message: str, signal_name: str, summary: dict):
+        super().__init__(message)
+        self.signal_name, self.summary = signal_name, summary
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
-    """End the run with one line on stderr (exit 2: bad input; exit 1: training failed)."""
+    """End the run with one line on stderr: ``BadInput`` (exit 2) or, with ``code=1``,
+    ``TrainingFailed`` (exit 1)."""
     print(f"error: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(code)
+    raise BadInput(message) if code == 2 else TrainingFailed(message)
 
 
 def _require(module: str, extra: str, env_id: str) -> None:
@@ -503,6 +537,8 @@ class Run:
             signal.signal(sig, handler)
 
     def finish(self, global_step: int) -> dict:
+        """Close the run and write ``summary.json``; return the summary, or raise ``Stopped`` (exit 1)
+        when a signal ended training."""
         self._close()
         wall = time.time() - self.start_time
         summary = {
@@ -515,7 +551,7 @@ class Run:
         (self.dir / "summary.json").write_text(json.dumps({**summary, "stopped": self.stop_signal}) + "\n")
         if self.stop_signal is not None:
             where = f"checkpoint: {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint written"
-            print(
-                f"stopped by {self.stop_signal} at step {global_step}; {where}", file=sys.stderr, flush=True
-            )
+            message = f"stopped by {self.stop_signal} at step {global_step}; {where}"
+            print(message, file=sys.stderr, flush=True)
+            raise Stopped(message, self.stop_signal, summary)
         return summary

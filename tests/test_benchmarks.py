@@ -12,6 +12,7 @@ import pytest
 from conftest import ROOT
 
 from benchmarks import record, report, run, run_job
+from common.scripts import to_argv
 
 
 def _lines(path):
@@ -274,19 +275,19 @@ def test_changed_defaults_make_jobs_new_and_supersede_old_results(tmp_path):
     the report shows the most recent configuration of a cell and counts the older runs."""
     defaults = run.script_defaults("ppo")
     assert defaults["env_id"] == "CartPole-v1" and isinstance(defaults["hidden_sizes"], list | tuple)
-    argv = ["--env-id", "CartPole-v1", "--seed", "1", "--total-timesteps", "1000"]
-    old = {"script": "algos/ppo.py", "argv": argv, "args": dict(defaults, seed=1)}
+    job = dict(defaults, seed=1, total_timesteps=1000)
+    old = {"script": "algos/ppo.py", "argv": [], "args": json.loads(json.dumps(job))}
     (tmp_path / "classic.jsonl").write_text(json.dumps(old) + "\n")
-    assert run.job_key("algos/ppo.py", argv, defaults) in run.finished_keys(tmp_path, "classic")
+    done = run.finished_keys(tmp_path, "classic")
+    assert run.job_key("algos/ppo.py", job) in done
+    assert run.job_key("algos/ppo.py", dict(job, runs_dir="elsewhere")) in done  # where files go
+    assert run.job_key("algos/ppo.py", dict(job, seed=2)) not in done
     # A field the record lacks (an option added since, off by default) counts as today's default.
     older = dict(old, args={k: v for k, v in old["args"].items() if k != "clip_coef"})
     (tmp_path / "classic.jsonl").write_text(json.dumps(older) + "\n")
-    assert run.job_key("algos/ppo.py", argv, defaults) in run.finished_keys(tmp_path, "classic")
+    assert run.job_key("algos/ppo.py", job) in run.finished_keys(tmp_path, "classic")
     changed = dict(defaults, learning_rate=defaults["learning_rate"] * 2)
-    assert run.job_key("algos/ppo.py", argv, changed) not in run.finished_keys(tmp_path, "classic")
-    # A value given on the command line is compared through argv, not through the defaults.
-    given = [*argv, "--learning-rate", "0.5"]
-    assert run.job_key("algos/ppo.py", given, defaults) == run.job_key("algos/ppo.py", given, changed)
+    assert run.job_key("algos/ppo.py", dict(changed, seed=1, total_timesteps=1000)) not in done
 
     runs = [
         {"args": dict(defaults, seed=s), "date": "2026-01-01", "final_return": 1.0} for s in (1, 2, 3)
@@ -365,8 +366,38 @@ def test_report_tuned_commands_reproduce_the_suites_overrides():
         for e in SUITES[s]["entries"]
         for script, o in e.get("overrides", {}).items()
     )
-    flags = run.override_argv(overrides, run.script_fields(script), [])
+    flags = to_argv(overrides, run.script_fields(script), [])
     command = (
         f"python algos/{script}.py --env-id {entry['env_id']} --total-timesteps {entry['budgets'][script]}"
     )
     assert f"| {suite} | {entry['env_id']} | `{command} {' '.join(flags)}` |" in lines
+
+
+def test_job_keys_hold_every_argument_of_the_run_defaults_included(tmp_path):
+    """A planned job's key is the key of the Args its command line parses to (overrides with lists,
+    --set, bf16's host-dependent default); a result run with the other bf16 value is not done here."""
+    import dataclasses
+
+    import tyro
+
+    from common.scripts import load_script
+
+    opts = dict(suite="classic", seeds=1, scale=0.01, envs="Pendulum-v1,LunarLander-v3", results_dir=None,
+                algos="dqn,sac_continuous", runs_dir=None, cuda=False, reps=1, sb3_python=None,
+                set={"torch_threads": 1})  # fmt: skip
+    jobs, _ = run.plan(type("Opts", (), opts)())
+    assert {j.argv[4] for j in jobs} == {"algos/dqn.py", "algos/sac_continuous.py"}
+    for job in jobs:
+        script, argv = job.argv[4], job.argv[job.argv.index("--") + 1 :]
+        args = tyro.cli(load_script(script).Args, args=argv)
+        assert run.job_key(script, dataclasses.asdict(args)) == job.key, job.label
+    sac = next(j for j in jobs if "sac_continuous" in j.label)
+    args = dataclasses.asdict(
+        tyro.cli(load_script("algos/sac_continuous.py").Args, args=sac.argv[sac.argv.index("--") + 1 :])
+    )
+    assert dict(sac.key[1])["bf16"] == args["bf16"]
+    other_host = {"script": "algos/sac_continuous.py", "args": dict(args, bf16=not args["bf16"])}
+    (tmp_path / "classic.jsonl").write_text(json.dumps(other_host) + "\n")
+    assert sac.key not in run.finished_keys(tmp_path, "classic")
+    (tmp_path / "classic.jsonl").write_text(json.dumps(dict(other_host, args=args)) + "\n")
+    assert sac.key in run.finished_keys(tmp_path, "classic")
