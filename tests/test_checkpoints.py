@@ -297,7 +297,8 @@ def test_resume_without_buffer(script, tmp_path, capsys):
     forced = actions >= 0.99 if target is None else actions == target
     assert forced.mean() >= 0.9, forced.mean()
 
-    module.train(make_args(script, tmp_path, **overrides))  # the buffer is full enough: learning goes on
+    # the buffer holds enough again: learning goes on (the half may have stopped late: train past it)
+    module.train(make_args(script, tmp_path, **overrides, total_timesteps=before + 2 * refill))
     assert updates_of(load_checkpoint(path)) > updates_of(refilled)
 
 
