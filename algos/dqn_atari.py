@@ -33,10 +33,11 @@ until the device, the ``/ 255`` happens inside the network. What each choice doe
 
 Replay memory: each 84x84 frame is stored once and stacks are rebuilt from indices (see
 ``FrameReplayBuffer``): ~7.07 KB per transition, ~7.1 GB for the default 1M (measured: 7.08 GB
-resident for a full 1M buffer). By default the buffer is not put into checkpoints (it would be
-gigabytes): a resumed run refills ``learning_starts`` transitions before it learns again;
-``--checkpoint-buffer`` saves it (and the PER priorities). Either way a resumed run starts new
-games (ALE envs cannot be saved mid-game).
+resident for a full 1M buffer). ``--checkpoint-buffer auto`` puts it into checkpoints only up to
+2 GiB (~300k frames), so not the default 1M: a run resumed without it refills ``learning_starts``
+transitions with its current epsilon-greedy policy before it learns again; ``--checkpoint-buffer on``
+saves it (and the PER priorities). Either way a resumed run starts new games (ALE envs cannot be
+saved mid-game).
 
 Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
 observation and the real final one in ``info["final_obs"]``; the buffer stores the real final
@@ -62,11 +63,13 @@ from common.returns import td_targets
 from common.runs import (
     Run,
     args_from_checkpoint,
+    buffer_not_saved,
     check_env_id,
     check_resume_args,
     cli,
     eval_env,
     fail,
+    keeps_buffer,
     load_checkpoint,
     load_optimizer,
     pick_device,
@@ -127,7 +130,7 @@ class Args:
     exploration_fraction: float = 0.10
     """fraction of total_timesteps over which epsilon decays linearly"""
     learning_starts: int = 80_000
-    """transitions collected (by this process) before learning starts"""
+    """env steps before learning starts (after a --resume without a saved buffer: steps refilling it)"""
     train_frequency: int = 4
     """env steps between training phases"""
     gradient_steps: int = 1
@@ -152,19 +155,30 @@ class Args:
     capture_video: bool = False
     """record videos of env 0 into the run folder's videos/"""
     save_model: bool = False
-    """write a checkpoint at the end of training (networks and optimizer; not the replay buffer)"""
+    """write a checkpoint at the end of training"""
     checkpoint_every: int = 0
     """also write a checkpoint every this many env steps (0: never)"""
-    checkpoint_buffer: bool = False
-    """put the replay buffer into checkpoints (~7 GB at 1M frames); off: a resumed run refills it"""
+    checkpoint_buffer: Literal["auto", "on", "off"] = "auto"
+    """put the replay buffer into checkpoints for an exact resume (auto: where its arrays take <= 2 GiB, i.e.
+    up to ~300k frames: not the default 1M, ~6.6 GiB); without it a resumed run refills it with the current
+    policy before updating again"""
     resume: str | None = None
-    """path of a checkpoint to continue training from (without a saved buffer it refills first)"""
+    """path of a checkpoint to continue training from"""
     runs_dir: str = "runs"
     """folder of the run folders"""
 
 
 # Arguments that shape the saved state: a resumed run must use the checkpoint's values.
-RESUME_MUST_MATCH = ("env_id", "hidden_sizes", "activation", "layer_norm")
+RESUME_MUST_MATCH = (
+    "env_id",
+    "num_envs",
+    "hidden_sizes",
+    "activation",
+    "layer_norm",
+    "buffer_size",
+    "per",
+    "per_alpha",
+)
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args: Args):
@@ -424,8 +438,9 @@ def train(args: Args, report=None) -> dict:
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, foreach=True)
     buffer = FrameReplayBuffer(args.buffer_size, args.num_envs, obs_shape, device)
     tree = SumTree(buffer.num_envs * buffer.slots) if args.per else None
+    save_buffer = keeps_buffer(args.checkpoint_buffer, buffer, tree)
 
-    global_step = 0
+    global_step, updates_from = 0, args.learning_starts
     if checkpoint is not None:
         q_network.load_state_dict(checkpoint["q_network"])
         target_network.load_state_dict(checkpoint["target_network"])
@@ -435,8 +450,11 @@ def train(args: Args, report=None) -> dict:
         rng.bit_generator.state = checkpoint["buffer_rng"]
         if checkpoint.get("buffer") is not None:
             buffer.load_state_dict(checkpoint["buffer"])
-        if tree is not None and checkpoint.get("priorities") is not None:
-            tree.tree[:], tree.max_priority = checkpoint["priorities"]
+            if tree is not None:
+                tree.tree[:], tree.max_priority = checkpoint["priorities"]
+        else:  # refill the buffer with the current policy before updating again
+            updates_from = global_step + args.learning_starts
+            buffer_not_saved(global_step, args.learning_starts, args.num_envs)
     # ALE envs cannot be saved mid-game: a resumed run starts new games, which the buffer records
     # as episode starts (a saved buffer's last episode just ends there).
     obs, info = envs.reset(seed=args.seed + global_step)
@@ -457,8 +475,8 @@ def train(args: Args, report=None) -> dict:
             "global_step": global_step,
             "rng": rng_states(),
             "buffer_rng": rng.bit_generator.state,
-            "buffer": buffer.state_dict() if args.checkpoint_buffer else None,
-            "priorities": (tree.tree, tree.max_priority) if args.checkpoint_buffer and tree else None,
+            "buffer": buffer.state_dict() if save_buffer else None,
+            "priorities": (tree.tree, tree.max_priority) if save_buffer and tree else None,
             "args": vars(args),
         }
         run.save_checkpoint(state)
@@ -469,7 +487,7 @@ def train(args: Args, report=None) -> dict:
     n = args.num_envs
     progress_every = max(1, 1000 // n)  # vector steps between progress lines / report calls
     exploration_steps = args.exploration_fraction * args.total_timesteps
-    num_updates, collected, stats = 0, int(buffer.valid.sum()), []
+    num_updates, stats = 0, []
     for step in range(global_step // n, args.total_timesteps // n):
         epsilon = linear_schedule(args.start_e, args.end_e, exploration_steps, global_step)
         global_step += n
@@ -488,9 +506,8 @@ def train(args: Args, report=None) -> dict:
         store(buffer.add(actions, rewards, terminated, next_obs, ended, info.get("final_obs")))
         run.log_episodes(global_step, info)
         obs = next_obs
-        collected += n
 
-        if collected >= args.learning_starts:
+        if global_step >= updates_from:
             tf = args.train_frequency
             for _ in range((global_step // tf - (global_step - n) // tf) * args.gradient_steps):
                 if tree is None:

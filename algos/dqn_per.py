@@ -60,11 +60,14 @@ from common.returns import td_targets
 from common.runs import (
     Run,
     args_from_checkpoint,
+    buffer_not_saved,
     check_env_id,
+    check_resume_args,
     cli,
     env_state,
     eval_env,
     fail,
+    keeps_buffer,
     load_checkpoint,
     load_optimizer,
     pick_device,
@@ -149,12 +152,27 @@ class Args:
     """write a checkpoint at the end of training"""
     checkpoint_every: int = 0
     """also write a checkpoint every this many env steps (0: never)"""
-    checkpoint_buffer: bool = True
-    """put the replay buffer into checkpoints (exact resume; off: a resumed run refills it)"""
+    checkpoint_buffer: Literal["auto", "on", "off"] = "auto"
+    """put the replay buffer and its priorities into checkpoints for an exact resume (auto: where they take
+    <= 2 GiB); without them a resumed run refills the buffer with the current policy before updating again"""
     resume: str | None = None
     """path of a checkpoint to continue training from"""
     runs_dir: str = "runs"
     """folder of the run folders"""
+
+
+# Arguments that shape the saved state (networks, stored n-step transitions, priorities p^alpha, the
+# n-step windows): a resumed run must use the checkpoint's values.
+RESUME_MUST_MATCH = (
+    "env_id",
+    "num_envs",
+    "hidden_sizes",
+    "activation",
+    "layer_norm",
+    "buffer_size",
+    "alpha",
+    "n_step",
+)
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
@@ -419,6 +437,8 @@ def train(args: Args, report=None) -> dict:
     check_args(args)
     check_env_id(args.env_id)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
+    if checkpoint is not None:
+        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
 
     torch.set_num_threads(args.torch_threads)
     seed_everything(args.seed, args.torch_deterministic)
@@ -444,6 +464,7 @@ def train(args: Args, report=None) -> dict:
             return q_network(torch.as_tensor(obs, device=device)).cpu().numpy()
 
     buffer = PrioritizedReplayBuffer(args.buffer_size, obs_space.shape, obs_space.dtype, device)
+    save_buffer = keeps_buffer(args.checkpoint_buffer, buffer, buffer.tree)
     window = None
     if args.n_step > 1:
         window = NStepWindow(args.n_step, args.num_envs, obs_space.shape, obs_space.dtype, args.gamma)
@@ -459,6 +480,8 @@ def train(args: Args, report=None) -> dict:
         rng.bit_generator.state = checkpoint["buffer_rng"]
         if checkpoint.get("buffer") is not None:
             buffer.load_state_dict(checkpoint["buffer"])
+        else:  # updates wait until the current policy has refilled learning_starts transitions
+            buffer_not_saved(global_step, args.learning_starts, args.num_envs)
         # Classic-control envs come back mid-episode (exact resume); others start new episodes.
         if set_env_state(envs, checkpoint["envs"]):
             obs = checkpoint["obs"]
@@ -475,7 +498,7 @@ def train(args: Args, report=None) -> dict:
             "global_step": global_step,
             "rng": rng_states(),
             "buffer_rng": rng.bit_generator.state,
-            "buffer": buffer.state_dict() if args.checkpoint_buffer else None,
+            "buffer": buffer.state_dict() if save_buffer else None,
             "envs": env_state(envs),
             "obs": obs,
             "window": vars(window) if window is not None else None,

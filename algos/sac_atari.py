@@ -33,9 +33,10 @@ until the device, the ``/ 255`` happens inside the networks. What each choice do
 
 Replay memory: each 84x84 frame is stored once and stacks are rebuilt from indices (see
 ``FrameReplayBuffer``, the same class as in dqn_atari.py): ~7.07 KB per transition, ~7.1 GB for
-1M. By default the buffer is not put into checkpoints (it would be gigabytes): a resumed run
-refills ``learning_starts`` transitions before it learns again; ``--checkpoint-buffer`` saves it.
-Either way a resumed run starts new games (ALE envs cannot be saved mid-game).
+1M. ``--checkpoint-buffer auto`` puts it into checkpoints only up to 2 GiB (~300k frames), so not
+the default 1M: a run resumed without it refills ``learning_starts`` transitions with its current
+policy (not random play) before it learns again; ``--checkpoint-buffer on`` saves it. Either way a
+resumed run starts new games (ALE envs cannot be saved mid-game).
 
 Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
 observation and the real final one in ``info["final_obs"]``; the buffer stores the real final
@@ -61,11 +62,13 @@ from common.returns import td_targets
 from common.runs import (
     Run,
     args_from_checkpoint,
+    buffer_not_saved,
     check_env_id,
     check_resume_args,
     cli,
     eval_env,
     fail,
+    keeps_buffer,
     load_checkpoint,
     load_optimizer,
     pick_device,
@@ -107,7 +110,8 @@ class Args:
     batch_size: int = 64
     """transitions per gradient step"""
     learning_starts: int = 20_000
-    """transitions collected (by this process, random actions) before learning starts"""
+    """env steps of uniformly random actions before learning starts (after a --resume without a saved
+    buffer, as many steps of the current policy refill it)"""
     policy_lr: float = 3e-4
     """Adam learning rate of the actor"""
     q_lr: float = 3e-4
@@ -138,19 +142,21 @@ class Args:
     capture_video: bool = False
     """record videos of env 0 into the run folder's videos/"""
     save_model: bool = False
-    """write a checkpoint at the end of training (networks, optimizers, alpha; not the replay buffer)"""
+    """write a checkpoint at the end of training"""
     checkpoint_every: int = 0
     """also write a checkpoint every this many env steps (0: never)"""
-    checkpoint_buffer: bool = False
-    """put the replay buffer into checkpoints (~7 GB at 1M frames); off: a resumed run refills it"""
+    checkpoint_buffer: Literal["auto", "on", "off"] = "auto"
+    """put the replay buffer into checkpoints for an exact resume (auto: where its arrays take <= 2 GiB, i.e.
+    up to ~300k frames: not the default 1M, ~6.6 GiB); without it a resumed run refills it with the current
+    policy before updating again"""
     resume: str | None = None
-    """path of a checkpoint to continue training from (without a saved buffer it refills first)"""
+    """path of a checkpoint to continue training from"""
     runs_dir: str = "runs"
     """folder of the run folders"""
 
 
 # Arguments that shape the saved state: a resumed run must use the checkpoint's values.
-RESUME_MUST_MATCH = ("env_id", "hidden_sizes", "activation", "layer_norm")
+RESUME_MUST_MATCH = ("env_id", "num_envs", "hidden_sizes", "activation", "layer_norm", "buffer_size")
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args: Args):
@@ -411,8 +417,9 @@ def train(args: Args, report=None) -> dict:
     log_alpha = torch.tensor(math.log(args.alpha), device=device, requires_grad=True)
     alpha_optimizer = torch.optim.Adam([log_alpha], lr=args.q_lr, eps=1e-4)
     buffer = FrameReplayBuffer(args.buffer_size, args.num_envs, obs_shape, device)
+    save_buffer = keeps_buffer(args.checkpoint_buffer, buffer)
 
-    global_step = 0
+    global_step, updates_from = 0, args.learning_starts
     if checkpoint is not None:
         for name, module in [("actor", actor), ("qf1", qf1), ("qf2", qf2), ("qf1_target", qf1_target)]:
             module.load_state_dict(checkpoint[name])
@@ -427,6 +434,9 @@ def train(args: Args, report=None) -> dict:
         rng.bit_generator.state = checkpoint["buffer_rng"]
         if checkpoint.get("buffer") is not None:
             buffer.load_state_dict(checkpoint["buffer"])
+        else:  # refill the buffer with the current policy (not random play) before updating again
+            updates_from = global_step + args.learning_starts
+            buffer_not_saved(global_step, args.learning_starts, args.num_envs)
     # ALE envs cannot be saved mid-game: a resumed run starts new games, which the buffer records
     # as episode starts (a saved buffer's last episode just ends there).
     obs, info = envs.reset(seed=args.seed + global_step)
@@ -447,7 +457,7 @@ def train(args: Args, report=None) -> dict:
             "global_step": global_step,
             "rng": rng_states(),
             "buffer_rng": rng.bit_generator.state,
-            "buffer": buffer.state_dict() if args.checkpoint_buffer else None,
+            "buffer": buffer.state_dict() if save_buffer else None,
             "args": vars(args),
         }
         run.save_checkpoint(state)
@@ -489,10 +499,10 @@ def train(args: Args, report=None) -> dict:
 
     n = args.num_envs
     progress_every = max(1, 1000 // n)  # vector steps between progress lines / report calls
-    num_updates, collected, stats = 0, int(buffer.valid.sum()), []
+    num_updates, stats = 0, []
     for step in range(global_step // n, args.total_timesteps // n):
         global_step += n
-        if collected < args.learning_starts:
+        if global_step - n < args.learning_starts:  # warm-up (a refill after --resume uses the policy)
             actions = rng.integers(0, n_actions, size=n)
         else:
             with torch.inference_mode():
@@ -509,9 +519,8 @@ def train(args: Args, report=None) -> dict:
         buffer.add(actions, rewards, terminated, next_obs, ended, info.get("final_obs"))
         run.log_episodes(global_step, info)
         obs = next_obs
-        collected += n
 
-        if collected >= args.learning_starts:
+        if global_step >= updates_from:
             uf = args.update_frequency
             for _ in range(global_step // uf - (global_step - n) // uf):
                 stats.append(update())

@@ -63,12 +63,14 @@ from common.returns import td_targets
 from common.runs import (
     Run,
     args_from_checkpoint,
+    buffer_not_saved,
     check_env_id,
     check_resume_args,
     cli,
     env_state,
     eval_env,
     fail,
+    keeps_buffer,
     load_checkpoint,
     load_optimizer,
     pick_device,
@@ -149,8 +151,9 @@ class Args:
     """write a checkpoint at the end of training"""
     checkpoint_every: int = 0
     """also write a checkpoint every this many env steps (0: never)"""
-    checkpoint_buffer: bool = False
-    """put the replay buffer into checkpoints (exact resume; large files)"""
+    checkpoint_buffer: Literal["auto", "on", "off"] = "auto"
+    """put the replay buffer into checkpoints for an exact resume (auto: where its arrays take <= 2 GiB);
+    without it a resumed run refills it with the current policy before updating again"""
     resume: str | None = None
     """path of a checkpoint to continue training from"""
     runs_dir: str = "runs"
@@ -390,6 +393,7 @@ def train(args: Args, report=None) -> dict:
     online_params, target_params = list(qf.parameters()), list(qf_target.parameters())
 
     buffer = ReplayBuffer(args.buffer_size, obs_space, (), np.int64)
+    save_buffer = keeps_buffer(args.checkpoint_buffer, buffer)
     global_step, updates, updates_from = 0, 0, args.learning_starts
     envs.action_space.seed(args.seed)
     next_obs, _ = envs.reset(seed=args.seed)
@@ -407,6 +411,7 @@ def train(args: Args, report=None) -> dict:
             buffer.load_state_dict(checkpoint["buffer"])
         else:  # refill the buffer with the current policy before updating again
             updates_from = global_step + args.learning_starts
+            buffer_not_saved(global_step, args.learning_starts, args.num_envs)
         # Classic-control envs come back mid-episode (exact resume); others start new episodes.
         if set_env_state(envs, checkpoint["envs"]):
             next_obs = checkpoint["next_obs"]
@@ -426,7 +431,7 @@ def train(args: Args, report=None) -> dict:
             "rng": rng_states(),
             "envs": env_state(envs),
             "next_obs": next_obs,
-            "buffer": buffer.state_dict() if args.checkpoint_buffer else None,
+            "buffer": buffer.state_dict() if save_buffer else None,
             "args": vars(args),
         }
         run.save_checkpoint(state)
@@ -469,7 +474,7 @@ def train(args: Args, report=None) -> dict:
         stats[:2] = torch.stack([qf_loss.detach(), q_values.detach().mean()])
 
     while global_step < args.total_timesteps:
-        if global_step < args.learning_starts and checkpoint is None:
+        if global_step < args.learning_starts:  # warm-up (a refill after --resume uses the policy)
             actions = envs.action_space.sample()
         else:
             with torch.inference_mode():

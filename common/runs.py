@@ -202,6 +202,33 @@ def check_resume_args(args: Any, checkpoint: dict, names: tuple[str, ...]) -> No
             fail(f"--resume: the checkpoint was trained with {flag} {saved}, not {now}")
 
 
+# --checkpoint-buffer auto puts a replay buffer into checkpoints when its preallocated arrays take at
+# most this much: classic control, Box2D and MuJoCo up to Ant-v5 (1.6 GiB) at 1M transitions; not
+# Humanoid-v5 (5.3 GiB) nor Atari's 1M frames (6.6 GiB).
+AUTO_BUFFER_LIMIT = 2 * 2**30
+
+
+def keeps_buffer(mode: str | bool, *buffers: Any) -> bool:
+    """Whether checkpoints hold the replay buffer: ``--checkpoint-buffer on|off``, or ``auto``: when
+    the numpy arrays of ``buffers`` (a replay buffer, a priority tree) take at most AUTO_BUFFER_LIMIT
+    bytes. (True / False: the field's values in checkpoints written before ``auto`` existed.)"""
+    if mode in ("on", "off", True, False):
+        return mode in ("on", True)
+    arrays = [a for b in buffers if b is not None for a in vars(b).values() if isinstance(a, np.ndarray)]
+    return sum(a.nbytes for a in arrays) <= AUTO_BUFFER_LIMIT
+
+
+def buffer_not_saved(global_step: int, refill: int, num_envs: int) -> None:
+    """The one line a run resumed from a checkpoint without a replay buffer prints: the buffer starts
+    empty, the current policy refills it, and updates resume once it holds ``refill`` transitions."""
+    resume_at = global_step + -(-refill // num_envs) * num_envs
+    print(
+        f"resume: the checkpoint holds no replay buffer (see --checkpoint-buffer): the current policy refills "
+        f"it; updates resume at step {resume_at:,}, once it holds --learning-starts {refill:,} transitions",
+        flush=True,
+    )
+
+
 def _first_non_finite(obj: Any, where: str = "") -> str | None:
     """Key path of the first floating tensor with a NaN or inf inside nested dicts/lists, else None."""
     if isinstance(obj, torch.Tensor):

@@ -161,7 +161,7 @@ def test_atari_sigterm_resume_evaluate(script, tmp_path, monkeypatch):
     (ckpt,) = glob.glob(str(tmp_path / "*" / "checkpoints" / "latest.pt"))
     monkeypatch.setattr(module.Run, "progress", progress)
     if script == "dqn_atari":  # the buffer and its priorities come back; learning goes on at once
-        args = dataclasses_replace(args, checkpoint_buffer=True)
+        args = dataclasses_replace(args, checkpoint_buffer="on")
         monkeypatch.setattr(module.Run, "progress", progress_after_sigterm)
         with pytest.raises(SystemExit):
             module.train(dataclasses_replace(args, runs_dir=str(tmp_path / "b")))

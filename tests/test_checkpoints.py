@@ -6,6 +6,14 @@ What each test shows:
   checkpoints (weights, optimizer moments, normalisation statistics, RNG states) and curve.csv are
   identical on CPU with --torch-deterministic. For scripts with ``exact=False`` (envs whose state
   cannot be saved: MuJoCo, Box2D, ALE come back as new episodes) only the step count is checked.
+- test_resume_is_exact also covers the replay buffer: the tiny buffers go into checkpoints by default
+  (--checkpoint-buffer auto), and straight and resumed runs make the same number of updates (Atari too).
+- test_resume_without_buffer (off-policy scripts): a checkpoint written with --checkpoint-buffer off
+  resumes with one line saying so; the buffer refills with the current policy (forced here to one
+  action: random play would not repeat it) and no update happens until it holds --learning-starts
+  transitions; then learning goes on.
+- test_resume_refuses_other_buffer_shape: --buffer-size (and PER's alpha, n-step, --per) changed at
+  resume: one line, exit 2.
 - test_same_seed_same_returns: two runs with one seed write the same curve.csv and the same weights.
 - test_sigterm_in_process: SIGTERM mid-run -> final checkpoint, TensorBoard flushed, exit 1, one line
   naming the checkpoint; test_sigterm_cli does the same to a real `python algos/ppo.py` process.
@@ -38,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, assert_one_line_error
 
 from common.runs import Run, load_checkpoint, load_optimizer
 
@@ -61,47 +69,73 @@ class Script:
     """optional packages whose envs this script accepts (see OPTIONAL)"""
     slow: bool = False
     """run this script's tests only with `pytest -m slow` (CI runs one script per family)"""
+    policy: str | None = None
+    """off-policy scripts: the checkpoint key of the network that acts (its output layer is last)"""
+    reshape: dict = field(default_factory=dict)
+    """off-policy scripts: arguments that shape the saved replay buffer, each with another valid value"""
 
 
 # Atari: 2 envs x 512 steps see ~2 random Breakout games each; ALE cannot save its emulator state.
 ATARI = {"total_timesteps": 1024, "num_envs": 2, "num_steps": 64}
 PPO_TINY = {"num_envs": 2, "num_steps": 128, "num_minibatches": 4, "update_epochs": 2}
-# Off-policy: a small buffer that goes into the checkpoint (exact resume), small nets and batches.
+# Off-policy: a small buffer, which --checkpoint-buffer auto puts into checkpoints (exact resume),
+# small nets and batches.
 SAC_TINY = {"learning_starts": 200, "buffer_size": 1000, "batch_size": 32, "hidden_sizes": (32, 32)}
-SAC_TINY = {**SAC_TINY, "checkpoint_buffer": True, "log_every": 100}
+SAC_TINY = {**SAC_TINY, "log_every": 100}
 # (a resumed optimizer keeps its saved learning rate, so a huge discount blows the Q targets up instead)
 SAC_BLOW_UP = {"gamma": 1e30, "checkpoint_every": 100}
 ATARI_OFF = {"total_timesteps": 1024, "learning_starts": 256, "buffer_size": 1024, "batch_size": 16}
-ATARI_OFF = {**ATARI_OFF, "target_network_frequency": 100, "checkpoint_buffer": True}
+ATARI_OFF = {**ATARI_OFF, "target_network_frequency": 100}
 ATARI_BLOW_UP = {"gamma": 1e30, "checkpoint_every": 64}
 DQN_TINY = {"learning_starts": 200, "buffer_size": 1000, "batch_size": 32, "hidden_sizes": (32, 32)}
-DQN_TINY = {**DQN_TINY, "target_network_frequency": 100, "checkpoint_buffer": True, "total_timesteps": 3000}
+DQN_TINY = {**DQN_TINY, "target_network_frequency": 100, "total_timesteps": 3000}
 ON_TINY = {"total_timesteps": 2048, "num_envs": 2, "num_steps": 32}
 # A resumed optimizer keeps its saved learning rate: a huge discount blows the targets up instead
 # (DQN: with the Huber loss quadratic everywhere, else the loss stays large but finite).
 BIG_GAMMA = {"gamma": 1e30, "checkpoint_every": 100}
 DQN_BLOW_UP = {**BIG_GAMMA, "huber_delta": 1e38}
 ALE = {"exact": False, "greedy_eval": False, "slow": True, "optional": ("ale_py",)}
+SAC = {"policy": "actor", "reshape": {"buffer_size": 2000}}
+DQN = {"policy": "q_network", "reshape": {"buffer_size": 2000}}
 
 SCRIPTS = [
     Script("ppo", "CartPole-v1", {"total_timesteps": 4096, "num_envs": 2, "num_steps": 128}),
     Script("a2c", "CartPole-v1", {"total_timesteps": 2048, "num_envs": 2, "num_steps": 16}, slow=True),
     Script("a2c_continuous", "Pendulum-v1", {"total_timesteps": 2048, "num_envs": 2, "num_steps": 16}),
     Script("ppo_continuous", "Pendulum-v1", {**PPO_TINY, "total_timesteps": 2048}, slow=True),
-    Script("sac_continuous", "Pendulum-v1", {**SAC_TINY, "total_timesteps": 800}, SAC_BLOW_UP),
-    Script("sac_discrete", "CartPole-v1", {**SAC_TINY, "total_timesteps": 1000}, SAC_BLOW_UP, slow=True),
-    Script("dqn", "CartPole-v1", DQN_TINY, DQN_BLOW_UP),
+    Script("sac_continuous", "Pendulum-v1", {**SAC_TINY, "total_timesteps": 800}, SAC_BLOW_UP, **SAC),
+    Script(
+        "sac_discrete", "CartPole-v1", {**SAC_TINY, "total_timesteps": 1000}, SAC_BLOW_UP, slow=True, **SAC
+    ),
+    Script("dqn", "CartPole-v1", DQN_TINY, DQN_BLOW_UP, **DQN),
     Script("reinforce", "CartPole-v1", {**ON_TINY, "num_steps": 128}, BIG_GAMMA, slow=True),
     Script(
         "sarsa", "CartPole-v1", {**ON_TINY, "num_minibatches": 2, "update_epochs": 1}, BIG_GAMMA, slow=True
     ),
-    Script("dqn_per", "CartPole-v1", DQN_TINY, DQN_BLOW_UP, slow=True),
+    Script(
+        "dqn_per",
+        "CartPole-v1",
+        DQN_TINY,
+        DQN_BLOW_UP,
+        slow=True,
+        policy="q_network",
+        reshape={"buffer_size": 2000, "alpha": 0.5, "n_step": 3},
+    ),
     Script("ppo_atari", "ALE/Breakout-v5", {**ATARI, "num_minibatches": 2, "update_epochs": 1}, **ALE),
     Script("a2c_atari", "ALE/Breakout-v5", ATARI, **ALE),
-    Script("dqn_atari", "ALE/Breakout-v5", {**ATARI_OFF, "num_envs": 1}, ATARI_BLOW_UP, **ALE),
-    Script("sac_atari", "ALE/Breakout-v5", {**ATARI_OFF, "num_envs": 1}, ATARI_BLOW_UP, **ALE),
+    Script(
+        "dqn_atari",
+        "ALE/Breakout-v5",
+        {**ATARI_OFF, "num_envs": 1},
+        ATARI_BLOW_UP,
+        **ALE,
+        policy="q_network",
+        reshape={"buffer_size": 2048, "per": True, "per_alpha": 0.5},
+    ),
+    Script("sac_atari", "ALE/Breakout-v5", {**ATARI_OFF, "num_envs": 1}, ATARI_BLOW_UP, **ALE, **SAC),
 ]
 PARAMS = [pytest.param(s, id=s.name, marks=[pytest.mark.slow] if s.slow else []) for s in SCRIPTS]
+REPLAY_PARAMS = [p for p in PARAMS if p.values[0].policy is not None]
 
 
 def module_of(script: Script):
@@ -161,6 +195,12 @@ def assert_same_state(path_a: str, path_b: str) -> None:
     assert a["run"] == b["run"]
 
 
+def updates_of(state: dict) -> int:
+    """Gradient updates so far: Adam's step count of the (first) critic or Q-network parameter."""
+    optimizer = state["optimizer"] if "optimizer" in state else state["q_optimizer"]
+    return int(optimizer["state"][0]["step"]) if optimizer["state"] else 0
+
+
 def curve(runs_dir) -> str:
     (path,) = glob.glob(f"{runs_dir}/*/curve.csv")
     return Path(path).read_text()
@@ -201,6 +241,100 @@ def test_resume_is_exact(script, straight_runs, tmp_path):
             load_checkpoint(first_half)["global_step"]
             == load_checkpoint(checkpoint_of(straight))["global_step"]
         )
+    if script.policy is not None:  # the replay buffer came back: no update lost to a refill
+        assert load_checkpoint(first_half)["buffer"] is not None
+        assert updates_of(load_checkpoint(first_half)) == updates_of(load_checkpoint(checkpoint_of(straight)))
+
+
+def force_one_action(path: str, script: Script) -> int | None:
+    """Make the checkpoint's acting network choose one action: the last discrete action (returned), or
+    a = +1 in every dimension for sac_continuous's squashed Gaussian (mean 5, smallest std; None)."""
+    state = load_checkpoint(path)
+    weight, bias = (state[script.policy][key] for key in list(state[script.policy])[-2:])
+    weight.zero_()
+    bias.zero_()
+    if script.name == "sac_continuous":
+        mean, log_std = bias.chunk(2)
+        mean.fill_(5.0)
+        log_std.fill_(-20.0)
+        target = None
+    else:
+        bias[-1] = 50.0
+        target = len(bias) - 1
+    torch.save(state, path)
+    return target
+
+
+@pytest.mark.parametrize("script", REPLAY_PARAMS)
+def test_resume_without_buffer(script, tmp_path, capsys):
+    total, refill = script.tiny["total_timesteps"], script.tiny["learning_starts"]
+    module = module_of(script)
+    args = make_args(script, tmp_path, save_model=True, checkpoint_buffer="off")
+    module.train(args, report=lambda step, _: step >= total // 2)
+    path = checkpoint_of(tmp_path)
+    half = load_checkpoint(path)
+    assert half["buffer"] is None and updates_of(half) > 0
+    target = force_one_action(path, script)
+    capsys.readouterr()
+
+    # Resume and stop one step before the buffer holds --learning-starts transitions again; save the buffer.
+    resume_at = half["global_step"] + refill
+    before = resume_at - 1
+    overrides = {"save_model": True, "resume": path}
+    module.train(make_args(script, tmp_path, **overrides, checkpoint_buffer="on", total_timesteps=before))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("resume:")]
+    assert lines == [
+        "resume: the checkpoint holds no replay buffer (see --checkpoint-buffer): the current policy refills "
+        f"it; updates resume at step {resume_at:,}, once it holds --learning-starts {refill:,} transitions"
+    ]
+    refilled = load_checkpoint(path)
+    assert refilled["global_step"] == before and updates_of(refilled) == updates_of(half)  # none yet
+    actions = refilled["buffer"]["actions"]
+    if "valid" in refilled["buffer"]:  # Atari's frame buffer: the slots that hold transitions
+        actions = actions[refilled["buffer"]["valid"]]
+    assert len(actions) >= refill - 2  # new transitions only (Atari: minus its reset slot)
+    # the current policy acted (epsilon-greedy: mostly): random play picks this 1 / |A| of the time
+    forced = actions >= 0.99 if target is None else actions == target
+    assert forced.mean() >= 0.9, forced.mean()
+
+    # the buffer holds enough again: learning goes on (the half may have stopped late: train past it)
+    module.train(make_args(script, tmp_path, **overrides, total_timesteps=before + 2 * refill))
+    assert updates_of(load_checkpoint(path)) > updates_of(refilled)
+
+
+@pytest.mark.parametrize("script", REPLAY_PARAMS)
+def test_resume_refuses_other_buffer_shape(script, straight_runs, tmp_path, capsys):
+    path = checkpoint_of(straight_runs(script))
+    saved = load_checkpoint(path)["args"]
+    for name, value in script.reshape.items():
+        with pytest.raises(SystemExit) as exit_info:
+            module_of(script).train(make_args(script, tmp_path, resume=path, **{name: value}))
+        flag = "--" + name.replace("_", "-")
+        assert_one_line_error(
+            capsys.readouterr().err, f"the checkpoint was trained with {flag} {saved[name]}, not {value}"
+        )
+        assert exit_info.value.code == 2
+    assert not list(tmp_path.iterdir())  # refused before a run folder was made
+
+
+def test_checkpoint_buffer_auto():
+    """auto: buffers up to AUTO_BUFFER_LIMIT (2 GiB) go into checkpoints; on / off (and the True /
+    False of older checkpoints) decide alone. Atari's default 1M-frame buffer is not saved by auto."""
+    from types import SimpleNamespace
+
+    from algos.dqn_atari import FrameReplayBuffer
+    from common.runs import AUTO_BUFFER_LIMIT, keeps_buffer
+
+    def buffer_of(nbytes):  # an array of nbytes that takes no memory
+        return SimpleNamespace(a=np.broadcast_to(np.uint8(0), (nbytes,)), size=nbytes)
+
+    assert keeps_buffer("auto", buffer_of(AUTO_BUFFER_LIMIT // 2), buffer_of(AUTO_BUFFER_LIMIT // 2), None)
+    assert not keeps_buffer("auto", buffer_of(AUTO_BUFFER_LIMIT // 2), buffer_of(AUTO_BUFFER_LIMIT // 2 + 1))
+    assert keeps_buffer("on", buffer_of(10 * AUTO_BUFFER_LIMIT)) and keeps_buffer(True, buffer_of(0))
+    assert not keeps_buffer("off", buffer_of(1)) and not keeps_buffer(False, buffer_of(1))
+    cpu = torch.device("cpu")
+    assert not keeps_buffer("auto", FrameReplayBuffer(1_000_000, 1, (4, 84, 84), cpu))  # ~6.6 GiB
+    assert keeps_buffer("auto", FrameReplayBuffer(300_000, 8, (4, 84, 84), cpu))  # ~2.0 GiB
 
 
 @pytest.mark.parametrize("script", PARAMS)

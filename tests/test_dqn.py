@@ -255,7 +255,7 @@ def test_dqn_per_cli_smoke(tmp_path):
     out = run_script(
         "dqn_per.py",
         *["--env-id", "CartPole-v1", "--total-timesteps", "600", "--learning-starts", "200"],
-        *["--runs-dir", str(tmp_path), "--save-model", "--no-checkpoint-buffer"],
+        *["--runs-dir", str(tmp_path), "--save-model", "--checkpoint-buffer", "off"],
         *["--n-step", "3", "--anneal-lr"],
     )
     assert out.returncode == 0, out.stderr

@@ -179,7 +179,7 @@ def test_replay_stores_real_final_obs_and_only_terminated(runs_dir):
         learning_starts=1000,
         batch_size=32,
         save_model=True,
-        checkpoint_buffer=True,
+        checkpoint_buffer="on",
         runs_dir=runs_dir,
     )
     summary = sac_continuous.train(args)
@@ -271,7 +271,7 @@ def test_sac_cli_smoke_and_resume(tmp_path, script, env_id):
     then a resume, and evaluate() playing the saved actor."""
     common = ["--env-id", env_id, "--learning-starts", "100", "--batch-size", "32", "--hidden-sizes", "16"]
     common += ["--log-every", "100", "--runs-dir", str(tmp_path)]
-    out = run_script(script, *common, "--total-timesteps", "300", "--save-model", "--checkpoint-buffer")
+    out = run_script(script, *common, "--total-timesteps", "300", "--save-model", "--checkpoint-buffer", "on")
     assert out.returncode == 0, out.stderr
     run_dir = assert_run_folder(tmp_path, f"{env_id}__{script[:-3]}__1")
     ckpt = f"{run_dir}/checkpoints/latest.pt"
@@ -339,7 +339,8 @@ def test_sac_resume_without_buffer_refills_first(runs_dir):
     """A checkpoint without the replay buffer resumes with an empty buffer: learning_starts new
     transitions (from the saved policy) are collected before the updates go on."""
     kwargs = dict(learning_starts=100, batch_size=32, hidden_sizes=(16,), log_every=100, runs_dir=runs_dir)
-    first = sac_discrete.train(sac_discrete.Args(total_timesteps=300, save_model=True, **kwargs))
+    first = sac_discrete.Args(total_timesteps=300, save_model=True, checkpoint_buffer="off", **kwargs)
+    first = sac_discrete.train(first)
     ckpt = f"{first['run_dir']}/checkpoints/latest.pt"
     assert torch.load(ckpt, weights_only=False)["buffer"] is None
     resumed = sac_discrete.train(
