@@ -53,6 +53,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.checks import check_args
 from common.returns import gae, next_values_from
 from common.runs import (
     Run,
@@ -336,8 +337,9 @@ def compute_loss(agent, value_transform, batch, args: Args):
 
 
 def train(args: Args, report=None) -> dict:
+    check_args(args)
     batch_size = args.num_envs * args.num_steps
-    num_iterations = args.total_timesteps // batch_size
+    num_iterations = -(-args.total_timesteps // batch_size)  # ceil: at least the asked budget, as SB3
     spec = check_env_id(args.env_id)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     if checkpoint is not None:

@@ -7,13 +7,16 @@ None of this is part of an algorithm: the scripts in ``algos/`` keep all of thei
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import difflib
+import io
 import json
 import os
 import pickle
 import random
+import re
 import signal
 import sys
 import time
@@ -42,6 +45,24 @@ def _require(module: str, extra: str, env_id: str) -> None:
         __import__(module)
     except ImportError:
         fail(f"{env_id} needs the optional package '{module}': pip install -e '.[{extra}]'")
+
+
+def atari_v5_id(env_id: str) -> str | None:
+    """``ALE/Breakout-v5`` for an Atari id of gym's older families (``BreakoutNoFrameskip-v4``,
+    ``BreakoutDeterministic-v4``, ``Breakout-v0``: what CleanRL's and SB3's docs use), else None."""
+    match = re.fullmatch(r"([A-Z][A-Za-z]*?)(NoFrameskip|Deterministic)?-v[04]", env_id)
+    if match is None:
+        return None
+    import gymnasium as gym
+
+    if env_id not in gym.registry:  # the old ids are registered by ale_py
+        try:
+            import ale_py
+        except ImportError:
+            return f"ALE/{match[1]}-v5" if match[2] else None
+        gym.register_envs(ale_py)
+    spec = gym.registry.get(env_id)
+    return f"ALE/{match[1]}-v5" if spec is not None and "ale_py" in str(spec.entry_point) else None
 
 
 def check_env_id(env_id: str):
@@ -150,9 +171,77 @@ def cli(args_class):
             path = argv[i + 1]
         elif arg.startswith("--resume="):
             path = arg.split("=", 1)[1]
-    if path is None or path == "None" or "-h" in argv or "--help" in argv:
+    if "-h" in argv or "--help" in argv:
         return tyro.cli(args_class)
-    return tyro.cli(args_class, default=args_from_checkpoint(args_class, load_checkpoint(path, mmap=True)))
+    default = tyro.MISSING_NONPROP
+    if path is not None and path != "None":
+        default = args_from_checkpoint(args_class, load_checkpoint(path, mmap=True))
+    boxed = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(boxed):
+            return tyro.cli(args_class, default=default)
+    except SystemExit as stop:
+        if stop.code in (0, None):
+            raise
+        fail(_explain(args_class, argv) or _first_line(boxed.getvalue()))
+
+
+def _explain(args_class, argv: list[str]) -> str | None:
+    """One line for the usual command-line mistakes (an unknown flag, a value of the wrong type or
+    outside a Literal's choices, a missing value), found from ``argv`` and the Args' types."""
+    import typing
+
+    hints = typing.get_type_hints(args_class)
+    flags = {"--" + name.replace("_", "-"): hint for name, hint in hints.items()}
+    flags.update({"--no-" + flag[2:]: bool for flag, hint in list(flags.items()) if hint is bool})
+    i = 0
+    while i < len(argv):
+        flag, has_inline, inline = argv[i].partition("=")
+        i += 1
+        if not flag.startswith("--"):
+            return f"unexpected argument '{flag}'; options start with --"
+        if flag not in flags:
+            close = difflib.get_close_matches(flag, list(flags), n=1)
+            return f"unrecognized option {flag}" + (f" (did you mean {close[0]}?)" if close else "")
+        hint = flags[flag]
+        if hint is bool:
+            continue
+        values = [inline] if has_inline else []
+        while not has_inline and i < len(argv) and not argv[i].startswith("--"):
+            values.append(argv[i])
+            i += 1
+        if not values:
+            return f"{flag} needs a value"
+        kinds = typing.get_args(hint) or (hint,)
+        choices = [c for k in kinds if typing.get_origin(k) is typing.Literal for c in typing.get_args(k)]
+        if typing.get_origin(hint) is typing.Literal:
+            choices = list(kinds)
+        for value in values:
+            if value == "None" and type(None) in kinds:
+                continue
+            if choices:
+                if value not in map(str, choices):
+                    return f"{flag} must be one of {', '.join(map(str, choices))} (got {value})"
+                continue
+            for kind, word in ((int, "an integer"), (float, "a number")):
+                if kind in kinds:
+                    try:
+                        kind(value)
+                    except ValueError:
+                        return (
+                            f"{flag} must be {word}{' or None' if type(None) in kinds else ''} (got {value})"
+                        )
+                    break
+    return None
+
+
+def _first_line(rendered: str) -> str:
+    """The first line of text in tyro's rendered error box (any other mistake than ``_explain``'s)."""
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", rendered).splitlines():
+        text = line.strip("│╭╰─╮╯|+-= ")
+        if text and not text.lower().startswith(("value error", "parsing error")):
+            return text[0].lower() + text[1:]
+    return "cannot parse the arguments; see --help"
 
 
 def check_resume_args(args: Any, checkpoint: dict, names: tuple[str, ...]) -> None:
