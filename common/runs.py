@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import io
 import json
+import math
 import os
 import pickle
 import random
@@ -411,6 +412,16 @@ def run_episodes(env, act: Callable[[Any], Any], episodes: int, seed: int) -> di
     }
 
 
+def _duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
 class Run:
     """One training run: ``runs/{env}__{exp_name}__{seed}__{time}/`` with TensorBoard events,
     ``args.json``, ``curve.csv`` and ``checkpoints/``; the mean of the last 100 episodic returns;
@@ -504,9 +515,11 @@ class Run:
         self.writer.add_scalar("charts/SPS", sps, global_step)
         if time.time() - self._last_print >= 2.0:
             self._last_print = time.time()
+            budget = max(int(getattr(self.args, "total_timesteps", 0)), 1)
+            left = _duration((budget - global_step) / sps) if sps > 0 and global_step < budget else "0s"
             print(
-                f"step {global_step:>9,d}  return {self.mean_return:9.2f}  episodes {self.episodes:>6d}"
-                f"  sps {sps:>6d}  {extra}",
+                f"step {global_step:>9,d} {min(global_step / budget, 1.0):4.0%}  return {self.mean_return:9.2f}"
+                f"  episodes {self.episodes:>6d}  sps {sps:>6d}  left {left:>6s}  {extra}",
                 flush=True,
             )
         if not self._new_episodes:
@@ -601,7 +614,17 @@ class Run:
             "wall_s": round(wall, 2),
             "run_dir": str(self.dir),
         }
-        (self.dir / "summary.json").write_text(json.dumps({**summary, "stopped": self.stop_signal}) + "\n")
+        # JSON has no NaN (the mean return of a run without a finished episode): null instead.
+        written = {
+            k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in summary.items()
+        }
+        (self.dir / "summary.json").write_text(json.dumps({**written, "stopped": self.stop_signal}) + "\n")
+        print(
+            f"done: return {self.mean_return:.2f} (last {len(self.returns)} episodes), {global_step:,d} steps"
+            f" in {_duration(wall)} ({summary['sps']:,d} sps); run folder {self.dir}; "
+            f"tensorboard --logdir {self.dir.parent}",
+            flush=True,
+        )
         if self.stop_signal is not None:
             where = f"checkpoint: {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint written"
             print(

@@ -1,0 +1,45 @@
+"""What a run prints and writes around training: progress lines with the share of the budget and the
+time left, one closing line, summary.json without NaN (common/runs.py ``Run``)."""
+
+import dataclasses
+import json
+import re
+
+from common.runs import Run
+
+
+@dataclasses.dataclass
+class Args:
+    runs_dir: str
+    env_id: str = "CartPole-v1"
+    exp_name: str = "lines"
+    seed: int = 1
+    total_timesteps: int = 1000
+
+
+def strict_json(text: str):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_progress_shows_share_and_time_left(runs_dir, capsys):
+    run = Run(Args(runs_dir))
+    run.start_time -= 10.0  # 500 steps in 10 s: 50 sps, 500 steps left = 10 s
+    run.progress(500, "extra")
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("step       500  50%  return") and line.endswith("extra")
+    assert re.search(r"sps +\d+  left +1\ds  ", line), line  # ~10 s at ~50 sps
+    run.finish(500)
+
+
+def test_finish_prints_one_closing_line_and_writes_null_for_nan(runs_dir, capsys):
+    run = Run(Args(runs_dir))
+    summary = run.finish(0)  # no episode finished: the mean return is NaN
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("done: return nan (last 0 episodes), 0 steps in 0s")
+    assert f"run folder {summary['run_dir']}; tensorboard --logdir {runs_dir}" in out[0]
+    written = strict_json((run.dir / "summary.json").read_text())
+    assert written["final_return"] is None and written["global_step"] == 0
+    assert summary["final_return"] != summary["final_return"]  # the returned dict keeps NaN (the tuner's)
