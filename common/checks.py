@@ -16,7 +16,7 @@ import math
 import re
 from typing import Any
 
-from common.runs import _script_name, atari_v5_id, fail
+from common.runs import _script_name, atari_v5_id, fail, render_off_screen
 
 # A range is ">= a", "> a", or an interval "[a, b]", "(a, b]", "[a, b)", "(a, b)"; "any" is any
 # finite number. Floats must be finite; None (an optional argument left unset) is not checked; a
@@ -130,7 +130,8 @@ def check_ranges(args: Any) -> None:
 
 
 def check_args(args: Any) -> None:
-    """Every check of ``args`` that needs no env: ranges, then the checks between fields."""
+    """Every check of ``args`` that needs no env: ranges, then the checks between fields; and with
+    ``--capture-video`` on a machine without a display, off-screen rendering (``render_off_screen``)."""
     check_ranges(args)
     a = vars(args)
     if "batch_size" in a and "buffer_size" in a and args.batch_size > args.buffer_size:
@@ -156,6 +157,8 @@ def check_args(args: Any) -> None:
                 f"--num-minibatches {args.num_minibatches} does not divide the batch "
                 f"num_envs * num_steps = {args.num_envs} * {args.num_steps} = {batch}"
             )
+    if getattr(args, "capture_video", False):  # before anything imports mujoco or pygame
+        render_off_screen()
     v5 = atari_v5_id(args.env_id)
     if v5 is not None:
         fail(f"{args.env_id} is a v4 Atari id: use {v5} (the v5 id; algos/*_atari.py train it)")

@@ -345,6 +345,15 @@ def has_display() -> bool:
     )
 
 
+def render_off_screen() -> None:
+    """Without a display, render videos off-screen: MuJoCo through EGL (else ``mujoco.FatalError``),
+    pygame (classic control, Box2D) with SDL's dummy driver (else libwayland prints ``error:
+    XDG_RUNTIME_DIR is invalid or not set``). A variable the user set is kept."""
+    if not has_display():
+        os.environ.setdefault("MUJOCO_GL", "egl")
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+
 def eval_env(
     env_id: str, checkpoint: str, capture_video: bool = False, render: bool = False, wrap=None, **kwargs
 ):
@@ -360,9 +369,8 @@ def eval_env(
         fail(
             "--render needs a display and none was found (DISPLAY is not set); use --capture-video for mp4 files"
         )
-    if capture_video and not has_display():  # render off-screen
-        os.environ.setdefault("MUJOCO_GL", "egl")
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    if capture_video:
+        render_off_screen()
     check_env_id(env_id)
     env = gym.make(
         env_id, render_mode="human" if render else "rgb_array" if capture_video else None, **kwargs

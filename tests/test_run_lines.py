@@ -43,3 +43,20 @@ def test_finish_prints_one_closing_line_and_writes_null_for_nan(runs_dir, capsys
     written = strict_json((run.dir / "summary.json").read_text())
     assert written["final_return"] is None and written["global_step"] == 0
     assert summary["final_return"] != summary["final_return"]  # the returned dict keeps NaN (the tuner's)
+
+
+def test_capture_video_without_display_renders_off_screen(monkeypatch):
+    """--capture-video on a machine without a display: MuJoCo through EGL, pygame's SDL on its dummy
+    driver (no libwayland 'error: XDG_RUNTIME_DIR is invalid' line), set by the scripts' first check."""
+    import os
+
+    from algos import ppo
+    from common.checks import check_args
+
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "MUJOCO_GL", "SDL_VIDEODRIVER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    check_args(ppo.Args(capture_video=False))
+    assert "MUJOCO_GL" not in os.environ
+    check_args(ppo.Args(capture_video=True))
+    assert os.environ["MUJOCO_GL"] == "egl" and os.environ["SDL_VIDEODRIVER"] == "dummy"
