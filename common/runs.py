@@ -394,20 +394,27 @@ def eval_env(
 
 
 def run_episodes(env, act: Callable[[Any], Any], episodes: int, seed: int) -> dict:
-    """Play ``episodes`` episodes with ``act(obs) -> action``; the raw returns counted by the
-    ``RecordEpisodeStatistics`` inside ``env`` (a lost life under an episodic-life wrapper is not an
-    episode). Returns ``{"mean", "std", "returns", "lengths"}``."""
+    """Play ``episodes`` episodes with ``act(obs) -> action``, one line per episode; the raw returns
+    counted by the ``RecordEpisodeStatistics`` inside ``env`` (a lost life under an episodic-life
+    wrapper is not an episode), the lengths in agent steps (calls of ``act``: with Atari's frame skip,
+    a quarter of the emulator frames). Returns ``{"mean", "std", "returns", "lengths"}``."""
     if episodes < 1:
         fail(f"--episodes must be at least 1, not {episodes}")
     torch.manual_seed(seed)
-    returns, lengths = [], []
+    returns, lengths, steps = [], [], 0
     obs, _ = env.reset(seed=seed)
     try:
         while len(returns) < episodes:
             obs, _, terminated, truncated, info = env.step(act(obs))
+            steps += 1
             if "episode" in info:
                 returns.append(float(info["episode"]["r"]))
-                lengths.append(int(info["episode"]["l"]))
+                lengths.append(steps)
+                steps = 0
+                print(
+                    f"episode {len(returns)}/{episodes}: return {returns[-1]:.2f}, {lengths[-1]} steps",
+                    flush=True,
+                )
             if (terminated or truncated) and len(returns) < episodes:
                 obs, _ = env.reset()
     finally:

@@ -60,3 +60,28 @@ def test_capture_video_without_display_renders_off_screen(monkeypatch):
     assert "MUJOCO_GL" not in os.environ
     check_args(ppo.Args(capture_video=True))
     assert os.environ["MUJOCO_GL"] == "egl" and os.environ["SDL_VIDEODRIVER"] == "dummy"
+
+
+def test_evaluation_counts_agent_steps_and_prints_each_episode(capsys):
+    """Under a frame skip (Atari's 4) the raw episode is 4x longer than what the agent played: the
+    lengths are agent steps, and every finished episode prints a line (a long evaluation is not silent)."""
+    import gymnasium as gym
+    from conftest import CountingEnv
+
+    from common.runs import run_episodes
+
+    class SkipFour(gym.Wrapper):
+        def step(self, action):
+            total = 0.0
+            for _ in range(4):
+                obs, reward, terminated, truncated, info = self.env.step(action)
+                total += reward
+                if terminated or truncated:
+                    break
+            return obs, total, terminated, truncated, info
+
+    env = SkipFour(gym.wrappers.RecordEpisodeStatistics(CountingEnv(terminate_at=8)))
+    result = run_episodes(env, lambda obs: 0, episodes=3, seed=0)
+    assert result["returns"] == [8.0, 8.0, 8.0] and result["lengths"] == [2, 2, 2]
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == [f"episode {i}/3: return 8.00, 2 steps" for i in (1, 2, 3)]
