@@ -44,7 +44,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common.checks import check_args
+from common.checks import check_args, whole_rollouts
 from common.returns import discounted_returns
 from common.runs import (
     Run,
@@ -335,7 +335,7 @@ def train(args: Args, report=None) -> dict:
         run.save_checkpoint(state, name)
 
     batch_size = args.num_steps * N
-    num_iterations = -(-args.total_timesteps // batch_size)  # ceil: at least the asked budget, as SB3
+    num_iterations = whole_rollouts(args.total_timesteps, batch_size)
     iteration = first_iteration - 1
     for iteration in range(first_iteration, num_iterations + 1):
         if args.anneal_lr:

@@ -37,7 +37,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common.checks import check_args
+from common.checks import check_args, whole_rollouts
 from common.returns import td_targets
 from common.runs import (
     Run,
@@ -215,7 +215,7 @@ def train(args: Args, report=None) -> dict:
     check_args(args)
     batch_size = args.num_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
-    num_iterations = -(-args.total_timesteps // batch_size)  # ceil: at least the asked budget, as SB3
+    num_iterations = whole_rollouts(args.total_timesteps, batch_size)
     check_env_id(args.env_id)
     with gym.make(args.env_id) as probe:  # the action space is checked before any run folder exists
         if not isinstance(probe.action_space, gym.spaces.Discrete):

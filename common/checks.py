@@ -8,6 +8,8 @@ divide the rollout) and the old Atari ids (``BreakoutNoFrameskip-v4``). Where a 
 means something else, ``SCRIPT_RANGES`` says so.
 
 It runs at the top of each script's ``train()``, so the tuner's in-process trials are checked too.
+``whole_rollouts`` is the on-policy scripts' number of rollouts for a budget (at least one), with one
+line when that is not exactly the asked budget.
 """
 
 from __future__ import annotations
@@ -162,3 +164,16 @@ def check_args(args: Any) -> None:
     v5 = atari_v5_id(args.env_id)
     if v5 is not None:
         fail(f"{args.env_id} is a v4 Atari id: use {v5} (the v5 id; algos/*_atari.py train it)")
+
+
+def whole_rollouts(total_timesteps: int, batch_size: int) -> int:
+    """How many rollouts of ``batch_size`` env steps an on-policy script trains: as many as fit in the
+    budget, at least one; one line says what runs when that is not exactly the asked budget."""
+    rollouts = max(total_timesteps // batch_size, 1)
+    if rollouts * batch_size != total_timesteps:
+        print(
+            f"note: --total-timesteps {total_timesteps:,d} is not a whole number of {batch_size:,d}-step "
+            f"rollouts: training {rollouts:,d} rollout{'s' if rollouts > 1 else ''}, {rollouts * batch_size:,d} steps",
+            flush=True,
+        )
+    return rollouts

@@ -211,15 +211,19 @@ def test_help_still_works():
 
 
 @pytest.mark.parametrize("script", ["ppo_continuous", "a2c_continuous"])
-def test_budget_below_one_rollout_runs_one_rollout(script, runs_dir):
-    """500 steps of a 2048-step rollout: the iterations round up (as SB3), so at least the asked budget
-    is trained and the final return is a number (it was 0 iterations and NaN)."""
+def test_budget_below_one_rollout_runs_one_rollout(script, runs_dir, capsys):
+    """500 steps of a 2048-step rollout: one rollout, said in one line (it was 0 rollouts, exit 0 and
+    NaN). Budgets of one rollout or more train as many whole rollouts as fit, as before."""
     module = importlib.import_module(f"algos.{script}")
     args = module.Args(
         env_id="Pendulum-v1", total_timesteps=500, num_envs=1, num_steps=2048, runs_dir=runs_dir
     )
     summary = module.train(args)
     assert summary["global_step"] == 2048 and math.isfinite(summary["final_return"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        "note: --total-timesteps 500 is not a whole number of 2,048-step rollouts: training 1 rollout, 2,048 steps"
+    )
     written = json.loads((Path(summary["run_dir"]) / "summary.json").read_text())
     assert written["global_step"] == 2048
 
