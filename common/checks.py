@@ -171,9 +171,10 @@ def whole_rollouts(total_timesteps: int, batch_size: int) -> int:
     budget, at least one; one line says what runs when that is not exactly the asked budget."""
     rollouts = max(total_timesteps // batch_size, 1)
     if rollouts * batch_size != total_timesteps:
+        what = f"{rollouts:,d} rollout{'s' if rollouts > 1 else ''}, {rollouts * batch_size:,d} steps"
         print(
             f"note: --total-timesteps {total_timesteps:,d} is not a whole number of {batch_size:,d}-step "
-            f"rollouts: training {rollouts:,d} rollout{'s' if rollouts > 1 else ''}, {rollouts * batch_size:,d} steps",
+            f"rollouts: training {what}",
             flush=True,
         )
     return rollouts
