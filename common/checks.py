@@ -3,8 +3,8 @@
 ``check_args(args)`` looks up every field of ``args`` in ``RANGES`` (the same name means the same
 thing in every script) and ends bad input with one line, e.g. ``error: --num-envs must be >= 1
 (got 0)``, exit 2. Then the checks between fields that every script with those fields needs (a batch
-larger than the buffer, learning that would start after the budget ends, minibatches that do not
-divide the rollout) and the old Atari ids (``BreakoutNoFrameskip-v4``). Where a field of one script
+larger than the buffer or than ``learning_starts``, minibatches that do not divide the rollout; a
+note when learning would start after the budget ends) and the old Atari ids (``BreakoutNoFrameskip-v4``). Where a field of one script
 means something else, ``SCRIPT_RANGES`` says so.
 
 It runs at the top of each script's ``train()``, so the tuner's in-process trials are checked too.
@@ -145,10 +145,11 @@ def check_args(args: Any) -> None:
         )
     if "learning_starts" in a and "buffer_size" in a and args.learning_starts > args.buffer_size:
         fail(f"--learning-starts {args.learning_starts} is larger than --buffer-size {args.buffer_size}")
-    if "learning_starts" in a and args.learning_starts >= args.total_timesteps:
-        fail(
-            f"--learning-starts {args.learning_starts} is not below --total-timesteps "
-            f"{args.total_timesteps}: no update would be made"
+    if "learning_starts" in a and args.learning_starts >= args.total_timesteps:  # e.g. to fill a buffer
+        print(
+            f"note: --learning-starts {args.learning_starts:,d} is not below --total-timesteps "
+            f"{args.total_timesteps:,d}: no update will be made",
+            flush=True,
         )
     if "buffer_size" in a and args.num_envs > args.buffer_size:
         fail(f"--num-envs {args.num_envs} is larger than --buffer-size {args.buffer_size}")

@@ -92,7 +92,6 @@ def cases(script: str, tmp: Path) -> list[tuple[str, dict | list]]:
     if "buffer_size" in a:
         out.append(("batch > buffer", {"batch_size": 64, "buffer_size": 32, "learning_starts": 32}))
         out.append(("batch > learning_starts", {"batch_size": 64, "learning_starts": 32}))
-        out.append(("learning_starts >= budget", {"learning_starts": 5000, "total_timesteps": 4000}))
     if "num_minibatches" in a:
         out.append(("minibatches do not divide", {"num_envs": 3, "num_steps": 5, "num_minibatches": 2}))
     corrupt = tmp / "corrupt.pt"
@@ -170,6 +169,17 @@ def test_message_names_flag_range_and_value(capsys):
     with pytest.raises(SystemExit):
         sac_continuous.train(sac_continuous.Args(tau=1.5))
     assert_one_line_error(capsys.readouterr().err, "--tau must be in (0, 1] (got 1.5)")
+
+
+def test_learning_after_the_budget_is_said(capsys):
+    """learning_starts >= total_timesteps trains nothing (a way to fill a buffer): one line says so."""
+    from algos import dqn
+    from common.checks import check_args
+
+    check_args(dqn.Args(learning_starts=5000, total_timesteps=4000))
+    assert capsys.readouterr().out == (
+        "note: --learning-starts 5,000 is not below --total-timesteps 4,000: no update will be made\n"
+    )
 
 
 def test_cli_non_numeric_is_one_line(monkeypatch, capsys):
