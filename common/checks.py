@@ -68,7 +68,7 @@ RANGES = {
     "tau": "(0, 1]",
     "huber_delta": "> 0",
     "n_step": ">= 1",
-    "start_e": "[0, 1]",
+    "start_e": "[0, 1]",  # epsilon, a probability (sarsa: also Boltzmann's temperature, below)
     "end_e": "[0, 1]",
     "exploration_fraction": "[0, 1]",
     # prioritized replay
@@ -86,7 +86,10 @@ RANGES = {
 }
 
 # Fields whose meaning in one script (algos/<name>.py) differs from RANGES'.
-SCRIPT_RANGES = {"dqn_per": {"alpha": ">= 0"}}  # PER's priority exponent (0: uniform replay)
+SCRIPT_RANGES = {
+    "dqn_per": {"alpha": ">= 0"},  # PER's priority exponent (0: uniform replay)
+    "sarsa": {"start_e": "> 0", "end_e": "> 0"},  # a temperature with --exploration boltzmann
+}
 
 _INTERVAL = re.compile(r"([\[(])\s*(\S+),\s*(\S+)\s*([\])])")
 
@@ -136,6 +139,10 @@ def check_args(args: Any) -> None:
     ``--capture-video`` on a machine without a display, off-screen rendering (``render_off_screen``)."""
     check_ranges(args)
     a = vars(args)
+    if a.get("exploration") == "epsilon" and not in_range(args.start_e, "[0, 1]"):
+        fail(f"--start-e must be in [0, 1] with --exploration epsilon (got {args.start_e})")
+    if a.get("exploration") == "epsilon" and not in_range(args.end_e, "[0, 1]"):
+        fail(f"--end-e must be in [0, 1] with --exploration epsilon (got {args.end_e})")
     if "batch_size" in a and "buffer_size" in a and args.batch_size > args.buffer_size:
         fail(f"--batch-size {args.batch_size} is larger than --buffer-size {args.buffer_size}")
     if "batch_size" in a and "learning_starts" in a and args.batch_size > args.learning_starts:

@@ -92,6 +92,8 @@ def cases(script: str, tmp: Path) -> list[tuple[str, dict | list]]:
     if "buffer_size" in a:
         out.append(("batch > buffer", {"batch_size": 64, "buffer_size": 32, "learning_starts": 32}))
         out.append(("batch > learning_starts", {"batch_size": 64, "learning_starts": 32}))
+    if a.get("exploration") == "epsilon":  # sarsa: a temperature may exceed 1, a probability not
+        out.append(("epsilon above 1", {"start_e": 1.5}))
     if "num_minibatches" in a:
         out.append(("minibatches do not divide", {"num_envs": 3, "num_steps": 5, "num_minibatches": 2}))
     corrupt = tmp / "corrupt.pt"
