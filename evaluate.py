@@ -17,7 +17,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common.runs import fail, has_display, load_checkpoint
+from common.runs import fail, load_checkpoint, render_off_screen
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--render", action="store_true", help="show the episodes in a window")
     parser.add_argument("--seed", type=int, default=10_000, help="seed of the env and of action sampling")
     cli = parser.parse_args(argv)
-    if cli.capture_video and not has_display():
-        os.environ.setdefault("MUJOCO_GL", "egl")  # before anything imports mujoco
+    if cli.capture_video:
+        render_off_screen()  # before anything imports mujoco
 
     state = load_checkpoint(cli.checkpoint, mmap=True)
     script = state.get("script")

@@ -12,9 +12,9 @@ rollout's end, up to ``num_steps`` steps ahead (A3C's t_max; truncations and ter
 
 Written as ppo.py minus what PPO adds: ``diff algos/a2c.py algos/ppo.py`` shows the clipped ratio
 (and the old log-probabilities it needs), the value clipping, the epochs and the minibatches.
-Options beyond the paper: Adam instead of RMSprop (``--optimizer``), ``normalize_v_targets``,
-``symlog_transform`` (as ppo.py), learning-rate annealing, advantage normalisation, global
-gradient-norm clipping. Actor and critic are separate MLPs (the paper shares a trunk).
+Options beyond the paper: Adam or AdamW instead of RMSprop (``--optimizer``, ``--weight-decay``),
+``normalize_v_targets``, ``symlog_transform`` (as ppo.py), learning-rate annealing, advantage
+normalisation, global gradient-norm clipping. Actor and critic are separate MLPs (the paper shares a trunk).
 
 Defaults: tuned for CartPole-v1 with tuning/tune.py (30 trials of 2 seeds at 200k steps, best:
 8 envs x 32 steps, RMSprop lr 9.6e-3 annealed, gamma 0.995, GAE 0.95, ent 6e-4, grad-norm clip 0.3,
@@ -40,6 +40,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.checks import check_args, whole_rollouts
 from common.returns import gae, next_values_from
 from common.runs import (
     Run,
@@ -79,8 +80,10 @@ class Args:
     """steps per env in each rollout"""
     learning_rate: float = 7e-3
     """learning rate of the optimizer"""
-    optimizer: Literal["rmsprop", "adam"] = "rmsprop"
-    """RMSprop (alpha 0.99, eps 1e-5, as the paper) or Adam (eps 1e-5)"""
+    optimizer: Literal["rmsprop", "adam", "adamw"] = "rmsprop"
+    """RMSprop (alpha 0.99, eps 1e-5, as the paper), Adam (eps 1e-5) or AdamW (Adam, decoupled weight decay)"""
+    weight_decay: float = 0.0
+    """weight decay: decoupled with adamw (Loshchilov & Hutter 2019), an L2 term in the gradient otherwise"""
     anneal_lr: bool = True
     """anneal the learning rate linearly to 0"""
     gamma: float = 0.995
@@ -226,8 +229,9 @@ def compute_loss(agent, value_transform, batch, args: Args):
 
 
 def train(args: Args, report=None) -> dict:
+    check_args(args)
     batch_size = args.num_envs * args.num_steps
-    num_iterations = args.total_timesteps // batch_size
+    num_iterations = whole_rollouts(args.total_timesteps, batch_size)
     check_env_id(args.env_id)
     with gym.make(args.env_id) as probe:  # the action space is checked before any run folder exists
         if not isinstance(probe.action_space, gym.spaces.Discrete):
@@ -251,9 +255,14 @@ def train(args: Args, report=None) -> dict:
     agent = Agent(obs_dim, int(envs.single_action_space.n), args).to(device)
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
     if args.optimizer == "rmsprop":
-        optimizer = torch.optim.RMSprop(agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5)
+        optimizer = torch.optim.RMSprop(
+            agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5, weight_decay=args.weight_decay
+        )
     else:
-        optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
+        adam = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam
+        optimizer = adam(
+            agent.parameters(), lr=args.learning_rate, eps=1e-5, weight_decay=args.weight_decay, foreach=True
+        )
 
     global_step, first_iteration = 0, 1
     next_obs, _ = envs.reset(seed=args.seed)

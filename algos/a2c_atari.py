@@ -44,6 +44,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.checks import check_args, whole_rollouts
 from common.returns import gae, next_values_from
 from common.runs import (
     Run,
@@ -87,8 +88,10 @@ class Args:
     """steps per env in each rollout"""
     learning_rate: float = 7e-4
     """learning rate of the optimizer"""
-    optimizer: Literal["rmsprop", "adam"] = "rmsprop"
-    """RMSprop (alpha 0.99, eps 1e-5, as the paper) or Adam (eps 1e-5)"""
+    optimizer: Literal["rmsprop", "adam", "adamw"] = "rmsprop"
+    """RMSprop (alpha 0.99, eps 1e-5, as the paper), Adam (eps 1e-5) or AdamW (Adam, decoupled weight decay)"""
+    weight_decay: float = 0.0
+    """weight decay: decoupled with adamw (Loshchilov & Hutter 2019), an L2 term in the gradient otherwise"""
     anneal_lr: bool = True
     """anneal the learning rate linearly to 0"""
     gamma: float = 0.99
@@ -261,8 +264,9 @@ def compute_loss(agent, value_transform, batch, args: Args):
 
 
 def train(args: Args, report=None) -> dict:
+    check_args(args)
     batch_size = args.num_envs * args.num_steps
-    num_iterations = args.total_timesteps // batch_size
+    num_iterations = whole_rollouts(args.total_timesteps, batch_size)
     if not args.env_id.startswith("ALE/"):
         fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use algos/a2c.py")
     check_env_id(args.env_id)
@@ -290,9 +294,14 @@ def train(args: Args, report=None) -> dict:
     agent = Agent(int(envs.single_action_space.n), args).to(device)
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
     if args.optimizer == "rmsprop":
-        optimizer = torch.optim.RMSprop(agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5)
+        optimizer = torch.optim.RMSprop(
+            agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5, weight_decay=args.weight_decay
+        )
     else:
-        optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
+        adam = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam
+        optimizer = adam(
+            agent.parameters(), lr=args.learning_rate, eps=1e-5, weight_decay=args.weight_decay, foreach=True
+        )
 
     global_step, first_iteration = 0, 1
     next_obs, info = envs.reset(seed=args.seed)

@@ -18,8 +18,9 @@ clipped to +-10), reward scaling by the running std of the discounted return (th
 +-10), orthogonal init. Written as ppo_continuous.py minus what PPO adds:
 ``diff algos/a2c_continuous.py algos/ppo_continuous.py`` shows the clipped ratio (and the old
 log-probabilities it needs), the value clipping, the epochs and the minibatches.
-Options beyond the paper: Adam instead of RMSprop (``--optimizer``), ``normalize_v_targets``,
-``symlog_transform``, learning-rate annealing, advantage normalisation, gradient-norm clipping.
+Options beyond the paper: Adam or AdamW instead of RMSprop (``--optimizer``, ``--weight-decay``),
+``normalize_v_targets``, ``symlog_transform``, learning-rate annealing, advantage normalisation,
+gradient-norm clipping.
 Actor and critic are separate MLPs (the paper shares a trunk).
 
 Where observations are already well scaled, try ``--no-norm-obs``: the per-env normaliser's
@@ -53,6 +54,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.checks import check_args, whole_rollouts
 from common.returns import gae, next_values_from
 from common.runs import (
     Run,
@@ -92,8 +94,10 @@ class Args:
     """steps per env in each rollout"""
     learning_rate: float = 7e-4
     """learning rate of the optimizer"""
-    optimizer: Literal["rmsprop", "adam"] = "rmsprop"
-    """RMSprop (alpha 0.99, eps 1e-5, as the paper) or Adam (eps 1e-5)"""
+    optimizer: Literal["rmsprop", "adam", "adamw"] = "rmsprop"
+    """RMSprop (alpha 0.99, eps 1e-5, as the paper), Adam (eps 1e-5) or AdamW (Adam, decoupled weight decay)"""
+    weight_decay: float = 0.0
+    """weight decay: decoupled with adamw (Loshchilov & Hutter 2019), an L2 term in the gradient otherwise"""
     anneal_lr: bool = True
     """anneal the learning rate linearly to 0"""
     gamma: float = 0.99
@@ -336,8 +340,9 @@ def compute_loss(agent, value_transform, batch, args: Args):
 
 
 def train(args: Args, report=None) -> dict:
+    check_args(args)
     batch_size = args.num_envs * args.num_steps
-    num_iterations = args.total_timesteps // batch_size
+    num_iterations = whole_rollouts(args.total_timesteps, batch_size)
     spec = check_env_id(args.env_id)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     if checkpoint is not None:
@@ -362,9 +367,14 @@ def train(args: Args, report=None) -> dict:
     agent = Agent(obs_dim, act_dim, args).to(device)
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
     if args.optimizer == "rmsprop":
-        optimizer = torch.optim.RMSprop(agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5)
+        optimizer = torch.optim.RMSprop(
+            agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5, weight_decay=args.weight_decay
+        )
     else:
-        optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
+        adam = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam
+        optimizer = adam(
+            agent.parameters(), lr=args.learning_rate, eps=1e-5, weight_decay=args.weight_decay, fused=True
+        )
 
     global_step, first_iteration = 0, 1
     next_obs, _ = envs.reset(seed=args.seed)

@@ -54,6 +54,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.checks import check_args
 from common.returns import td_targets
 from common.runs import (
     Run,
@@ -318,24 +319,8 @@ def update_target(target_params: list, params: list, tau: float) -> None:
         torch._foreach_lerp_(target_params, params, tau)
 
 
-def check_args(args: Args) -> None:
-    if args.batch_size > args.learning_starts:
-        fail(f"--batch-size {args.batch_size} is larger than --learning-starts {args.learning_starts}")
-    if args.learning_starts > args.buffer_size:
-        fail(f"--learning-starts {args.learning_starts} is larger than --buffer-size {args.buffer_size}")
-    if args.num_envs > args.buffer_size:
-        fail(f"--num-envs {args.num_envs} is larger than --buffer-size {args.buffer_size}")
-    if not 0.0 < args.tau <= 1.0:
-        fail(f"--tau {args.tau} must lie in (0, 1]")
-    if min(args.train_frequency, args.target_network_frequency, args.gradient_steps) < 1:
-        fail("--train-frequency, --target-network-frequency and --gradient-steps must be >= 1")
-
-
-def check_action_space(envs, run: Run, env_id: str) -> None:
-    space = envs.single_action_space
+def check_action_space(space, env_id: str) -> None:
     if not isinstance(space, gym.spaces.Discrete):
-        envs.close()
-        run.finish(0)
         hint = (
             "algos/sac_continuous.py" if isinstance(space, gym.spaces.Box) else "an env with Discrete actions"
         )
@@ -345,6 +330,8 @@ def check_action_space(envs, run: Run, env_id: str) -> None:
 def train(args: Args, report=None) -> dict:
     check_args(args)
     check_env_id(args.env_id)
+    with gym.make(args.env_id) as probe:  # the action space is checked before any run folder exists
+        check_action_space(probe.action_space, args.env_id)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     if checkpoint is not None:
         check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
@@ -355,7 +342,6 @@ def train(args: Args, report=None) -> dict:
     device = pick_device(args.cuda)
     run = Run(args, report, resume=checkpoint)
     envs = make_envs(args, str(run.dir / "videos"))
-    check_action_space(envs, run, args.env_id)
     obs_space, n_actions = envs.single_observation_space, int(envs.single_action_space.n)
 
     q_network = QNetwork(int(np.prod(obs_space.shape)), n_actions, args).to(device)

@@ -59,6 +59,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import checks
 from common.returns import td_targets
 from common.runs import (
     Run,
@@ -399,6 +400,7 @@ def update_target(target_network: nn.Module, q_network: nn.Module, tau: float) -
 
 
 def check_args(args: Args) -> None:
+    checks.check_args(args)  # ranges and the checks between fields, as in every script
     if not args.env_id.startswith("ALE/"):
         fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use algos/dqn.py")
     slots = args.buffer_size // max(args.num_envs, 1)
@@ -407,14 +409,6 @@ def check_args(args: Args) -> None:
             f"--buffer-size {args.buffer_size} gives {slots} slots per env for "
             f"--num-envs {args.num_envs}: need >= 16"
         )
-    if args.batch_size > args.learning_starts:
-        fail(f"--batch-size {args.batch_size} is larger than --learning-starts {args.learning_starts}")
-    if args.learning_starts > args.buffer_size:
-        fail(f"--learning-starts {args.learning_starts} is larger than --buffer-size {args.buffer_size}")
-    if not 0.0 < args.tau <= 1.0:
-        fail(f"--tau {args.tau} must lie in (0, 1]")
-    if min(args.train_frequency, args.target_network_frequency, args.gradient_steps) < 1:
-        fail("--train-frequency, --target-network-frequency and --gradient-steps must be >= 1")
 
 
 def train(args: Args, report=None) -> dict:

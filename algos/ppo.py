@@ -35,6 +35,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.checks import check_args, whole_rollouts
 from common.returns import gae, next_values_from
 from common.runs import (
     Run,
@@ -240,14 +241,10 @@ def compute_loss(agent, value_transform, mb, args: Args):
 
 
 def train(args: Args, report=None) -> dict:
+    check_args(args)
     batch_size = args.num_envs * args.num_steps
-    if batch_size % args.num_minibatches:
-        fail(
-            f"--num-minibatches {args.num_minibatches} does not divide the batch "
-            f"num_envs * num_steps = {args.num_envs} * {args.num_steps} = {batch_size}"
-        )
     minibatch_size = batch_size // args.num_minibatches
-    num_iterations = args.total_timesteps // batch_size
+    num_iterations = whole_rollouts(args.total_timesteps, batch_size)
     check_env_id(args.env_id)
     with gym.make(args.env_id) as probe:  # the action space is checked before any run folder exists
         if not isinstance(probe.action_space, gym.spaces.Discrete):

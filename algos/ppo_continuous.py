@@ -49,6 +49,7 @@ import torch.nn as nn
 from gymnasium.wrappers.utils import RunningMeanStd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.checks import check_args, whole_rollouts
 from common.returns import gae, next_values_from
 from common.runs import (
     Run,
@@ -428,13 +429,9 @@ def flatten_parameters(module: nn.Module) -> nn.Parameter:
 
 
 def train(args: Args, report=None) -> dict:
+    check_args(args)
     batch_size = args.num_envs * args.num_steps
-    if batch_size % args.num_minibatches:
-        fail(
-            f"--num-minibatches {args.num_minibatches} does not divide the batch "
-            f"num_envs * num_steps = {args.num_envs} * {args.num_steps} = {batch_size}"
-        )
-    num_iterations = args.total_timesteps // batch_size
+    num_iterations = whole_rollouts(args.total_timesteps, batch_size)
     spec = check_env_id(args.env_id)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     if checkpoint is not None:

@@ -44,6 +44,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.checks import check_args, whole_rollouts
 from common.returns import discounted_returns
 from common.runs import (
     Run,
@@ -257,6 +258,7 @@ def split_episodes(episodes: dict[str, torch.Tensor], first_rows: torch.Tensor):
 
 
 def train(args: Args, report=None) -> dict:
+    check_args(args)
     check_env_id(args.env_id)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
 
@@ -333,7 +335,7 @@ def train(args: Args, report=None) -> dict:
         run.save_checkpoint(state, name)
 
     batch_size = args.num_steps * N
-    num_iterations = args.total_timesteps // batch_size
+    num_iterations = whole_rollouts(args.total_timesteps, batch_size)
     iteration = first_iteration - 1
     for iteration in range(first_iteration, num_iterations + 1):
         if args.anneal_lr:

@@ -58,6 +58,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import checks
 from common.returns import td_targets
 from common.runs import (
     Run,
@@ -372,6 +373,7 @@ def update_target(target_network: nn.Module, q_network: nn.Module, tau: float) -
 
 
 def check_args(args: Args) -> None:
+    checks.check_args(args)  # ranges and the checks between fields, as in every script
     if not args.env_id.startswith("ALE/"):
         fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use algos/sac_discrete.py")
     slots = args.buffer_size // max(args.num_envs, 1)
@@ -380,14 +382,6 @@ def check_args(args: Args) -> None:
             f"--buffer-size {args.buffer_size} gives {slots} slots per env for "
             f"--num-envs {args.num_envs}: need >= 16"
         )
-    if args.batch_size > args.learning_starts:
-        fail(f"--batch-size {args.batch_size} is larger than --learning-starts {args.learning_starts}")
-    if args.learning_starts > args.buffer_size:
-        fail(f"--learning-starts {args.learning_starts} is larger than --buffer-size {args.buffer_size}")
-    if not 0.0 < args.tau <= 1.0:
-        fail(f"--tau {args.tau} must lie in (0, 1]")
-    if min(args.update_frequency, args.target_network_frequency) < 1:
-        fail("--update-frequency and --target-network-frequency must be >= 1")
 
 
 def train(args: Args, report=None) -> dict:

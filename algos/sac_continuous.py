@@ -50,6 +50,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.checks import check_args
 from common.returns import td_targets
 from common.runs import (
     Run,
@@ -325,16 +326,16 @@ class ReplayBuffer:
 
 
 def train(args: Args, report=None) -> dict:
-    if args.batch_size > args.buffer_size:
-        fail(f"--batch-size {args.batch_size} is larger than --buffer-size {args.buffer_size}")
-    if args.batch_size > args.learning_starts:
-        fail(
-            f"--batch-size {args.batch_size} is larger than --learning-starts {args.learning_starts}: "
-            "the first update would sample from fewer transitions than a batch"
-        )
-    if min(args.policy_frequency, args.target_network_frequency, args.updates_per_step, args.num_envs) < 1:
-        fail("--policy-frequency, --target-network-frequency, --updates-per-step and --num-envs must be >= 1")
+    check_args(args)
     check_env_id(args.env_id)
+    with gym.make(args.env_id) as probe:  # the spaces are checked before any run folder exists
+        action_space, obs_space = probe.action_space, probe.observation_space
+    if not isinstance(action_space, gym.spaces.Box):
+        fail(f"{args.env_id} has a {action_space} action space: use algos/sac_discrete.py")
+    if not (np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
+        fail(f"{args.env_id} has an unbounded action space {action_space}: SAC needs finite bounds")
+    if not isinstance(obs_space, gym.spaces.Box):
+        fail(f"{args.env_id} has a {obs_space} observation space: this script needs a Box")
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     if checkpoint is not None:
         check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
@@ -352,15 +353,6 @@ def train(args: Args, report=None) -> dict:
     )
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
     action_space, obs_space = envs.single_action_space, envs.single_observation_space
-    if not isinstance(action_space, gym.spaces.Box):
-        envs.close()
-        fail(f"{args.env_id} has a {action_space} action space: use algos/sac_discrete.py")
-    if not (np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
-        envs.close()
-        fail(f"{args.env_id} has an unbounded action space {action_space}: SAC needs finite bounds")
-    if not isinstance(obs_space, gym.spaces.Box):
-        envs.close()
-        fail(f"{args.env_id} has a {obs_space} observation space: this script needs a Box")
     obs_dim, act_dim = int(np.prod(obs_space.shape)), int(np.prod(action_space.shape))
     action_scale = ((action_space.high - action_space.low) / 2).astype(np.float32)
     action_bias = ((action_space.high + action_space.low) / 2).astype(np.float32)

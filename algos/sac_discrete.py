@@ -59,6 +59,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.checks import check_args
 from common.returns import td_targets
 from common.runs import (
     Run,
@@ -340,18 +341,16 @@ class ReplayBuffer:
 
 
 def train(args: Args, report=None) -> dict:
-    if args.batch_size > args.buffer_size:
-        fail(f"--batch-size {args.batch_size} is larger than --buffer-size {args.buffer_size}")
-    if args.batch_size > args.learning_starts:
-        fail(
-            f"--batch-size {args.batch_size} is larger than --learning-starts {args.learning_starts}: "
-            "the first update would sample from fewer transitions than a batch"
-        )
-    if min(args.policy_frequency, args.target_network_frequency, args.updates_per_step, args.num_envs) < 1:
-        fail("--policy-frequency, --target-network-frequency, --updates-per-step and --num-envs must be >= 1")
-    if args.alpha_min < 0 or (args.autotune and args.alpha < args.alpha_min):
+    check_args(args)
+    if args.autotune and args.alpha < args.alpha_min:
         fail(f"--alpha-min {args.alpha_min} must be >= 0 and at most the initial --alpha {args.alpha}")
     check_env_id(args.env_id)
+    with gym.make(args.env_id) as probe:  # the spaces are checked before any run folder exists
+        action_space, obs_space = probe.action_space, probe.observation_space
+    if not isinstance(action_space, gym.spaces.Discrete):
+        fail(f"{args.env_id} has a {action_space} action space: use algos/sac_continuous.py")
+    if not isinstance(obs_space, gym.spaces.Box):
+        fail(f"{args.env_id} has a {obs_space} observation space: this script needs a Box")
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     if checkpoint is not None:
         check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
@@ -367,12 +366,6 @@ def train(args: Args, report=None) -> dict:
     )
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
     action_space, obs_space = envs.single_action_space, envs.single_observation_space
-    if not isinstance(action_space, gym.spaces.Discrete):
-        envs.close()
-        fail(f"{args.env_id} has a {action_space} action space: use algos/sac_continuous.py")
-    if not isinstance(obs_space, gym.spaces.Box):
-        envs.close()
-        fail(f"{args.env_id} has a {obs_space} observation space: this script needs a Box")
     obs_dim, n_actions = int(np.prod(obs_space.shape)), int(action_space.n)
 
     actor = Actor(obs_dim, n_actions, args).to(device)

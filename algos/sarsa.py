@@ -37,6 +37,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.checks import check_args, whole_rollouts
 from common.returns import td_targets
 from common.runs import (
     Run,
@@ -211,15 +212,17 @@ def linear_schedule(start: float, end: float, duration: float, t: int) -> float:
 
 
 def train(args: Args, report=None) -> dict:
+    check_args(args)
     batch_size = args.num_envs * args.num_steps
-    if batch_size % args.num_minibatches:
-        fail(
-            f"--num-minibatches {args.num_minibatches} does not divide the batch "
-            f"num_envs * num_steps = {args.num_envs} * {args.num_steps} = {batch_size}"
-        )
     minibatch_size = batch_size // args.num_minibatches
-    num_iterations = args.total_timesteps // batch_size
+    num_iterations = whole_rollouts(args.total_timesteps, batch_size)
     check_env_id(args.env_id)
+    with gym.make(args.env_id) as probe:  # the action space is checked before any run folder exists
+        if not isinstance(probe.action_space, gym.spaces.Discrete):
+            fail(
+                f"{args.env_id} has a {probe.action_space} action space: SARSA needs discrete actions, "
+                "use algos/reinforce.py (or algos/ppo_continuous.py)"
+            )
     checkpoint = load_checkpoint(args.resume) if args.resume else None
 
     torch.set_num_threads(args.torch_threads)
@@ -232,12 +235,6 @@ def train(args: Args, report=None) -> dict:
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    if not isinstance(envs.single_action_space, gym.spaces.Discrete):
-        envs.close()
-        fail(
-            f"{args.env_id} has a {envs.single_action_space} action space: SARSA needs discrete actions, "
-            "use algos/reinforce.py (or algos/ppo_continuous.py)"
-        )
     obs_dim = int(np.prod(envs.single_observation_space.shape))
 
     q_network = QNetwork(obs_dim, int(envs.single_action_space.n), args).to(device)

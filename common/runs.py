@@ -7,13 +7,17 @@ None of this is part of an algorithm: the scripts in ``algos/`` keep all of thei
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import difflib
+import io
 import json
+import math
 import os
 import pickle
 import random
+import re
 import signal
 import sys
 import time
@@ -76,6 +80,24 @@ def _require(module: str, extra: str, env_id: str) -> None:
         __import__(module)
     except ImportError:
         fail(f"{env_id} needs the optional package '{module}': pip install -e '.[{extra}]'")
+
+
+def atari_v5_id(env_id: str) -> str | None:
+    """``ALE/Breakout-v5`` for an Atari id of gym's older families (``BreakoutNoFrameskip-v4``,
+    ``BreakoutDeterministic-v4``, ``Breakout-v0``: what CleanRL's and SB3's docs use), else None."""
+    match = re.fullmatch(r"([A-Z][A-Za-z]*?)(NoFrameskip|Deterministic)?-v[04]", env_id)
+    if match is None:
+        return None
+    import gymnasium as gym
+
+    if env_id not in gym.registry:  # the old ids are registered by ale_py
+        try:
+            import ale_py
+        except ImportError:
+            return f"ALE/{match[1]}-v5" if match[2] else None
+        gym.register_envs(ale_py)
+    spec = gym.registry.get(env_id)
+    return f"ALE/{match[1]}-v5" if spec is not None and "ale_py" in str(spec.entry_point) else None
 
 
 def check_env_id(env_id: str):
@@ -184,9 +206,77 @@ def cli(args_class):
             path = argv[i + 1]
         elif arg.startswith("--resume="):
             path = arg.split("=", 1)[1]
-    if path is None or path == "None" or "-h" in argv or "--help" in argv:
+    if "-h" in argv or "--help" in argv:
         return tyro.cli(args_class)
-    return tyro.cli(args_class, default=args_from_checkpoint(args_class, load_checkpoint(path, mmap=True)))
+    default = tyro.MISSING_NONPROP
+    if path is not None and path != "None":
+        default = args_from_checkpoint(args_class, load_checkpoint(path, mmap=True))
+    boxed = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(boxed):
+            return tyro.cli(args_class, default=default)
+    except SystemExit as stop:
+        if stop.code in (0, None):
+            raise
+        fail(_explain(args_class, argv) or _first_line(boxed.getvalue()))
+
+
+def _explain(args_class, argv: list[str]) -> str | None:
+    """One line for the usual command-line mistakes (an unknown flag, a value of the wrong type or
+    outside a Literal's choices, a missing value), found from ``argv`` and the Args' types."""
+    import typing
+
+    hints = typing.get_type_hints(args_class)
+    flags = {"--" + name.replace("_", "-"): hint for name, hint in hints.items()}
+    flags.update({"--no-" + flag[2:]: bool for flag, hint in list(flags.items()) if hint is bool})
+    i = 0
+    while i < len(argv):
+        flag, has_inline, inline = argv[i].partition("=")
+        i += 1
+        if not flag.startswith("--"):
+            return f"unexpected argument '{flag}'; options start with --"
+        if flag not in flags:
+            close = difflib.get_close_matches(flag, list(flags), n=1)
+            return f"unrecognized option {flag}" + (f" (did you mean {close[0]}?)" if close else "")
+        hint = flags[flag]
+        if hint is bool:
+            continue
+        values = [inline] if has_inline else []
+        while not has_inline and i < len(argv) and not argv[i].startswith("--"):
+            values.append(argv[i])
+            i += 1
+        if not values:
+            return f"{flag} needs a value"
+        kinds = typing.get_args(hint) or (hint,)
+        choices = [c for k in kinds if typing.get_origin(k) is typing.Literal for c in typing.get_args(k)]
+        if typing.get_origin(hint) is typing.Literal:
+            choices = list(kinds)
+        for value in values:
+            if value == "None" and type(None) in kinds:
+                continue
+            if choices:
+                if value not in map(str, choices):
+                    return f"{flag} must be one of {', '.join(map(str, choices))} (got {value})"
+                continue
+            for kind, word in ((int, "an integer"), (float, "a number")):
+                if kind in kinds:
+                    try:
+                        kind(value)
+                    except ValueError:
+                        return (
+                            f"{flag} must be {word}{' or None' if type(None) in kinds else ''} (got {value})"
+                        )
+                    break
+    return None
+
+
+def _first_line(rendered: str) -> str:
+    """The first line of text in tyro's rendered error box (any other mistake than ``_explain``'s)."""
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", rendered).splitlines():
+        text = line.strip("│╭╰─╮╯|+-= ")
+        if text and not text.lower().startswith(("value error", "parsing error")):
+            return text[0].lower() + text[1:]
+    return "cannot parse the arguments; see --help"
 
 
 def check_resume_args(args: Any, checkpoint: dict, names: tuple[str, ...]) -> None:
@@ -316,6 +406,15 @@ def has_display() -> bool:
     )
 
 
+def render_off_screen() -> None:
+    """Without a display, render videos off-screen: MuJoCo through EGL (else ``mujoco.FatalError``),
+    pygame (classic control, Box2D) with SDL's dummy driver (else libwayland prints ``error:
+    XDG_RUNTIME_DIR is invalid or not set``). A variable the user set is kept."""
+    if not has_display():
+        os.environ.setdefault("MUJOCO_GL", "egl")
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+
 def eval_env(
     env_id: str, checkpoint: str, capture_video: bool = False, render: bool = False, wrap=None, **kwargs
 ):
@@ -331,9 +430,8 @@ def eval_env(
         fail(
             "--render needs a display and none was found (DISPLAY is not set); use --capture-video for mp4 files"
         )
-    if capture_video and not has_display():  # render off-screen
-        os.environ.setdefault("MUJOCO_GL", "egl")
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    if capture_video:
+        render_off_screen()
     check_env_id(env_id)
     env = gym.make(
         env_id, render_mode="human" if render else "rgb_array" if capture_video else None, **kwargs
@@ -357,20 +455,27 @@ def eval_env(
 
 
 def run_episodes(env, act: Callable[[Any], Any], episodes: int, seed: int) -> dict:
-    """Play ``episodes`` episodes with ``act(obs) -> action``; the raw returns counted by the
-    ``RecordEpisodeStatistics`` inside ``env`` (a lost life under an episodic-life wrapper is not an
-    episode). Returns ``{"mean", "std", "returns", "lengths"}``."""
+    """Play ``episodes`` episodes with ``act(obs) -> action``, one line per episode; the raw returns
+    counted by the ``RecordEpisodeStatistics`` inside ``env`` (a lost life under an episodic-life
+    wrapper is not an episode), the lengths in agent steps (calls of ``act``: with Atari's frame skip,
+    a quarter of the emulator frames). Returns ``{"mean", "std", "returns", "lengths"}``."""
     if episodes < 1:
         fail(f"--episodes must be at least 1, not {episodes}")
     torch.manual_seed(seed)
-    returns, lengths = [], []
+    returns, lengths, steps = [], [], 0
     obs, _ = env.reset(seed=seed)
     try:
         while len(returns) < episodes:
             obs, _, terminated, truncated, info = env.step(act(obs))
+            steps += 1
             if "episode" in info:
                 returns.append(float(info["episode"]["r"]))
-                lengths.append(int(info["episode"]["l"]))
+                lengths.append(steps)
+                steps = 0
+                print(
+                    f"episode {len(returns)}/{episodes}: return {returns[-1]:.2f}, {lengths[-1]} steps",
+                    flush=True,
+                )
             if (terminated or truncated) and len(returns) < episodes:
                 obs, _ = env.reset()
     finally:
@@ -381,6 +486,16 @@ def run_episodes(env, act: Callable[[Any], Any], episodes: int, seed: int) -> di
         "returns": returns,
         "lengths": lengths,
     }
+
+
+def _duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 class Run:
@@ -476,9 +591,11 @@ class Run:
         self.writer.add_scalar("charts/SPS", sps, global_step)
         if time.time() - self._last_print >= 2.0:
             self._last_print = time.time()
+            budget = max(int(getattr(self.args, "total_timesteps", 0)), 1)
+            left = _duration((budget - global_step) / sps) if sps > 0 and global_step < budget else "0s"
             print(
-                f"step {global_step:>9,d}  return {self.mean_return:9.2f}  episodes {self.episodes:>6d}"
-                f"  sps {sps:>6d}  {extra}",
+                f"step {global_step:>9,d} {min(global_step / budget, 1.0):4.0%}  return {self.mean_return:9.2f}"
+                f"  episodes {self.episodes:>6d}  sps {sps:>6d}  left {left:>6s}  {extra}",
                 flush=True,
             )
         if not self._new_episodes:
@@ -575,7 +692,17 @@ class Run:
             "wall_s": round(wall, 2),
             "run_dir": str(self.dir),
         }
-        (self.dir / "summary.json").write_text(json.dumps({**summary, "stopped": self.stop_signal}) + "\n")
+        # JSON has no NaN (the mean return of a run without a finished episode): null instead.
+        written = {
+            k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in summary.items()
+        }
+        (self.dir / "summary.json").write_text(json.dumps({**written, "stopped": self.stop_signal}) + "\n")
+        print(
+            f"done: return {self.mean_return:.2f} (last {len(self.returns)} episodes), {global_step:,d} steps"
+            f" in {_duration(wall)} ({summary['sps']:,d} sps); run folder {self.dir}; "
+            f"tensorboard --logdir {self.dir.parent}",
+            flush=True,
+        )
         if self.stop_signal is not None:
             where = f"checkpoint: {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint written"
             message = f"stopped by {self.stop_signal} at step {global_step}; {where}"

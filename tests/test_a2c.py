@@ -5,6 +5,7 @@ import difflib
 import glob
 
 import pytest
+import torch
 from conftest import ROOT, assert_one_line_error, assert_run_folder, run_script
 
 from algos.a2c import Args, train
@@ -71,3 +72,25 @@ def test_a2c_bad_input(tmp_path, capsys):
             train(Args(runs_dir=str(tmp_path), **kwargs))
         assert exit_info.value.code == 2
         assert_one_line_error(capsys.readouterr().err, expected)
+
+
+@pytest.mark.parametrize("script, env_id", [("a2c", "CartPole-v1"), ("a2c_continuous", "Pendulum-v1")])
+def test_adamw_with_weight_decay(script, env_id, runs_dir):
+    """--optimizer adamw --weight-decay 0.1 builds torch's AdamW (decoupled decay) and trains."""
+    import importlib
+
+    module = importlib.import_module(f"algos.{script}")
+    args = module.Args(
+        env_id=env_id,
+        optimizer="adamw",
+        weight_decay=0.1,
+        total_timesteps=256,
+        num_envs=2,
+        num_steps=16,
+        save_model=True,
+        runs_dir=runs_dir,
+    )
+    summary = module.train(args)
+    state = torch.load(f"{summary['run_dir']}/checkpoints/latest.pt", weights_only=False)
+    group = state["optimizer"]["param_groups"][0]
+    assert group["weight_decay"] == 0.1 and group["decoupled_weight_decay"] is True

@@ -90,7 +90,8 @@ def test_atari_bad_input(script, tmp_path, capsys):
         ({"env_id": "ALE/Pongg-v5"}, "unknown env id 'ALE/Pongg-v5' (did you mean ALE/Pong-v5"),
     ]
     if script in ("dqn_atari", "sac_atari"):
-        cases.append(({"buffer_size": 20, "num_envs": 2}, "--buffer-size 20 gives 10 slots per env"))
+        small = {"buffer_size": 20, "num_envs": 2, "learning_starts": 16, "batch_size": 8}
+        cases.append((small, "--buffer-size 20 gives 10 slots per env"))
     for overrides, expected in cases:
         with pytest.raises(SystemExit) as exit_info:
             module.train(module.Args(**overrides, runs_dir=str(tmp_path)))

@@ -406,9 +406,11 @@ def test_sigterm_cli(tmp_path):
 
 
 @pytest.mark.parametrize("script", PARAMS)
-def test_non_finite_loss_keeps_checkpoint(script, straight_runs, tmp_path, capfd):
+def test_non_finite_loss_keeps_checkpoint(script, straight_runs, tmp_path, capfd, monkeypatch):
     """Resume a good run with a learning rate of 1e30 and a checkpoint after every update: the
-    run stops at the first non-finite loss, and latest.pt is the last one with finite weights."""
+    run stops at the first non-finite loss, and latest.pt is the last one with finite weights.
+    (A discount of 1e30 is bad input, refused by the scripts' check_args: skipped here.)"""
+    monkeypatch.setattr(module_of(script), "check_args", lambda args: None)
     good = tmp_path / "run" / "checkpoints" / "latest.pt"
     shutil.copytree(Path(checkpoint_of(straight_runs(script))).parent.parent, tmp_path / "run")
     digest = hashlib.sha256(good.read_bytes()).hexdigest()

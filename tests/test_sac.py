@@ -286,11 +286,12 @@ def test_sac_cli_smoke_and_resume(tmp_path, script, env_id):
         assert len(result["returns"]) == 2 and np.isfinite(result["mean"])
 
 
-def test_sac_non_finite_loss_exits_1(runs_dir, capsys):
-    """alpha = nan poisons the targets: the run names the loss and the step and exits 1."""
+def test_sac_non_finite_loss_exits_1(runs_dir, capsys, monkeypatch):
+    """NaN targets (a bad alpha is refused up front, so the targets are poisoned here): the run names
+    the loss and the step and exits 1."""
+    monkeypatch.setattr(sac_continuous, "td_targets", lambda rewards, *_: torch.full_like(rewards, math.nan))
     args = sac_continuous.Args(
         env_id="Pendulum-v1",
-        alpha=float("nan"),
         learning_starts=50,
         batch_size=16,
         total_timesteps=200,

@@ -1,0 +1,31 @@
+"""The repository's own configuration files parse: .pre-commit-config.yaml (an invalid file makes
+every commit fail once the README's ``pre-commit install`` has run)."""
+
+import re
+import shutil
+import subprocess
+
+import pytest
+from conftest import ROOT
+
+
+def test_pre_commit_config_is_valid():
+    yaml = pytest.importorskip("yaml")  # PyYAML comes with optuna (.[tune])
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = [hook for repo in config["repos"] for hook in repo["hooks"]]
+    assert {hook["id"] for hook in hooks} == {"ruff", "ruff-format", "conventional-commit"}
+    for hook in hooks:
+        assert all(isinstance(hook[key], str) for key in ("id", "name", "entry", "language")), hook
+    (commit_msg,) = [hook for hook in hooks if hook["id"] == "conventional-commit"]
+    pattern = re.compile(commit_msg["entry"], re.MULTILINE)  # pygrep --negate: the message must match
+    assert pattern.search("feat(sac): refill with the current policy")
+    assert pattern.search("fix: one line for bad input")
+    assert not pattern.search("Fixed stuff")
+    if shutil.which("pre-commit"):  # the real validator, where it is installed
+        out = subprocess.run(
+            ["pre-commit", "validate-config", ".pre-commit-config.yaml"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
