@@ -163,6 +163,17 @@ def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args: A
     return thunk
 
 
+def make_envs(args: Args, video_dir: str) -> gym.vector.VectorEnv:
+    """SAME_STEP autoreset; statistics of the raw score, then sign(r) for the learner (order matters)."""
+    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
+    envs = envs(
+        [make_env(args.env_id, i, args.capture_video, video_dir, args) for i in range(args.num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    return gym.wrappers.vector.TransformReward(envs, np.sign)
+
+
 def layer_init(layer: nn.Module, std: float = np.sqrt(2)) -> nn.Module:
     nn.init.orthogonal_(layer.weight, std)
     nn.init.zeros_(layer.bias)
@@ -274,17 +285,7 @@ def train(args: Args, report=None) -> dict:
     seed_everything(args.seed, args.torch_deterministic)
     device = pick_device(args.cuda)
     run = Run(args, report, resume=checkpoint)
-    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
-    envs = envs(
-        [
-            make_env(args.env_id, i, args.capture_video, str(run.dir / "videos"), args)
-            for i in range(args.num_envs)
-        ],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
-    # Order matters: the statistics see the raw game score, the learner sees sign(r) only.
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    envs = gym.wrappers.vector.TransformReward(envs, np.sign)
+    envs = make_envs(args, str(run.dir / "videos"))
     obs_shape = envs.single_observation_space.shape
 
     agent = Agent(int(envs.single_action_space.n), args).to(device)
