@@ -16,9 +16,12 @@ replay, learning from 80k steps, one update of 32 every 4 steps, Adam 1e-4).
 Deviations from the paper: Adam instead of RMSProp; gradients clipped at norm 10; target updates
 and training frequency count env steps summed over the parallel envs.
 
-Env (the same lines in every *_atari.py): ``ALE/<Game>-v5`` with ``frameskip=1`` and Gymnasium's
-``AtariPreprocessing`` (4 skipped frames with max-pooling of the last two, 84x84 grayscale, up to
-30 no-op starts) and ``FrameStackObservation(4)`` (padded with the reset frame); obs stay uint8
+Env (the same lines in every *_atari.py): the game of ``ALE/<Game>-v5`` in ale_py's native
+``AtariVectorEnv`` (in C++ threads: 4 skipped frames with max-pooling of the last two, 84x84
+grayscale, up to 30 no-op starts, stacks of 4 frames padded with the episode's first frame).
+``--engine gymnasium`` builds the same from ``frameskip=1``, Gymnasium's ``AtariPreprocessing`` and
+``FrameStackObservation(4)``: the same frames, rewards and episode ends (tests/test_atari_engines.py),
+~1.6x slower to step (8 envs, 2 cores); it records videos (``--capture-video``) and evaluate() uses it. Obs stay uint8
 until the device, the ``/ 255`` happens inside the network. What each choice does to the scores:
 
 - Logged ``charts/episodic_return`` is the raw game score of a whole game (all lives):
@@ -100,8 +103,13 @@ class Args:
     """at most this many no-op actions at each reset"""
     num_envs: int = 1
     """parallel envs in the vector env"""
+    engine: Literal["native", "gymnasium"] = "native"
+    """native: ale_py's C++ AtariVectorEnv (frame skip, resize, stack in threads); gymnasium: the Python
+    wrappers of evaluate() (same frames, rewards and episode ends; needed for --capture-video)"""
+    env_threads: int = 0
+    """native engine: threads that step the envs (0: one per env, at most the CPU count; same results)"""
     vector_mode: Literal["sync", "async"] = "sync"
-    """sync steps envs in this process (fastest on few cores); async uses one process per env"""
+    """gymnasium engine: sync steps envs in this process (fastest on few cores); async uses one process per env"""
     double: bool = True
     """Double DQN: the online network picks the next action, the target network evaluates it"""
     per: bool = False
@@ -199,13 +207,54 @@ def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args: A
     return thunk
 
 
+class RepeatFirstFrame(gym.vector.VectorWrapper):
+    """ale_py's native stacks start an episode as [0, 0, 0, x0]; this fills the zeros with x0, as
+    Gymnasium's ``FrameStackObservation`` and the replay memory's stacks do: [x0, x0, x0, x0]."""
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.frames = np.ones(self.num_envs, dtype=np.int64)  # frames of its episode in each stack
+        return self.fill(obs, self.frames), info
+
+    def step(self, actions):
+        obs, rewards, terminated, truncated, info = self.env.step(actions)
+        ended = terminated | truncated
+        if "final_obs" in info:  # SAME_STEP: the ended episodes' real last stacks
+            self.fill(info["final_obs"], np.where(ended, self.frames + 1, 4))
+        self.frames = np.where(ended, 1, np.minimum(self.frames + 1, 4))
+        return self.fill(obs, self.frames), rewards, terminated, truncated, info
+
+    @staticmethod
+    def fill(stacks: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        for e in np.flatnonzero(frames < 4):
+            stacks[e, : 4 - frames[e]] = stacks[e, 4 - frames[e]]
+        return stacks
+
+
 def make_envs(args: Args, video_dir: str) -> gym.vector.VectorEnv:
     """SAME_STEP autoreset; statistics of the raw score, then sign(r) for the learner (order matters)."""
-    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
-    envs = envs(
-        [make_env(args.env_id, i, args.capture_video, video_dir, args) for i in range(args.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
+    if args.engine == "native":
+        from ale_py.vector_env import AtariVectorEnv
+
+        spec = gym.spec(args.env_id).kwargs  # its defaults: frame skip 4 with max-pool, 84x84 gray, stack 4
+        envs = AtariVectorEnv(
+            spec["game"],
+            args.num_envs,
+            num_threads=args.env_threads,
+            max_num_frames_per_episode=spec["max_num_frames_per_episode"],
+            repeat_action_probability=args.repeat_action_probability,
+            noop_max=args.noop_max,
+            reward_clipping=False,  # the raw score: sign(r) comes last, outside the statistics
+            use_fire_reset=False,  # as AtariPreprocessing
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
+        envs = RepeatFirstFrame(envs)
+    else:
+        vector_env = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
+        envs = vector_env(
+            [make_env(args.env_id, i, args.capture_video, video_dir, args) for i in range(args.num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
     return gym.wrappers.vector.TransformReward(envs, np.sign)
 
@@ -403,6 +452,8 @@ def check_args(args: Args) -> None:
     checks.check_args(args)  # ranges and the checks between fields, as in every script
     if not args.env_id.startswith("ALE/"):
         fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use algos/dqn.py")
+    if args.capture_video and args.engine == "native":
+        fail("--capture-video needs --engine gymnasium (ale_py's native vector env does not render)")
     slots = args.buffer_size // max(args.num_envs, 1)
     if slots < 16:
         fail(
