@@ -64,8 +64,12 @@ def device_of(args) -> tuple[str, str | None]:
 
 
 def make_vector_env(module, args, video_dir: str):
-    """The script's vector env: its make_env (called by parameter name) in a SAME_STEP SyncVectorEnv."""
+    """The script's vector env: its ``make_envs(args, video_dir)`` where it has one (the Atari scripts),
+    else its make_env (called by parameter name) in a SAME_STEP SyncVectorEnv."""
     import gymnasium as gym
+
+    if hasattr(module, "make_envs"):
+        return module.make_envs(args, video_dir), "script's make_envs"
 
     num_envs = int(getattr(args, "num_envs", 1))
     values = {

@@ -30,6 +30,7 @@ RANGES = {
     "total_timesteps": ">= 1",
     "num_envs": ">= 1",
     "torch_threads": ">= 1",
+    "env_threads": ">= 0",  # 0: one emulator thread per env
     "checkpoint_every": ">= 0",
     "log_every": ">= 1",
     "noop_max": ">= 0",

@@ -70,7 +70,7 @@ from tuning.space import decode, load_space, suggest, to_field  # noqa: E402
 from tuning.storage import Ledger, file_of, is_evaluated, open_storage, storage_tag  # noqa: E402
 
 # Fields that may differ between the workers of one study (machine-local, not part of the problem).
-MACHINE_LOCAL = {"runs_dir", "cuda", "torch_threads", "vector_mode", "exp_name"}
+MACHINE_LOCAL = {"runs_dir", "cuda", "torch_threads", "env_threads", "vector_mode", "exp_name"}
 
 # --- command line -------------------------------------------------------------------------
 
