@@ -53,6 +53,7 @@ from common.runs import (
     seed_everything,
     set_env_state,
     set_rng_states,
+    threads_for,
 )
 
 
@@ -112,8 +113,9 @@ class Args:
     """use CUDA when available"""
     torch_deterministic: bool = True
     """deterministic torch algorithms"""
-    torch_threads: int = 1
-    """torch CPU threads (1 is fastest for small networks)"""
+    torch_threads: int = 0
+    """torch CPU threads; 0: auto, 1 thread for networks under 50k parameters in all, else every physical
+    core (the faster of the two per script on a 2-core CPU; the count changes float rounding)"""
     capture_video: bool = False
     """record videos of env 0 into the run folder's videos/"""
     save_model: bool = False
@@ -256,7 +258,7 @@ def train(args: Args, report=None) -> dict:
     if checkpoint is not None:
         check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
 
-    torch.set_num_threads(args.torch_threads)
+    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
     seed_everything(args.seed, args.torch_deterministic)
     device = pick_device(args.cuda)
     run = Run(args, report, resume=checkpoint)
@@ -269,6 +271,7 @@ def train(args: Args, report=None) -> dict:
     obs_dim = int(np.prod(envs.single_observation_space.shape))
 
     agent = Agent(obs_dim, int(envs.single_action_space.n), args).to(device)
+    torch.set_num_threads(threads_for(args.torch_threads, agent))
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
 

@@ -81,15 +81,38 @@ def pick_device(cuda: bool) -> torch.device:
     return torch.device("cuda" if cuda and torch.cuda.is_available() else "cpu")
 
 
-def native_bf16() -> bool:
-    """Whether this machine's CPU multiplies bfloat16 natively (AVX512-BF16 or AMX flags in Linux's
-    /proc/cpuinfo): where bf16 autocast speeds matmuls up instead of emulating them. False elsewhere."""
+# Networks with at least this many parameters in all train faster on every physical core; smaller
+# ones on one thread (measured per script on a 2-core CPU: benchmarks/notes.md, "Threads").
+MANY_THREADS_FROM = 50_000
+
+
+def physical_cores() -> int:
+    """The CPU cores this process may run on, each hyper-threaded pair counted once (Linux's
+    /sys topology; where that is missing, every logical CPU counts)."""
     try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+    cores = set()
+    for cpu in cpus:
+        try:
+            cores.add(Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/core_cpus_list").read_text())
+        except OSError:
+            cores.add(str(cpu))
+    return max(len(cores), 1)
+
+
+def threads_for(requested: int, *networks: torch.nn.Module) -> int:
+    """torch's CPU thread count for ``--torch-threads``: ``requested`` when positive; 0 (auto) gives
+    one thread to networks with fewer than MANY_THREADS_FROM parameters in all (and to none: the
+    scripts build their networks on one thread, then call this again with them), else every
+    physical core. A negative count ends the run with one line (exit 2)."""
+    if requested < 0:
+        fail(f"--torch-threads {requested}: expected 0 (auto) or a positive count")
+    if requested > 0:
+        return requested
+    size = sum(p.numel() for net in networks for p in net.parameters())
+    return physical_cores() if size >= MANY_THREADS_FROM else 1
 
 
 def rng_states() -> dict:
@@ -511,6 +534,7 @@ class Run:
             "sps": self.sps(global_step),
             "wall_s": round(wall, 2),
             "run_dir": str(self.dir),
+            "torch_threads": torch.get_num_threads(),
         }
         (self.dir / "summary.json").write_text(json.dumps({**summary, "stopped": self.stop_signal}) + "\n")
         if self.stop_signal is not None:
