@@ -135,8 +135,9 @@ class Args:
     torch_deterministic: bool = True
     """deterministic torch algorithms"""
     torch_threads: int = 0
-    """torch CPU threads; 0: auto, 1 thread for networks under 50k parameters in all, else every physical
-    core (the faster of the two per script on a 2-core CPU; the count changes float rounding)"""
+    """torch CPU threads; 0: auto, 1 thread for networks under 100k parameters in all, else every physical
+    core, at most $OMP_NUM_THREADS (the faster of the two per script on an idle 2-core CPU). Runs side by
+    side on one machine: give each 1. The count changes float rounding, not the configuration"""
     capture_video: bool = False
     """record videos of env 0 into the run folder's videos/"""
     save_model: bool = False

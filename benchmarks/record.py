@@ -33,10 +33,20 @@ def _clean(value):
     return value
 
 
-# Args fields that say where files go or how a run is watched, not what it learns: two runs that
-# differ only in these (and the seed) ran the same configuration.
+# Args fields that say where files go, how a run is watched or how many CPU threads it uses, not
+# what it learns: two runs that differ only in these (and the seed) ran the same configuration.
 NOT_CONFIG = frozenset(
-    {"seed", "runs_dir", "resume", "capture_video", "save_model", "checkpoint_every", "cuda", "exp_name"}
+    {
+        "seed",
+        "runs_dir",
+        "resume",
+        "capture_video",
+        "save_model",
+        "checkpoint_every",
+        "cuda",
+        "exp_name",
+        "torch_threads",
+    }
 )
 
 

@@ -83,7 +83,7 @@ def pick_device(cuda: bool) -> torch.device:
 
 # Networks with at least this many parameters in all train faster on every physical core; smaller
 # ones on one thread (measured per script on a 2-core CPU: benchmarks/notes.md, "Threads").
-MANY_THREADS_FROM = 50_000
+MANY_THREADS_FROM = 100_000
 
 
 def physical_cores() -> int:
@@ -106,13 +106,17 @@ def threads_for(requested: int, *networks: torch.nn.Module) -> int:
     """torch's CPU thread count for ``--torch-threads``: ``requested`` when positive; 0 (auto) gives
     one thread to networks with fewer than MANY_THREADS_FROM parameters in all (and to none: the
     scripts build their networks on one thread, then call this again with them), else every
-    physical core. A negative count ends the run with one line (exit 2)."""
+    physical core, at most $OMP_NUM_THREADS where that is set (runs side by side on one machine:
+    more threads than free cores make each run several times slower). A negative count ends the
+    run with one line (exit 2)."""
     if requested < 0:
         fail(f"--torch-threads {requested}: expected 0 (auto) or a positive count")
     if requested > 0:
         return requested
     size = sum(p.numel() for net in networks for p in net.parameters())
-    return physical_cores() if size >= MANY_THREADS_FROM else 1
+    cap = os.environ.get("OMP_NUM_THREADS", "")
+    cores = min(physical_cores(), int(cap)) if cap.isdigit() and int(cap) > 0 else physical_cores()
+    return cores if size >= MANY_THREADS_FROM else 1
 
 
 def rng_states() -> dict:
