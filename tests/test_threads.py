@@ -24,13 +24,16 @@ def test_physical_cores_counts_each_core_once():
         assert cores <= len(os.sched_getaffinity(0))
 
 
-def test_threads_for_rule():
+def test_threads_for_rule(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     small = torch.nn.Linear(10, 10)
     big = torch.nn.Linear(MANY_THREADS_FROM, 1)  # MANY_THREADS_FROM + 1 parameters
     assert threads_for(0) == 1  # before the networks exist
     assert threads_for(0, small) == 1
     assert threads_for(0, small, big) == physical_cores()
     assert threads_for(3, small) == 3 and threads_for(1, big) == 1  # an explicit count wins
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # runs side by side: the cap
+    assert threads_for(0, big) == 1 and threads_for(2, big) == 2
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
