@@ -77,6 +77,7 @@ from common.runs import (
     seed_everything,
     set_env_state,
     set_rng_states,
+    threads_for,
 )
 from common.sumtree import SumTree, importance_weights
 
@@ -145,8 +146,10 @@ class Args:
     """use CUDA when available"""
     torch_deterministic: bool = True
     """deterministic torch algorithms"""
-    torch_threads: int = 1
-    """torch CPU threads (1 is fastest for small networks)"""
+    torch_threads: int = 0
+    """torch CPU threads; 0: auto, 1 thread for networks under 100k parameters in all, else 2 (at most the
+    physical cores and $OMP_NUM_THREADS; the faster per script on an idle 2-core CPU, and a fixed count
+    keeps curves equal across machines). Runs side by side on one machine: give each 1"""
     capture_video: bool = False
     """record videos of env 0 into the run folder's videos/"""
     save_model: bool = False
@@ -427,7 +430,7 @@ def train(args: Args, report=None) -> dict:
     if checkpoint is not None:
         check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
 
-    torch.set_num_threads(args.torch_threads)
+    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
     seed_everything(args.seed, args.torch_deterministic)
     rng = np.random.default_rng(args.seed)
     device = pick_device(args.cuda)
@@ -436,6 +439,7 @@ def train(args: Args, report=None) -> dict:
     obs_space, n_actions = envs.single_observation_space, int(envs.single_action_space.n)
 
     q_network = QNetwork(int(np.prod(obs_space.shape)), n_actions, args).to(device)
+    torch.set_num_threads(threads_for(args.torch_threads, q_network))
     target_network = QNetwork(int(np.prod(obs_space.shape)), n_actions, args).to(device)
     target_network.load_state_dict(q_network.state_dict())
     # fused: one kernel for the whole step, ~3x faster than foreach for a 256x256 MLP on CPU

@@ -68,6 +68,7 @@ from common.runs import (
     seed_everything,
     set_env_state,
     set_rng_states,
+    threads_for,
 )
 
 
@@ -137,8 +138,10 @@ class Args:
     """use CUDA when available"""
     torch_deterministic: bool = True
     """deterministic torch algorithms"""
-    torch_threads: int = 1
-    """torch CPU threads (1 is fastest for small networks)"""
+    torch_threads: int = 0
+    """torch CPU threads; 0: auto, 1 thread for networks under 100k parameters in all, else 2 (at most the
+    physical cores and $OMP_NUM_THREADS; the faster per script on an idle 2-core CPU, and a fixed count
+    keeps curves equal across machines). Runs side by side on one machine: give each 1"""
     capture_video: bool = False
     """record videos of env 0 into the run folder's videos/ (MuJoCo needs MUJOCO_GL=egl here)"""
     save_model: bool = False
@@ -437,7 +440,7 @@ def train(args: Args, report=None) -> dict:
     if checkpoint is not None:
         check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
 
-    torch.set_num_threads(args.torch_threads)
+    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
     seed_everything(args.seed, args.torch_deterministic)
     device = pick_device(args.cuda)
     probe = gym.make(spec)  # checks the action space before any run folder or vector env exists
@@ -454,6 +457,7 @@ def train(args: Args, report=None) -> dict:
     action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
 
     agent = Agent(obs_dim, act_dim, args).to(device)
+    torch.set_num_threads(threads_for(args.torch_threads, agent))
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
     flat_params = flatten_parameters(agent)
     optimizer = torch.optim.Adam([flat_params], lr=args.learning_rate, eps=1e-5, fused=True)

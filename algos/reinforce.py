@@ -62,6 +62,7 @@ from common.runs import (
     seed_everything,
     set_env_state,
     set_rng_states,
+    threads_for,
 )
 
 
@@ -109,8 +110,10 @@ class Args:
     """use CUDA when available"""
     torch_deterministic: bool = True
     """deterministic torch algorithms"""
-    torch_threads: int = 1
-    """torch CPU threads (1 is fastest for small networks)"""
+    torch_threads: int = 0
+    """torch CPU threads; 0: auto, 1 thread for networks under 100k parameters in all, else 2 (at most the
+    physical cores and $OMP_NUM_THREADS; the faster per script on an idle 2-core CPU, and a fixed count
+    keeps curves equal across machines). Runs side by side on one machine: give each 1"""
     capture_video: bool = False
     """record videos of env 0 into the run folder's videos/"""
     save_model: bool = False
@@ -262,7 +265,7 @@ def train(args: Args, report=None) -> dict:
     check_env_id(args.env_id)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
 
-    torch.set_num_threads(args.torch_threads)
+    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
     seed_everything(args.seed, args.torch_deterministic)
     device = pick_device(args.cuda)
     run = Run(args, report, resume=checkpoint)
@@ -284,6 +287,7 @@ def train(args: Args, report=None) -> dict:
     N = args.num_envs
 
     policy = Policy(obs_dim, action_space, args).to(device)
+    torch.set_num_threads(threads_for(args.torch_threads, policy))
     optimizer = torch.optim.Adam(policy.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
 
     # Rollout storage, preallocated once, shapes (num_steps, N, ...), and the steps of the episodes

@@ -24,10 +24,9 @@ is one batched matmul (torch.baddbmm) per layer; the actor and temperature losse
 backward pass and one fused Adam step; the log-probabilities of the policy sample are computed
 once and reused by the temperature loss; the actor's loss runs the critics with detached weights
 (no weight gradients computed for them); Polyak averaging is one in-place torch._foreach_lerp_.
-``bf16`` runs the hidden layers' matmuls in bfloat16 (the Q output layer and the actor's head stay
-float32); it is on by default where the CPU multiplies bf16 natively (AVX512-BF16 or AMX): ~1.3x
-faster updates here, and on Hopper-v5 the same curve as float32 (docs/BENCHMARKS.md). ``--no-bf16``
-for float32 throughout.
+``--bf16`` (opt-in) runs the hidden layers' matmuls in bfloat16 (the Q output layer and the actor's
+head stay float32); on Hopper-v5 the same curve as float32 (docs/BENCHMARKS.md). It needs a CPU that
+multiplies bf16 natively and is not faster on all of them (benchmarks/notes.md, "Threads and bf16").
 
 Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
 observation, and the real final observation sits in ``info["final_obs"]``; the replay buffer
@@ -65,13 +64,13 @@ from common.runs import (
     keeps_buffer,
     load_checkpoint,
     load_optimizer,
-    native_bf16,
     pick_device,
     rng_states,
     run_episodes,
     seed_everything,
     set_env_state,
     set_rng_states,
+    threads_for,
 )
 
 
@@ -119,17 +118,20 @@ class Args:
     """activation of the hidden layers"""
     layer_norm: bool = False
     """LayerNorm after each hidden linear layer"""
-    bf16: bool = native_bf16()
-    """bfloat16 autocast for the hidden layers' matmuls; outputs stay float32 (default: on where the CPU
-    has AVX512-BF16 or AMX)"""
+    bf16: bool = False
+    """bfloat16 autocast for the hidden layers' matmuls; outputs stay float32. Measured on 2-core CPUs
+    with AVX512-BF16: 0.87x the CPU time of float32 on an AMD EPYC (Zen 4), a 1.34x slower update on an
+    Intel Xeon without AMX"""
     compile: bool = False
     """torch.compile the networks (measured on a 2-core CPU: ~100 s to compile and no faster after)"""
     cuda: bool = False
     """use CUDA when available"""
     torch_deterministic: bool = True
     """deterministic torch algorithms"""
-    torch_threads: int = 1
-    """torch CPU threads"""
+    torch_threads: int = 0
+    """torch CPU threads; 0: auto, 1 thread for networks under 100k parameters in all, else 2 (at most the
+    physical cores and $OMP_NUM_THREADS; the faster per script on an idle 2-core CPU, and a fixed count
+    keeps curves equal across machines). Runs side by side on one machine: give each 1"""
     capture_video: bool = False
     """record videos of env 0 into the run folder's videos/"""
     log_every: int = 1_000
@@ -340,7 +342,7 @@ def train(args: Args, report=None) -> dict:
     if checkpoint is not None:
         check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
 
-    torch.set_num_threads(args.torch_threads)
+    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
     seed_everything(args.seed, args.torch_deterministic)
     device = pick_device(args.cuda)
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
@@ -359,6 +361,7 @@ def train(args: Args, report=None) -> dict:
 
     actor = Actor(obs_dim, act_dim, args).to(device)
     qf = TwinQNetwork(obs_dim + act_dim, 1, args).to(device)
+    torch.set_num_threads(threads_for(args.torch_threads, actor, qf))
     qf_target = TwinQNetwork(obs_dim + act_dim, 1, args).to(device)
     qf_target.load_state_dict(qf.state_dict())
     qf_target.requires_grad_(False)

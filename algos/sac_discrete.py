@@ -80,6 +80,7 @@ from common.runs import (
     seed_everything,
     set_env_state,
     set_rng_states,
+    threads_for,
 )
 
 
@@ -142,8 +143,10 @@ class Args:
     """use CUDA when available"""
     torch_deterministic: bool = True
     """deterministic torch algorithms"""
-    torch_threads: int = 1
-    """torch CPU threads"""
+    torch_threads: int = 0
+    """torch CPU threads; 0: auto, 1 thread for networks under 100k parameters in all, else 2 (at most the
+    physical cores and $OMP_NUM_THREADS; the faster per script on an idle 2-core CPU, and a fixed count
+    keeps curves equal across machines). Runs side by side on one machine: give each 1"""
     capture_video: bool = False
     """record videos of env 0 into the run folder's videos/"""
     log_every: int = 1_000
@@ -355,7 +358,7 @@ def train(args: Args, report=None) -> dict:
     if checkpoint is not None:
         check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
 
-    torch.set_num_threads(args.torch_threads)
+    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
     seed_everything(args.seed, args.torch_deterministic)
     device = pick_device(args.cuda)
     run = Run(args, report, resume=checkpoint)
@@ -370,6 +373,7 @@ def train(args: Args, report=None) -> dict:
 
     actor = Actor(obs_dim, n_actions, args).to(device)
     qf = TwinQNetwork(obs_dim, n_actions, args).to(device)
+    torch.set_num_threads(threads_for(args.torch_threads, actor, qf))
     qf_target = TwinQNetwork(obs_dim, n_actions, args).to(device)
     qf_target.load_state_dict(qf.state_dict())
     qf_target.requires_grad_(False)

@@ -33,8 +33,8 @@ def _clean(value):
     return value
 
 
-# Args fields that say where files go or how a run is watched, not what it learns: two runs that
-# differ only in these (and the seed) ran the same configuration.
+# Args fields that say where files go, how a run is watched or how many CPU threads it uses, not
+# what it learns: two runs that differ only in these (and the seed) ran the same configuration.
 NOT_CONFIG = frozenset(
     {
         "seed",
@@ -46,6 +46,8 @@ NOT_CONFIG = frozenset(
         "checkpoint_buffer",
         "cuda",
         "exp_name",
+        "torch_threads",
+        "env_threads",
     }
 )
 

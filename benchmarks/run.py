@@ -374,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
         print("nothing to run", flush=True)
         return 0
     workers = 1 if opts.suite == "throughput" else min(opts.jobs, len(jobs))
+    if workers > 1:  # the scripts' auto thread count (--torch-threads 0) shares the cores between the jobs
+        from common.runs import physical_cores
+
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, physical_cores() // workers)))
     if opts.suite == "throughput" and opts.jobs > 1:
         print("note: throughput jobs run one at a time (interleaved), whatever --jobs says", flush=True)
     log_dir = ROOT / "benchmarks" / "scratch" / "logs" / opts.suite

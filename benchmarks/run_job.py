@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> dict:
         "final_return": summary.get("final_return"),
         "wall_s": summary.get("wall_s"),
         "sps": summary.get("sps"),
-        "torch_threads": getattr(args, "torch_threads", torch.get_num_threads()),
+        # the count the run used (--torch-threads 0 is resolved by the script); env-only: the argument
+        "torch_threads": summary.get("torch_threads", getattr(args, "torch_threads", None)),
         "device": device,
         "argv": script_argv,
         "args": {k: v for k, v in dataclasses.asdict(args).items() if _jsonable(v)},

@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=1)
     parser.add_argument("--total-timesteps", type=int, required=True)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--torch-threads", type=int, default=0, help="0: torch's default, as users run SB3")
     parser.add_argument("--hparams", default="{}", help="JSON keyword arguments of the SB3 algorithm")
     parser.add_argument("--argv", default="[]", help="JSON list: our script's arguments this run matches")
     parser.add_argument("--rep", type=int, default=None)
@@ -45,7 +45,8 @@ def main() -> None:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    torch.set_num_threads(opts.torch_threads)
+    if opts.torch_threads > 0:
+        torch.set_num_threads(opts.torch_threads)
     hparams = json.loads(opts.hparams)
     lr = hparams.pop("learning_rate", None)
     if lr is not None:

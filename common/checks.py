@@ -29,7 +29,7 @@ RANGES = {
     "seed": "[0, 4294967295]",  # numpy's seed range
     "total_timesteps": ">= 1",
     "num_envs": ">= 1",
-    "torch_threads": ">= 1",
+    "torch_threads": ">= 0",  # 0: auto (common/runs.py threads_for)
     "env_threads": ">= 0",  # 0: one emulator thread per env
     "checkpoint_every": ">= 0",
     "log_every": ">= 1",

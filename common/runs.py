@@ -137,15 +137,45 @@ def pick_device(cuda: bool) -> torch.device:
     return torch.device("cuda" if cuda and torch.cuda.is_available() else "cpu")
 
 
-def native_bf16() -> bool:
-    """Whether this machine's CPU multiplies bfloat16 natively (AVX512-BF16 or AMX flags in Linux's
-    /proc/cpuinfo): where bf16 autocast speeds matmuls up instead of emulating them. False elsewhere."""
+# Networks with at least this many parameters in all train ~1.4x faster on two threads than on one
+# on a 2-core CPU; smaller ones are fastest on one (benchmarks/notes.md, "Threads"). Two, not every
+# core: the thread count changes float rounding, and a fixed count gives the same command the same
+# curve on any machine with two cores or more.
+MANY_THREADS_FROM = 100_000
+MANY_THREADS = 2
+
+
+def physical_cores() -> int:
+    """The CPU cores this process may run on, each hyper-threaded pair counted once (Linux's
+    /sys topology; where that is missing, every logical CPU counts)."""
     try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+    cores = set()
+    for cpu in cpus:
+        try:
+            cores.add(Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/core_cpus_list").read_text())
+        except OSError:
+            cores.add(str(cpu))
+    return max(len(cores), 1)
+
+
+def threads_for(requested: int, *networks: torch.nn.Module) -> int:
+    """torch's CPU thread count for ``--torch-threads``: ``requested`` when positive; 0 (auto) gives
+    one thread to networks with fewer than MANY_THREADS_FROM parameters in all (and to none: the
+    scripts build their networks on one thread, then call this again with them), else MANY_THREADS,
+    at most the physical cores and $OMP_NUM_THREADS where that is set (runs side by side on one
+    machine: more threads than free cores make each run several times slower). A negative count
+    ends the run with one line (exit 2)."""
+    if requested < 0:
+        fail(f"--torch-threads {requested}: expected 0 (auto) or a positive count")
+    if requested > 0:
+        return requested
+    size = sum(p.numel() for net in networks for p in net.parameters())
+    cap = os.environ.get("OMP_NUM_THREADS", "")
+    cores = min(physical_cores(), int(cap)) if cap.isdigit() and int(cap) > 0 else physical_cores()
+    return min(MANY_THREADS, cores) if size >= MANY_THREADS_FROM else 1
 
 
 def rng_states() -> dict:
@@ -691,6 +721,7 @@ class Run:
             "sps": self.sps(global_step),
             "wall_s": round(wall, 2),
             "run_dir": str(self.dir),
+            "torch_threads": torch.get_num_threads(),
         }
         # JSON has no NaN (the mean return of a run without a finished episode): null instead.
         written = {

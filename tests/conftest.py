@@ -9,6 +9,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MUJOCO_GL", "egl")
+# pytest-xdist runs one worker per core: one torch thread each, as the README advises for runs side
+# by side (with more threads than free cores a run slowed 2.6-20x here; --torch-threads 0 honours it).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture
