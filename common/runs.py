@@ -225,6 +225,12 @@ def args_from_checkpoint(args_class, state: dict):
     return args_class(**{k: v for k, v in state["args"].items() if k in names})
 
 
+TUNED_SETTINGS = (
+    "Tuned settings per env: docs/BENCHMARKS.md, 'Tuned settings per env' (one command per env), or "
+    "./benchmark.sh SUITE --envs ENV --algos SCRIPT --print-jobs."
+)
+
+
 def cli(args_class):
     """``tyro.cli(args_class)``, except that with ``--resume PATH`` the defaults are the Args stored in
     that checkpoint: ``--resume PATH`` alone continues the run as configured, other flags override."""
@@ -236,8 +242,9 @@ def cli(args_class):
             path = argv[i + 1]
         elif arg.startswith("--resume="):
             path = arg.split("=", 1)[1]
-    if "-h" in argv or "--help" in argv:
-        return tyro.cli(args_class)
+    if "-h" in argv or "--help" in argv:  # the script's first docstring line, and where tuned settings are
+        title = ((sys.modules[args_class.__module__].__doc__ or "").strip().splitlines() or [""])[0]
+        return tyro.cli(args_class, description=f"{title}\n\n{TUNED_SETTINGS}")
     default = tyro.MISSING_NONPROP
     if path is not None and path != "None":
         default = args_from_checkpoint(args_class, load_checkpoint(path, mmap=True))

@@ -5,6 +5,8 @@ import dataclasses
 import json
 import re
 
+from conftest import run_script
+
 from common.runs import Run
 
 
@@ -85,3 +87,10 @@ def test_evaluation_counts_agent_steps_and_prints_each_episode(capsys):
     assert result["returns"] == [8.0, 8.0, 8.0] and result["lengths"] == [2, 2, 2]
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines == [f"episode {i}/3: return 8.00, 2 steps" for i in (1, 2, 3)]
+
+
+def test_help_names_the_algorithm_and_where_tuned_settings_are():
+    """`--help` starts with the script's first docstring line and says where the per-env settings are."""
+    out = run_script("a2c_continuous.py", "--help", timeout=120)
+    assert out.returncode == 0
+    assert "A2C" in out.stdout.split("╭")[0] and "Tuned settings per env: docs/BENCHMARKS.md" in out.stdout
