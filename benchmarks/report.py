@@ -422,9 +422,9 @@ def throughput_table(records: list[dict], hardware: Hardware) -> list[str]:
     if not cells:
         return ["Not run yet."]
     lines = [
-        "| script | env | steps | settings | ours SPS | env-only SPS (physical limit) | SB3 SPS | ours / SB3 "
-        "| ours / env-only | reps | hardware | date |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| script | env | steps | settings | threads (ours / SB3) | ours SPS | env-only SPS (physical limit) "
+        "| SB3 SPS | ours / SB3 | ours / env-only | reps | hardware | date |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (script, env_id, steps, settings, hw), runs in sorted(cells.items()):
         if not any(r.get("measure", "train") == "train" for r in runs):
@@ -445,8 +445,13 @@ def throughput_table(records: list[dict], hardware: Hardware) -> list[str]:
         algo = next((r.get("sb3_algo") for r in sitting if r.get("measure") == "sb3"), None)
         sb3_cell = cell(sb3) + (f" ({algo})" if sb3 is not None and algo else "")
         reps = "/".join(str(len(by.get(m, []))) for m in ("train", "env-only", "sb3"))
+        threads = " / ".join(
+            "/".join(sorted({str(r["torch_threads"]) for r in sitting if r.get("measure", "train") == m
+                             and r.get("torch_threads") is not None})) or "–"
+            for m in ("train", "sb3")
+        )  # fmt: skip
         lines.append(
-            f"| {Path(script).stem} | {env_id} | {steps_str(steps)} | {settings or '–'} | {cell(ours)} "
+            f"| {Path(script).stem} | {env_id} | {steps_str(steps)} | {settings or '–'} | {threads} | {cell(ours)} "
             f"| {cell(env_only)} | {sb3_cell} | {ratio(ours, sb3)} | {ratio(ours, env_only)} | {reps} "
             f"| {hardware(hw)} | {newest.get('date', '?')[:10]} |"
         )

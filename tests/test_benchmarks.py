@@ -327,6 +327,15 @@ def test_throughput_drops_sb3_lines_timed_without_setup_once_newer_ones_exist():
     assert "| 500 | 0.90 |" in row, row
 
 
+def test_throughput_rows_show_the_threads_of_ours_and_sb3():
+    """Ours at our defaults beside SB3 at torch's default threads: the row says how many each used."""
+    ours = _fixture_record("throughput", "algos/sac_continuous.py", "Hopper-v5", 1, 5_000, 1.0, sps=90)
+    sb3 = {**_fixture_record("throughput", "algos/sac_continuous.py", "Hopper-v5", 1, 5_000, 1.0, "sb3", 60),
+           "torch_threads": 2, "clock": "from making the envs"}  # fmt: skip
+    (row,) = report.throughput_table([{**ours, "torch_threads": 2}, sb3], report.Hardware())[2:]
+    assert "| 2 / 2 | 90 |" in row and "| 1.50 |" in row, row
+
+
 def test_report_mujoco_1m_table_puts_ours_beside_the_peers_1m_scores(tmp_path):
     """mujoco1m: one row per env with ours (mean ± std, seeds) at the suite's budget beside the peers'
     1M scores and their env version, "not run" where we have none, and its own curves PNG."""
