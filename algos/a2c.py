@@ -16,15 +16,14 @@ Options beyond the paper: Adam or AdamW instead of RMSprop (``--optimizer``, ``-
 ``normalize_v_targets``, ``symlog_transform`` (as ppo.py), learning-rate annealing, advantage
 normalisation, global gradient-norm clipping. Actor and critic are separate MLPs (the paper shares a trunk).
 
-Defaults: tuned for CartPole-v1 with tuning/tune.py (30 trials of 2 seeds at 200k steps, best:
-8 envs x 32 steps, RMSprop lr 9.6e-3 annealed, gamma 0.995, GAE 0.95, ent 6e-4, grad-norm clip 0.3,
-500 on both seeds), rounded, with lr 7e-3: mean of the last 100 episodes 500 at 200k steps on seeds
-1-6 (lr 1e-2: 499.8, 500, 498.2, 456.7 on seeds 1-4). Other envs: benchmarks/suites.py.
+Defaults: tuned for CartPole-v1 with tuning/tune.py, rounded, with lr 7e-3: mean of the last 100
+episodes 500 at 200k steps (seeds 1-6; the tuning: benchmarks/notes.md).
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh classic --print-jobs
+--rerun --seeds 1 --algos a2c --envs LunarLander`` prints the full command.
 
-Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
-observation, and the real final observation sits in ``info["final_obs"]``. Termination zeroes the
-bootstrap; a time-limit truncation bootstraps from V(final observation), computed at that step
-(CleanRL's ppo.py instead treats truncation as termination).
+Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
+real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation
+bootstraps from V(final observation), computed at that step (CleanRL's ppo.py treats it as termination).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""A2C for Atari: Mnih et al. 2016, "Asynchronous Methods for Deep Reinforcement Learning", the
-synchronous variant (OpenAI baselines' A2C) with the Nature CNN of Mnih et al. 2015: one gradient
+"""A2C for Atari: Mnih et al. 2016, "Asynchronous Methods for Deep Reinforcement Learning".
+
+The synchronous variant (OpenAI baselines' A2C) with the Nature CNN of Mnih et al. 2015: one gradient
 step on each rollout of ``num_envs * num_steps`` transitions (16 envs x 5 steps), on
 
     L_pi = -E_t[ A_t * log pi(a_t|s_t) ]
@@ -10,6 +11,10 @@ R_t = A_t + V(s_t); ``--gae-lambda 1.0`` (default) gives the paper's n-step retu
 from the value at the rollout's end (SLM-Lab's "A2C-GAE" uses 0.95). Actor and critic share the
 CNN trunk, as in the paper. Written as ppo_atari.py minus what PPO adds (``diff`` shows the clipped
 ratio, the value clipping, the epochs and the minibatches), as a2c.py is to ppo.py.
+
+Defaults: the settings above (16 envs x 5 steps, RMSprop 7e-4 annealed, GAE 1.0, entropy 0.01), 10M steps.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh atari --print-jobs
+--rerun --seeds 1 --algos a2c_atari --envs Pong`` prints the full command.
 
 Env (the same lines in every *_atari.py): the game of ``ALE/<Game>-v5`` in ale_py's native
 ``AtariVectorEnv`` (in C++ threads: 4 skipped frames with max-pooling of the last two, 84x84

@@ -24,13 +24,17 @@ gradient-norm clipping.
 Actor and critic are separate MLPs (the paper shares a trunk).
 
 Where observations are already well scaled, try ``--no-norm-obs``: the per-env normaliser's
-statistics drift as the policy changes, and A2C's one gradient step per rollout does not keep up.
-On Pendulum-v1 (300k steps, Adam, normalised advantages, gamma 0.95) it is the difference between
--284..-939 and -190..-258 (benchmarks/suites.py has the settings).
+statistics drift as the policy changes, and A2C's one gradient step per rollout does not keep up
+(the suites use it on Pendulum-v1 and the Inverted*Pendulum envs; numbers: benchmarks/notes.md).
 
-Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
-observation, and the real final observation sits in ``info["final_obs"]``. Termination zeroes the
-bootstrap; a time-limit truncation (MuJoCo: 1000 steps) bootstraps from V(final observation).
+Defaults: for MuJoCo v5 (8 envs x 16 steps, RMSprop 7e-4 annealed, GAE 0.95); at 1M steps Hopper-v5
+1219, Walker2d-v5 674.1 (mean of seeds 1, 2; docs/BENCHMARKS.md).
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh mujoco1m --print-jobs
+--rerun --seeds 1 --algos a2c_continuous --envs InvertedPendulum`` prints the full command.
+
+Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
+real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation
+(MuJoCo: 1000 steps) bootstraps from V(final observation).
 The observation normaliser is a wrapper *inside* each env, so ``info["final_obs"]`` has gone
 through the same normalisation as every observation the critic sees. Rewards are scaled by a
 vector wrapper outside ``RecordEpisodeStatistics``, so logged returns are the raw ones.

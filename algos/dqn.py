@@ -1,4 +1,4 @@
-"""DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning" (Nature);
+"""DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning" (Nature).
 ``--double``: Double DQN, van Hasselt, Guez, Silver 2016, "Deep RL with Double Q-learning".
 
 The Q-network minimises the Huber loss between Q(s, a) and a target computed with a target
@@ -19,25 +19,16 @@ paper clips rewards to [-1, 1], we do not, and with returns near 100 (CartPole, 
 threshold of 1 makes the fit a median that all but ignores the rare terminal transitions; Q then
 diverged (to ~2e5 on CartPole within 120k steps) in our runs, while 10 behaves like the squared error of CleanRL's dqn.py.
 
-Defaults are RL Baselines3 Zoo's tuned DQN hyperparameters for CartPole-v1 (hyperparams/dqn.yml:
-batch 64, 128 gradient steps every 256 env steps, a target copy every 10 env steps, epsilon down to
-0.04 over the first 16% of 50k steps, a 256x256 MLP; the Zoo reports 500 at 50k steps) with a
-learning rate of 1e-3 instead of 2.3e-3. With 2.3e-3 the final greedy policy after 50k steps scored
-500, 500, 148 and 82 (seeds 1, 2, 3 and seed 1 again after a change of Adam's kernel); with 1e-3
-it scores 500 in each of 10 episodes for seeds 1 and 2 (Double DQN + PER: also 500, seeds 1, 2).
-With these settings the target network is in effect the online network as it stood before each
-training phase. benchmarks/suites.py gives dqn.py dqn_per.py's LunarLander defaults (Polyak tau
-0.005, batch 64, 128x128) for Acrobot-v1; for LunarLander-v3 with 4 gradient steps per 4 env
-steps, where seeds 1-3 end at a mean return of 253.3, 262.3, 273.6 over the last 100 training
-episodes after 300k steps (with 2 steps: 223.0 and 36.8, seed 2 hovering until ~280k); for
-CartPole-v1 with 1 step per 4 env steps: 497.7, 438.3, 464.5, 464.4 at 200k (seeds 1-4; hard
-target copies every 500 steps collapsed from 446 to 104 at ~185k on seed 1).
+Defaults: RL Zoo's tuned CartPole-v1 DQN (hyperparams/dqn.yml) with lr 1e-3 instead of 2.3e-3: the greedy
+policy after 50k steps scores 500 in each of 10 episodes (seeds 1, 2). With a target copy every 10 env
+steps and training every 256, the target is the online network as it stood before each training phase.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh classic --print-jobs
+--rerun --seeds 1 --algos dqn --envs LunarLander`` prints the full command (history: benchmarks/notes.md).
 
-Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
-observation and the real final one in ``info["final_obs"]``. The replay buffer stores that real
-final observation as the transition's next observation, and only ``terminated`` zeroes the
-bootstrap, so a time-limit truncation bootstraps from Q'(final observation) (CleanRL's dqn.py
-does the same with ``infos["final_observation"]``). No transition spans a reset.
+Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
+real final one in ``info["final_obs"]``; the buffer stores it as next observation and only ``terminated``
+zeroes the bootstrap, so a truncation bootstraps from Q'(final observation) (CleanRL's dqn.py: the same,
+with ``infos["final_observation"]``). No transition spans a reset.
 """
 
 from __future__ import annotations

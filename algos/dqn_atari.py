@@ -10,11 +10,15 @@ on minibatches drawn uniformly (or with P(i) = p_i^alpha / sum_k p_k^alpha, p_i 
 losses scaled by w_i = (N P(i))^-beta / max_j w_j, beta annealed to 1, with ``--per``).
 Epsilon-greedy actions, epsilon decayed linearly from ``start_e`` to ``end_e`` over
 ``exploration_fraction * total_timesteps`` steps; the target network is copied every
-``target_network_frequency`` env steps. Defaults are CleanRL's dqn_atari.py (10M steps, 1M
-replay, learning from 80k steps, one update of 32 every 4 steps, Adam 1e-4).
+``target_network_frequency`` env steps.
 
 Deviations from the paper: Adam instead of RMSProp; gradients clipped at norm 10; target updates
 and training frequency count env steps summed over the parallel envs.
+
+Defaults: CleanRL's dqn_atari.py (10M steps, 1M replay, learning from 80k steps, one update of 32 every
+4 steps, Adam 1e-4).
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh atari --print-jobs
+--rerun --seeds 1 --algos dqn_atari --envs Pong`` prints the full command.
 
 Env (the same lines in every *_atari.py): the game of ``ALE/<Game>-v5`` in ale_py's native
 ``AtariVectorEnv`` (in C++ threads: 4 skipped frames with max-pooling of the last two, 84x84
@@ -42,10 +46,10 @@ transitions with its current epsilon-greedy policy before it learns again; ``--c
 saves it (and the PER priorities). Either way a resumed run starts new games (ALE envs cannot be
 saved mid-game).
 
-Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
-observation and the real final one in ``info["final_obs"]``; the buffer stores the real final
-frame as the transition's next frame, and only ``terminated`` zeroes the bootstrap, so a
-truncated game bootstraps from Q'(final observation). No transition and no stack spans a reset.
+Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
+real final one in ``info["final_obs"]``; the buffer stores its frame as next frame and only ``terminated``
+zeroes the bootstrap, so a truncated game bootstraps from Q'(final observation). No transition and no
+stack spans a reset.
 """
 
 from __future__ import annotations

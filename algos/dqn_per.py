@@ -22,24 +22,17 @@ Option, off by default: ``--n-step m`` learns from m-step transitions (Sutton & 
 one of Rainbow's parts, Hessel et al. 2018): r_i becomes R_i = sum_{k<m} gamma^k r_{i+k} and gamma
 becomes gamma^m in y_i, with Q' taken m steps later; an episode's end cuts m short. The transitions
 are off-policy after the first step, as in Rainbow (no correction). ``--anneal-lr`` decays the
-learning rate linearly to 0. The benchmark's LunarLander cell (benchmarks/suites.py) is one-step
-DDQN+PER with PER alpha 0.1, a 50k buffer, 2x256 nets and ``--anneal-lr``: 273.6 over seeds 1-4 at
-300k steps (2x128 without annealing: 253.1; ``--n-step 3`` on top: 275.8).
+learning rate linearly to 0.
 
-Defaults are for LunarLander-v3 (300k steps, SLM-Lab's budget): 2 gradient steps (batch 64) every
-4 env steps, Polyak averaging of the target (tau 0.005 every 4 steps), epsilon down to 0.01 over
-the first 60k steps. Seed 1 ends at a mean return of 257.9 (200 from ~187k steps on), seed 2 at
-204.9. With 4 gradient steps per 4 env steps seed 2 ended at 257.1, but seed 1 fell from 228 at
-200k to about -500 (-189.1 at 300k); with 1 gradient step per 4 env steps seed 1 ended at 158,
-still rising; with RL Zoo's LunarLander DQN values (learning rate 6.3e-4, batch 128, hard target
-copies every 250 steps, final epsilon 0.05, 256x256, 2 gradient steps per 4 env steps) at 89. For
-CartPole-v1, tests/test_dqn.py (PER_CARTPOLE) and benchmarks/suites.py hold settings that reach 500.
+Defaults: for LunarLander-v3 at 300k steps (SLM-Lab's budget): 257.9, 204.9 (seeds 1, 2); the suite's
+tuned cell (4 gradient steps, 50k buffer, alpha 0.1, 2x256, ``--anneal-lr``) 273.6 (seeds 1-4).
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py (CartPole-v1: also tests/test_dqn.py's
+PER_CARTPOLE); ``./benchmark.sh classic --print-jobs --rerun --seeds 1 --algos dqn_per --envs CartPole``
+prints the full command (history: benchmarks/notes.md).
 
-Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
-observation and the real final one in ``info["final_obs"]``. The replay buffer stores that real
-final observation as the transition's next observation, and only ``terminated`` zeroes the
-bootstrap, so a time-limit truncation bootstraps from Q'(final observation). No transition spans
-a reset.
+Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
+real final one in ``info["final_obs"]``; the buffer stores it as next observation and only ``terminated``
+zeroes the bootstrap, so a truncation bootstraps from Q'(final observation). No transition spans a reset.
 """
 
 from __future__ import annotations

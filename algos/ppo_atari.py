@@ -1,5 +1,7 @@
-"""PPO for Atari: Schulman et al. 2017, "Proximal Policy Optimization Algorithms", with the Nature
-CNN of Mnih et al. 2015 and the Atari settings of the paper (8 envs x 128 steps, 4 epochs, clip 0.1).
+"""PPO for Atari: Schulman et al. 2017, "Proximal Policy Optimization Algorithms".
+
+Network: the Nature CNN of Mnih et al. 2015. Settings: the paper's for Atari (8 envs x 128 steps, 4
+epochs, clip 0.1).
 
 Clipped surrogate objective (eq. 7), maximised over a few epochs of minibatches of one rollout:
 
@@ -11,6 +13,10 @@ Advantages A_t are GAE(lambda) (Schulman et al. 2016) and R_t = A_t + V_old(s_t)
 Actor and critic share the CNN trunk. Deviations: the clip range stays 0.1 (the paper anneals it
 with the learning rate); the options of ppo.py (value clipping as OpenAI baselines, normalised or
 symlog value targets) are kept.
+
+Defaults: the settings above, with Adam 2.5e-4 annealed, 4 minibatches, entropy 0.01; 10M steps.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh atari --print-jobs
+--rerun --seeds 1 --algos ppo_atari --envs Pong`` prints the full command.
 
 Env (the same lines in every *_atari.py): the game of ``ALE/<Game>-v5`` in ale_py's native
 ``AtariVectorEnv`` (in C++ threads: 4 skipped frames with max-pooling of the last two, 84x84

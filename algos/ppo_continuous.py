@@ -17,9 +17,14 @@ running std of the discounted return (then clipped to +-10), orthogonal init, 20
 gradient-norm clipping. Options as ppo.py: ``clip_vloss``, ``normalize_v_targets``,
 ``symlog_transform``.
 
-Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
-observation, and the real final observation sits in ``info["final_obs"]``. Termination zeroes the
-bootstrap; a time-limit truncation (MuJoCo: 1000 steps) bootstraps from V(final observation).
+Defaults: those details, for MuJoCo v5; at 1M steps Hopper-v5 2576, Walker2d-v5 3643, HalfCheetah-v5
+1735 (mean of seeds 1, 2; docs/BENCHMARKS.md).
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh classic --print-jobs
+--rerun --seeds 1 --algos ppo_continuous --envs Pendulum`` prints the full command.
+
+Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
+real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation
+(MuJoCo: 1000 steps) bootstraps from V(final observation).
 
 Speed (the envs are raw: ``RecordEpisodeStatistics`` sees raw rewards, so logged returns are the raw
 ones). The script normalises observations and scales rewards itself, once per vector step over the

@@ -16,6 +16,10 @@ before it (saves two CNN forwards; CleanRL recomputes them after the critic step
 is written with log(alpha) and the exact entropy (CleanRL averages over actions with alpha).
 Actions are uniform random until ``learning_starts``, then sampled from pi.
 
+Defaults: CleanRL's sac_atari.py settings (above), 5M steps.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh atari --print-jobs
+--rerun --seeds 1 --algos sac_atari --envs Pong`` prints the full command.
+
 Env (the same lines in every *_atari.py): the game of ``ALE/<Game>-v5`` in ale_py's native
 ``AtariVectorEnv`` (in C++ threads: 4 skipped frames with max-pooling of the last two, 84x84
 grayscale, up to 30 no-op starts, stacks of 4 frames padded with the episode's first frame).
@@ -41,10 +45,10 @@ the default 1M: a run resumed without it refills ``learning_starts`` transitions
 policy (not random play) before it learns again; ``--checkpoint-buffer on`` saves it. Either way a
 resumed run starts new games (ALE envs cannot be saved mid-game).
 
-Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
-observation and the real final one in ``info["final_obs"]``; the buffer stores the real final
-frame as the transition's next frame, and only ``terminated`` zeroes the bootstrap, so a
-truncated game bootstraps from V(final observation). No transition and no stack spans a reset.
+Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
+real final one in ``info["final_obs"]``; the buffer stores its frame as next frame and only ``terminated``
+zeroes the bootstrap, so a truncated game bootstraps from V(final observation). No transition and no
+stack spans a reset.
 """
 
 from __future__ import annotations

@@ -19,6 +19,11 @@ for every env (SB3's convention; CleanRL adds log(scale) to log pi). The tempera
 log(alpha) and its loss uses log(alpha) (SB3). ``policy_frequency`` d > 1 updates the actor and
 alpha once every d critic updates (TD3's delay). log sigma is squashed into [-5, 2] by tanh (CleanRL).
 
+Defaults: for MuJoCo v5 (2x256 nets, batch 256, one update per env step after 5k random steps); Hopper-v5
+1463 at 100k steps (seed 1, run with --bf16; docs/BENCHMARKS.md).
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh classic --print-jobs
+--rerun --seeds 1 --algos sac_continuous --envs Pendulum`` prints the full command.
+
 Speed: both critics are one module whose layer weights are stacked to shape (2, in, out), so twin Q
 is one batched matmul (torch.baddbmm) per layer; the actor and temperature losses share one
 backward pass and one fused Adam step; the log-probabilities of the policy sample are computed
@@ -28,10 +33,9 @@ once and reused by the temperature loss; the actor's loss runs the critics with 
 head stay float32); on Hopper-v5 the same curve as float32 (docs/BENCHMARKS.md). It needs a CPU that
 multiplies bf16 natively and is not faster on all of them (benchmarks/notes.md, "Threads and bf16").
 
-Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
-observation, and the real final observation sits in ``info["final_obs"]``; the replay buffer
-stores that real final observation as next_obs, so a truncated transition bootstraps from
-Q(final obs) and only ``terminated`` zeroes the bootstrap.
+Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
+real final one in ``info["final_obs"]``; the buffer stores it as next_obs and only ``terminated`` zeroes
+the bootstrap, so a truncated transition bootstraps from Q(final obs).
 """
 
 from __future__ import annotations

@@ -34,14 +34,18 @@ exploration a sparse reward needs (Acrobot: with the minimum some seeds never re
 optimism against pessimism: Moskovitz et al. 2021, "Tactical Optimism and Pessimism"). The actor
 still maximises the minimum.
 
+Defaults: for CartPole-v1 (1 env, one update of 64 per env step, 2x64 nets, target entropy 0.5 log|A|):
+493.4 at 200k steps (mean of seeds 1-4; docs/BENCHMARKS.md).
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh classic --print-jobs
+--rerun --seeds 1 --algos sac_discrete --envs Acrobot`` prints the full command.
+
 Speed: both critics are one module whose layer weights are stacked to shape (2, in, out), so twin Q
 is one batched matmul (torch.baddbmm) per layer; the actor and temperature losses share one
 backward pass and one fused Adam step; Polyak averaging is one in-place torch._foreach_lerp_.
 
-Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
-observation, and the real final observation sits in ``info["final_obs"]``; the replay buffer
-stores that real final observation as next_obs, so a truncated transition bootstraps from
-V(final obs) and only ``terminated`` zeroes the bootstrap.
+Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
+real final one in ``info["final_obs"]``; the buffer stores it as next_obs and only ``terminated`` zeroes
+the bootstrap, so a truncated transition bootstraps from V(final obs).
 """
 
 from __future__ import annotations
