@@ -18,8 +18,8 @@ normalisation, global gradient-norm clipping. Actor and critic are separate MLPs
 
 Defaults: tuned for CartPole-v1 with tuning/tune.py, rounded, with lr 7e-3: mean of the last 100
 episodes 500 at 200k steps (seeds 1-6; the tuning: benchmarks/notes.md).
-Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh classic --print-jobs
---rerun --seeds 1 --algos a2c --envs LunarLander`` prints the full command.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
+``./benchmark.sh classic --print-jobs --rerun --seeds 1 --algos a2c --envs LunarLander``.
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation

@@ -13,8 +13,8 @@ CNN trunk, as in the paper. Written as ppo_atari.py minus what PPO adds (``diff`
 ratio, the value clipping, the epochs and the minibatches), as a2c.py is to ppo.py.
 
 Defaults: the settings above (16 envs x 5 steps, RMSprop 7e-4 annealed, GAE 1.0, entropy 0.01), 10M steps.
-Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh atari --print-jobs
---rerun --seeds 1 --algos a2c_atari --envs Pong`` prints the full command.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
+``./benchmark.sh atari --print-jobs --rerun --seeds 1 --algos a2c_atari --envs Pong``.
 
 Env (the same lines in every *_atari.py): the game of ``ALE/<Game>-v5`` in ale_py's native
 ``AtariVectorEnv`` (in C++ threads: 4 skipped frames with max-pooling of the last two, 84x84
@@ -34,9 +34,9 @@ until the device, the ``/ 255`` happens inside the network. What each choice doe
   wrapper's own flag resets the whole game at each lost life: scores would be one life's.)
 - ALE v5 truncates a game at 108k frames (30 min); no-op starts randomise the start.
 
-Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
-observation, and the real final observation sits in ``info["final_obs"]``. Termination zeroes the
-bootstrap; a truncation bootstraps from V(final observation), computed at that step.
+Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
+real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation
+bootstraps from V(final observation), computed at that step.
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ statistics drift as the policy changes, and A2C's one gradient step per rollout 
 
 Defaults: for MuJoCo v5 (8 envs x 16 steps, RMSprop 7e-4 annealed, GAE 0.95); at 1M steps Hopper-v5
 1219, Walker2d-v5 674.1 (mean of seeds 1, 2; docs/BENCHMARKS.md).
-Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh mujoco1m --print-jobs
---rerun --seeds 1 --algos a2c_continuous --envs InvertedPendulum`` prints the full command.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
+``./benchmark.sh mujoco1m --print-jobs --rerun --seeds 1 --algos a2c_continuous --envs InvertedPendulum``.
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation

@@ -20,10 +20,11 @@ threshold of 1 makes the fit a median that all but ignores the rare terminal tra
 diverged (to ~2e5 on CartPole within 120k steps) in our runs, while 10 behaves like the squared error of CleanRL's dqn.py.
 
 Defaults: RL Zoo's tuned CartPole-v1 DQN (hyperparams/dqn.yml) with lr 1e-3 instead of 2.3e-3: the greedy
-policy after 50k steps scores 500 in each of 10 episodes (seeds 1, 2). With a target copy every 10 env
-steps and training every 256, the target is the online network as it stood before each training phase.
-Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh classic --print-jobs
---rerun --seeds 1 --algos dqn --envs LunarLander`` prints the full command (history: benchmarks/notes.md).
+policy after 50k steps scores 500 in each of 10 episodes (seeds 1, 2; history: benchmarks/notes.md).
+With a target copy every 10 env steps and training every 256, the target is the online network as it
+stood before each training phase.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
+``./benchmark.sh classic --print-jobs --rerun --seeds 1 --algos dqn --envs LunarLander``
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``; the buffer stores it as next observation and only ``terminated``

@@ -17,8 +17,8 @@ and training frequency count env steps summed over the parallel envs.
 
 Defaults: CleanRL's dqn_atari.py (10M steps, 1M replay, learning from 80k steps, one update of 32 every
 4 steps, Adam 1e-4).
-Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh atari --print-jobs
---rerun --seeds 1 --algos dqn_atari --envs Pong`` prints the full command.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
+``./benchmark.sh atari --print-jobs --rerun --seeds 1 --algos dqn_atari --envs Pong``.
 
 Env (the same lines in every *_atari.py): the game of ``ALE/<Game>-v5`` in ale_py's native
 ``AtariVectorEnv`` (in C++ threads: 4 skipped frames with max-pooling of the last two, 84x84

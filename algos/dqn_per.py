@@ -25,10 +25,10 @@ are off-policy after the first step, as in Rainbow (no correction). ``--anneal-l
 learning rate linearly to 0.
 
 Defaults: for LunarLander-v3 at 300k steps (SLM-Lab's budget): 257.9, 204.9 (seeds 1, 2); the suite's
-tuned cell (4 gradient steps, 50k buffer, alpha 0.1, 2x256, ``--anneal-lr``) 273.6 (seeds 1-4).
-Tuned settings for other envs: ``overrides`` in benchmarks/suites.py (CartPole-v1: also tests/test_dqn.py's
-PER_CARTPOLE); ``./benchmark.sh classic --print-jobs --rerun --seeds 1 --algos dqn_per --envs CartPole``
-prints the full command (history: benchmarks/notes.md).
+tuned cell (4 gradient steps, 50k buffer, alpha 0.1, 2x256, ``--anneal-lr``) 273.6 (seeds 1-4; history:
+benchmarks/notes.md). CartPole-v1 settings that reach 500: also tests/test_dqn.py's PER_CARTPOLE.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
+``./benchmark.sh classic --print-jobs --rerun --seeds 1 --algos dqn_per --envs CartPole``
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``; the buffer stores it as next observation and only ``terminated``

@@ -15,8 +15,8 @@ annealing, advantage normalisation, global gradient-norm clipping.
 Defaults: RL Zoo's tuned CartPole-v1 PPO (8 envs x 32 steps, 20 epochs of one minibatch, lr 1e-3
 annealed, gamma 0.98, GAE lambda 0.8, no entropy bonus, no value clipping; RL Zoo also anneals the clip
 range): mean return 500 at 200k steps (seeds 1-4), >= 450 from ~65k.
-Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh classic --print-jobs
---rerun --seeds 1 --algos ppo --envs LunarLander`` prints the full command.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
+``./benchmark.sh classic --print-jobs --rerun --seeds 1 --algos ppo --envs LunarLander``.
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation

@@ -15,8 +15,8 @@ with the learning rate); the options of ppo.py (value clipping as OpenAI baselin
 symlog value targets) are kept.
 
 Defaults: the settings above, with Adam 2.5e-4 annealed, 4 minibatches, entropy 0.01; 10M steps.
-Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh atari --print-jobs
---rerun --seeds 1 --algos ppo_atari --envs Pong`` prints the full command.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
+``./benchmark.sh atari --print-jobs --rerun --seeds 1 --algos ppo_atari --envs Pong``.
 
 Env (the same lines in every *_atari.py): the game of ``ALE/<Game>-v5`` in ale_py's native
 ``AtariVectorEnv`` (in C++ threads: 4 skipped frames with max-pooling of the last two, 84x84
@@ -36,9 +36,9 @@ until the device, the ``/ 255`` happens inside the network. What each choice doe
   wrapper's own flag resets the whole game at each lost life: scores would be one life's.)
 - ALE v5 truncates a game at 108k frames (30 min); no-op starts randomise the start.
 
-Vector envs use Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset
-observation, and the real final observation sits in ``info["final_obs"]``. Termination zeroes the
-bootstrap; a truncation bootstraps from V(final observation), computed at that step.
+Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
+real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation
+bootstraps from V(final observation), computed at that step.
 """
 
 from __future__ import annotations

@@ -17,10 +17,10 @@ running std of the discounted return (then clipped to +-10), orthogonal init, 20
 gradient-norm clipping. Options as ppo.py: ``clip_vloss``, ``normalize_v_targets``,
 ``symlog_transform``.
 
-Defaults: those details, for MuJoCo v5; at 1M steps Hopper-v5 2576, Walker2d-v5 3643, HalfCheetah-v5
+Defaults: the details above, for MuJoCo v5; at 1M steps Hopper-v5 2576, Walker2d-v5 3643, HalfCheetah-v5
 1735 (mean of seeds 1, 2; docs/BENCHMARKS.md).
-Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh classic --print-jobs
---rerun --seeds 1 --algos ppo_continuous --envs Pendulum`` prints the full command.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
+``./benchmark.sh classic --print-jobs --rerun --seeds 1 --algos ppo_continuous --envs Pendulum``.
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation

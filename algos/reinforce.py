@@ -26,8 +26,8 @@ episode the estimator is the paper's).
 
 Defaults: for CartPole-v1 (4 envs x 128 steps, Adam 2e-3 annealed, ``--baseline normalize``): 498.4 at
 200k steps (mean of seeds 1-4; docs/BENCHMARKS.md).
-Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh classic --print-jobs
---rerun --seeds 1 --algos reinforce --envs LunarLander`` prints the full command.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
+``./benchmark.sh classic --print-jobs --rerun --seeds 1 --algos reinforce --envs LunarLander``.
 
 Termination ends the return (G after a terminal state is 0). A time-limit truncation bootstraps,
 ``G_T = r_T + gamma * V(final_obs)``, with the critic evaluated on ``info["final_obs"]`` at that step

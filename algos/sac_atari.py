@@ -17,8 +17,8 @@ is written with log(alpha) and the exact entropy (CleanRL averages over actions 
 Actions are uniform random until ``learning_starts``, then sampled from pi.
 
 Defaults: CleanRL's sac_atari.py settings (above), 5M steps.
-Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh atari --print-jobs
---rerun --seeds 1 --algos sac_atari --envs Pong`` prints the full command.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
+``./benchmark.sh atari --print-jobs --rerun --seeds 1 --algos sac_atari --envs Pong``.
 
 Env (the same lines in every *_atari.py): the game of ``ALE/<Game>-v5`` in ale_py's native
 ``AtariVectorEnv`` (in C++ threads: 4 skipped frames with max-pooling of the last two, 84x84

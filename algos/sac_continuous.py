@@ -21,8 +21,8 @@ alpha once every d critic updates (TD3's delay). log sigma is squashed into [-5,
 
 Defaults: for MuJoCo v5 (2x256 nets, batch 256, one update per env step after 5k random steps); Hopper-v5
 1463 at 100k steps (seed 1, run with --bf16; docs/BENCHMARKS.md).
-Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh classic --print-jobs
---rerun --seeds 1 --algos sac_continuous --envs Pendulum`` prints the full command.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
+``./benchmark.sh classic --print-jobs --rerun --seeds 1 --algos sac_continuous --envs Pendulum``.
 
 Speed: both critics are one module whose layer weights are stacked to shape (2, in, out), so twin Q
 is one batched matmul (torch.baddbmm) per layer; the actor and temperature losses share one

@@ -36,8 +36,8 @@ still maximises the minimum.
 
 Defaults: for CartPole-v1 (1 env, one update of 64 per env step, 2x64 nets, target entropy 0.5 log|A|):
 493.4 at 200k steps (mean of seeds 1-4; docs/BENCHMARKS.md).
-Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh classic --print-jobs
---rerun --seeds 1 --algos sac_discrete --envs Acrobot`` prints the full command.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
+``./benchmark.sh classic --print-jobs --rerun --seeds 1 --algos sac_discrete --envs Acrobot``.
 
 Speed: both critics are one module whose layer weights are stacked to shape (2, in, out), so twin Q
 is one batched matmul (torch.baddbmm) per layer; the actor and temperature losses share one

@@ -17,8 +17,8 @@ update per step, and the several passes over each batch (both for stability with
 
 Defaults: for CartPole-v1 (4 envs x 32 steps, Adam 5e-4 annealed, epsilon 1 to 0.01 over the first 10%):
 499.7 at 200k steps (mean of seeds 1-4; docs/BENCHMARKS.md).
-Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; ``./benchmark.sh classic --print-jobs
---rerun --seeds 1 --algos sarsa --envs LunarLander`` prints the full command.
+Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
+``./benchmark.sh classic --print-jobs --rerun --seeds 1 --algos sarsa --envs LunarLander``.
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``. Termination zeroes the bootstrap (no a' needed). A time-limit
