@@ -6,18 +6,19 @@
     python evaluate.py CHECKPOINT --render            # a window (needs a display)
 
 The checkpoint names the script that wrote it (``algos/<script>.py``) and the Args it was trained
-with; that script's ``evaluate`` builds the env and the network and plays the episodes.
+with; common/evaluation.py builds the env, that script's ``policy`` the network, and plays the episodes.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common.runs import fail, load_checkpoint, render_off_screen
+from common.checkpoints import load_checkpoint
+from common.envs import render_off_screen
+from common.evaluation import evaluate
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -34,28 +35,10 @@ def main(argv: list[str] | None = None) -> dict:
     if cli.capture_video:
         render_off_screen()  # before anything imports mujoco
 
-    state = load_checkpoint(cli.checkpoint, mmap=True)
-    script = state.get("script")
-    if script is None:
-        fail(
-            f"{cli.checkpoint} does not name the script that wrote it (a checkpoint from before evaluate.py)"
-        )
-    try:
-        module = importlib.import_module(f"algos.{script}")
-    except ModuleNotFoundError:
-        fail(f"{cli.checkpoint} was written by algos/{script}.py, which this checkout does not have")
-    if not hasattr(module, "evaluate"):
-        fail(f"algos/{script}.py has no evaluate() yet")
-    env_id = state["args"].get("env_id", "?")
+    state = load_checkpoint(cli.checkpoint, mmap=True)  # a cheap look at what wrote it
+    script, env_id = state.get("script", "?"), state.get("args", {}).get("env_id", "?")
     del state
-    result = module.evaluate(
-        cli.checkpoint,
-        episodes=cli.episodes,
-        greedy=not cli.stochastic,
-        capture_video=cli.capture_video,
-        render=cli.render,
-        seed=cli.seed,
-    )
+    result = evaluate(cli.checkpoint, cli.episodes, not cli.stochastic, cli.capture_video, cli.render, cli.seed)
     mode = "stochastic" if cli.stochastic else "greedy"
     print(
         f"{script} on {env_id}: return {result['mean']:.2f} +/- {result['std']:.2f} "

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.record import NOT_CONFIG, RESULTS_DIR, ROOT, config_value, read_records, results_dir_of  # noqa: E402
 from benchmarks.suites import ALL_SCRIPTS, SB3_ALGORITHM, SUITES  # noqa: E402
-from common.runs import fail  # noqa: E402
+from common.errors import fail  # noqa: E402
 from common.scripts import defaults, load_script, to_argv  # noqa: E402
 
 # Args fields that say where files go or how a run is watched: not part of a job's identity.
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     workers = 1 if opts.suite == "throughput" else min(opts.jobs, len(jobs))
     if workers > 1:  # the scripts' auto thread count (--torch-threads 0) shares the cores between the jobs
-        from common.runs import physical_cores
+        from common.device import physical_cores
 
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, physical_cores() // workers)))
     if opts.suite == "throughput" and opts.jobs > 1:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.record import append_record, common_fields  # noqa: E402
-from common.runs import RunEnded, fail  # noqa: E402
+from common.errors import RunEnded, fail  # noqa: E402
 from common.scripts import load_script, to_argv  # noqa: E402
 
 CURVE_POINTS = 200
@@ -109,7 +109,7 @@ def measure_env_only(module, args) -> dict:
     """Random actions through the script's vector env: steps per second with no learning at all."""
     import numpy as np
 
-    from common.runs import check_env_id
+    from common.envs import check_env_id
 
     check_env_id(args.env_id)  # registers ALE's ids, as the scripts' train() does
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,7 +18,9 @@ import math
 import re
 from typing import Any
 
-from common.runs import _script_name, atari_v5_id, fail, render_off_screen
+from common.envs import atari_v5_id, render_off_screen
+from common.errors import fail
+from common.runs import _script_name
 
 # A range is ">= a", "> a", or an interval "[a, b]", "(a, b]", "[a, b)", "(a, b)"; "any" is any
 # finite number. Floats must be finite; None (an optional argument left unset) is not checked; a

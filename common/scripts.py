@@ -14,22 +14,9 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from common.runs import fail
+from common.errors import fail, one_line
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def one_line(text: str) -> str:
-    """One line out of an error text: tyro's boxed message becomes its first line with a colon,
-    plus its "Perhaps you meant" suggestion."""
-    lines = [line.strip(" │╭╮╰╯─\t") for line in str(text).splitlines()]
-    lines = [line for line in lines if line.strip("-")]
-    found = next((line for line in lines if ":" in line and not line.startswith("Perhaps")), None)
-    if found is None:
-        return lines[0] if lines else "failed"
-    if "Perhaps you meant:" in lines:
-        found += f" (perhaps {lines[lines.index('Perhaps you meant:') + 1]})"
-    return found
 
 
 def resolve(path: str | Path) -> Path:

@@ -12,6 +12,8 @@ import pytest
 import torch
 from conftest import run_script
 
+from common import evaluation
+
 pytest.importorskip("ale_py")
 pytest.importorskip("cv2")
 
@@ -58,7 +60,7 @@ def test_atari_env_logs_raw_score_and_learns_from_clipped():
     import gymnasium as gym
 
     from algos import dqn_atari
-    from common.runs import check_env_id
+    from common.envs import check_env_id
 
     args = dqn_atari.Args(env_id="ALE/Breakout-v5", num_envs=2)
     check_env_id(args.env_id)
@@ -172,7 +174,7 @@ def test_atari_sigterm_resume_evaluate(script, tmp_path, monkeypatch):
         assert state["buffer"]["valid"].sum() > 0 and state["priorities"][0].sum() > 0
     resumed = module.train(dataclasses_replace(args, resume=ckpt))
     assert resumed["global_step"] == 96 and resumed["run_dir"] == os.path.dirname(os.path.dirname(ckpt))
-    result = module.evaluate(ckpt, episodes=1)
+    result = evaluation.evaluate(ckpt, episodes=1)
     assert result["lengths"][0] > 100 and -21 <= result["mean"] <= 21, result
 
 

@@ -24,7 +24,7 @@ def test_native_and_gymnasium_engines_agree():
     the episode's first frame), the raw rewards the statistics log, the sign(r) the learner sees,
     terminated, truncated, lives and info["final_obs"] are equal at every step."""
     from algos import dqn_atari
-    from common.runs import check_env_id
+    from common.envs import check_env_id
 
     check_env_id("ALE/Breakout-v5")
     common = {"env_id": "ALE/Breakout-v5", "num_envs": 2, "repeat_action_probability": 0.0, "noop_max": 0}

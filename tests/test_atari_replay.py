@@ -11,7 +11,7 @@ pytest.importorskip("cv2")
 
 import gymnasium as gym  # noqa: E402
 
-from common.runs import check_env_id  # noqa: E402
+from common.envs import check_env_id  # noqa: E402
 
 
 def rollout_check(module, num_envs=2, slots=90, steps=700, seed=3):

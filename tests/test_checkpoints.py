@@ -48,7 +48,8 @@ import pytest
 import torch
 from conftest import ROOT, assert_one_line_error
 
-from common.runs import Run, load_checkpoint, load_optimizer
+from common.checkpoints import load_checkpoint, load_optimizer, write_atomic
+from common.evaluation import evaluate
 
 
 @dataclass
@@ -323,7 +324,7 @@ def test_checkpoint_buffer_auto():
     from types import SimpleNamespace
 
     from algos.dqn_atari import FrameReplayBuffer
-    from common.runs import AUTO_BUFFER_LIMIT, keeps_buffer
+    from common.checkpoints import AUTO_BUFFER_LIMIT, keeps_buffer
 
     def buffer_of(nbytes):  # an array of nbytes that takes no memory
         return SimpleNamespace(a=np.broadcast_to(np.uint8(0), (nbytes,)), size=nbytes)
@@ -340,7 +341,7 @@ def test_checkpoint_buffer_auto():
 @pytest.mark.parametrize("script", PARAMS)
 def test_resume_cli_takes_checkpoint_args(script, straight_runs, monkeypatch):
     """`python algos/X.py --resume CKPT [flags]`: the checkpoint's Args are the defaults, flags override."""
-    from common.runs import cli
+    from common.cli import cli
 
     path = checkpoint_of(straight_runs(script))
     monkeypatch.setattr(sys, "argv", [f"{script.name}.py", "--resume", path, "--total-timesteps", "123"])
@@ -438,10 +439,10 @@ def test_non_finite_loss_keeps_checkpoint(script, straight_runs, tmp_path, capfd
 @pytest.mark.parametrize("script", PARAMS)
 def test_evaluate(script, straight_runs):
     path = checkpoint_of(straight_runs(script))
-    first = module_of(script).evaluate(path, episodes=2, greedy=script.greedy_eval)
+    first = evaluate(path, episodes=2, greedy=script.greedy_eval)
     assert len(first["returns"]) == 2 and np.isfinite(first["mean"]) and first["std"] >= 0
-    assert module_of(script).evaluate(path, episodes=2, greedy=script.greedy_eval) == first  # same seed
-    stochastic = module_of(script).evaluate(path, episodes=1, greedy=False, capture_video=True)
+    assert evaluate(path, episodes=2, greedy=script.greedy_eval) == first  # same seed
+    stochastic = evaluate(path, episodes=1, greedy=False, capture_video=True)
     assert len(stochastic["returns"]) == 1
     videos = glob.glob(f"{Path(path).parent.parent}/videos/eval-latest-episode-*.mp4")
     assert len(videos) == 1 and os.path.getsize(videos[0]) > 0
@@ -482,12 +483,11 @@ class Explodes:
 
 def test_interrupted_write_keeps_latest(tmp_path, capsys):
     args = make_args(SCRIPTS[0], tmp_path)
-    run = Run(args)
+    path = tmp_path / "latest.pt"
     good = {"global_step": 1, "weights": torch.ones(1000), "args": dataclasses.asdict(args)}
-    path = run.save_checkpoint(good)
+    write_atomic(good, path)
     with pytest.raises(RuntimeError, match="killed during the write"):
-        run.save_checkpoint({"global_step": 2, "weights": torch.zeros(1000), "late": Explodes()})
-    run.finish(0)
+        write_atomic({"global_step": 2, "weights": torch.zeros(1000), "late": Explodes()}, path)
     assert Path(f"{path}.tmp").exists()  # the half-written temp file
     state = load_checkpoint(str(path))
     assert state["global_step"] == 1 and torch.equal(state["weights"], good["weights"])

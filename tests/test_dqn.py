@@ -9,6 +9,7 @@ import torch
 from conftest import assert_one_line_error, assert_run_folder, run_script, suite_overrides
 
 from algos import dqn, dqn_per
+from common import evaluation
 
 TINY_ID = "fdrl-test/TinyTruncation-v0"
 
@@ -146,7 +147,7 @@ def test_prioritized_buffer_priorities_and_weights():
 
 def greedy_return(summary: dict, module) -> dict:
     """The final network's greedy policy on 10 fresh episodes (``evaluate`` on the saved checkpoint)."""
-    return module.evaluate(f"{summary['run_dir']}/checkpoints/latest.pt", episodes=10)
+    return evaluation.evaluate(f"{summary['run_dir']}/checkpoints/latest.pt", episodes=10)
 
 
 def test_dqn_learns_cartpole(runs_dir):

@@ -12,6 +12,8 @@ import torch
 from conftest import assert_one_line_error, run_script
 from gymnasium.wrappers.utils import RunningMeanStd
 
+from common import evaluation
+
 SCRIPTS = ["ppo_continuous", "a2c_continuous"]
 
 
@@ -328,7 +330,7 @@ def test_ppo_continuous_cli_hopper(tmp_path):
     for tag in ("charts/SPS", "losses/value_loss", "perf/env_s", "perf/inference_s", "perf/update_s"):
         assert tag in tags, tags
 
-    from common.runs import load_checkpoint
+    from common.checkpoints import load_checkpoint
 
     ckpt = f"{run_dir}/checkpoints/latest.pt"
     saved = load_checkpoint(ckpt)
@@ -375,7 +377,7 @@ def test_continuous_evaluate(script, runs_dir):
     summary = module.train(
         module.Args(env_id="Pendulum-v1", total_timesteps=512, save_model=True, runs_dir=runs_dir, **extra)
     )
-    result = module.evaluate(f"{summary['run_dir']}/checkpoints/latest.pt", episodes=2)
+    result = evaluation.evaluate(f"{summary['run_dir']}/checkpoints/latest.pt", episodes=2)
     assert len(result["returns"]) == 2 and np.isfinite(result["mean"])
 
 

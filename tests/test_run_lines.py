@@ -17,6 +17,9 @@ class Args:
     exp_name: str = "lines"
     seed: int = 1
     total_timesteps: int = 1000
+    torch_threads: int = 1
+    torch_deterministic: bool = True
+    cuda: bool = False
 
 
 def strict_json(text: str):
@@ -70,7 +73,7 @@ def test_evaluation_counts_agent_steps_and_prints_each_episode(capsys):
     import gymnasium as gym
     from conftest import CountingEnv
 
-    from common.runs import run_episodes
+    from common.evaluation import run_episodes
 
     class SkipFour(gym.Wrapper):
         def step(self, action):

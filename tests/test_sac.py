@@ -11,6 +11,7 @@ import torch
 from conftest import assert_one_line_error, assert_run_folder, run_script
 
 from algos import sac_continuous, sac_discrete
+from common import evaluation
 
 
 def last_returns(run_dir: str, n: int) -> float:
@@ -280,9 +281,8 @@ def test_sac_cli_smoke_and_resume(tmp_path, script, env_id):
     out = run_script(script, *common, "--total-timesteps", "400", "--resume", ckpt, "--exp-name", "resumed")
     assert out.returncode == 0, out.stderr
     assert "step       400" in out.stdout
-    module = sac_continuous if script == "sac_continuous.py" else sac_discrete
     for greedy in (True, False):
-        result = module.evaluate(ckpt, episodes=2, greedy=greedy)
+        result = evaluation.evaluate(ckpt, episodes=2, greedy=greedy)
         assert len(result["returns"]) == 2 and np.isfinite(result["mean"])
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import ROOT, assert_one_line_error, run_script
 
-from common.runs import MANY_THREADS, MANY_THREADS_FROM, physical_cores, threads_for
+from common.device import MANY_THREADS, MANY_THREADS_FROM, physical_cores, threads_for
 
 SCRIPTS = sorted(os.path.basename(p)[:-3] for p in glob.glob(str(ROOT / "algos" / "*.py")))
 

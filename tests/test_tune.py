@@ -42,12 +42,12 @@ class Args:
 
 
 def train(args, report=None):
-    from common.runs import fail
+    from common.errors import fail
 
     if args.mode == "badarg":
         fail("--mode badarg is not allowed")
     if args.mode == "stop":  # what Run.finish raises after a SIGTERM
-        from common.runs import Stopped
+        from common.errors import Stopped
 
         raise Stopped("stopped by SIGTERM at step 100; no checkpoint written", "SIGTERM", {})
     value, step = 0.0, 0
@@ -221,7 +221,7 @@ def test_train_ends_with_typed_outcomes(tmp_path):
     """The contract the tools rely on: train() returns its summary or raises BadInput (exit 2),
     TrainingFailed (exit 1) or Stopped (exit 1, with the summary it wrote)."""
     from algos.ppo import Args, train
-    from common.runs import BadInput, Stopped, TrainingFailed, fail
+    from common.errors import BadInput, Stopped, TrainingFailed, fail
 
     with pytest.raises(BadInput) as bad:
         train(Args(env_id="NoSuchEnv-v0", runs_dir=str(tmp_path)))

@@ -8,7 +8,7 @@ import difflib
 import json
 from pathlib import Path
 
-from common.runs import fail
+from common.errors import fail
 
 SPACES_DIR = Path(__file__).resolve().parent / "spaces"
 

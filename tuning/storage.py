@@ -20,8 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from common.runs import fail
-from common.scripts import one_line
+from common.errors import fail, one_line
 
 
 def file_of(url: str) -> Path | None:

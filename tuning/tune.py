@@ -64,8 +64,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common.runs import BadInput, RunEnded, Stopped, fail  # noqa: E402
-from common.scripts import flag_tokens, given_fields, load_script, one_line, parse_args  # noqa: E402
+from common.errors import (  # noqa: E402
+    BadInput,
+    RunEnded,
+    Stopped,
+    fail,
+    one_line,  # noqa: E402
+)
+from common.scripts import flag_tokens, given_fields, load_script, parse_args  # noqa: E402
 from tuning.space import decode, load_space, suggest, to_field  # noqa: E402
 from tuning.storage import Ledger, file_of, is_evaluated, open_storage, storage_tag  # noqa: E402
 
