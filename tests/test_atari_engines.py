@@ -8,7 +8,6 @@ so this comparison turns both off; the native engine also counts the 108k-frame 
 the no-ops. Neither changes what the scripts learn or report."""
 
 import importlib
-import inspect
 
 import numpy as np
 import pytest
@@ -59,21 +58,12 @@ def test_native_and_gymnasium_engines_agree():
 def test_first_stacks_repeat_the_first_frame():
     """An episode's first stacks repeat its first frame where ale_py leaves zeros, in obs and in the
     final obs of an episode shorter than the stack."""
-    from algos.dqn_atari import RepeatFirstFrame
+    from common.atari import RepeatFirstFrame
 
     x = lambda v: np.full((84, 84), v, np.uint8)  # noqa: E731
     stacks = np.stack([np.stack([x(0), x(0), x(0), x(7)]), np.stack([x(0), x(0), x(5), x(6)])])
     filled = RepeatFirstFrame.fill(stacks.copy(), np.array([1, 2]))
     assert [s[:, 0, 0].tolist() for s in filled] == [[7, 7, 7, 7], [5, 5, 5, 6]]
-
-
-@pytest.mark.parametrize("script", SCRIPTS[:-1])
-def test_every_atari_script_builds_its_envs_alike(script):
-    """make_envs and RepeatFirstFrame are the same lines in every *_atari.py (what the test above
-    checks for dqn_atari holds for all four)."""
-    module, dqn = importlib.import_module(f"algos.{script}"), importlib.import_module("algos.dqn_atari")
-    for name in ("make_env", "make_envs", "RepeatFirstFrame"):
-        assert inspect.getsource(getattr(module, name)) == inspect.getsource(getattr(dqn, name)), name
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

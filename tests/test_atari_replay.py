@@ -11,6 +11,7 @@ pytest.importorskip("cv2")
 
 import gymnasium as gym  # noqa: E402
 
+from common.atari import make_env  # noqa: E402
 from common.envs import check_env_id  # noqa: E402
 
 
@@ -23,7 +24,7 @@ def rollout_check(module, num_envs=2, slots=90, steps=700, seed=3):
     args = module.Args(env_id="ALE/Breakout-v5")
 
     def make(i):
-        thunk = module.make_env(args.env_id, i, False, "", args)
+        thunk = make_env(args.env_id, i, False, "", args)
         return (lambda: gym.wrappers.TimeLimit(thunk(), 60)) if i == 0 else thunk
 
     envs = gym.vector.SyncVectorEnv(

@@ -1,0 +1,82 @@
+"""Atari envs for the four *_atari.py scripts, one way for all: ale_py's native vector env (the
+default: emulation, frame skip, preprocessing and stacking in C++ threads) or Gymnasium's wrapper
+stack (``--engine gymnasium``: videos), with the same semantics (tests/test_atari_engines.py).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+
+def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args):
+    def thunk():
+        render_mode = "rgb_array" if capture_video and idx == 0 else None
+        env = gym.make(
+            env_id,
+            frameskip=1,
+            repeat_action_probability=args.repeat_action_probability,
+            render_mode=render_mode,
+        )
+        if render_mode:
+            env = gym.wrappers.RecordVideo(env, video_dir)
+        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
+        return gym.wrappers.FrameStackObservation(env, 4)
+
+    return thunk
+
+
+class RepeatFirstFrame(gym.vector.VectorWrapper):
+    """ale_py's native stacks start an episode as [0, 0, 0, x0]; this fills the zeros with x0, as
+    Gymnasium's ``FrameStackObservation`` and the replay memory's stacks do: [x0, x0, x0, x0]."""
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.frames = np.ones(self.num_envs, dtype=np.int64)  # frames of its episode in each stack
+        return self.fill(obs, self.frames), info
+
+    def step(self, actions):
+        obs, rewards, terminated, truncated, info = self.env.step(actions)
+        ended = terminated | truncated
+        if "final_obs" in info:  # SAME_STEP: the ended episodes' real last stacks
+            self.fill(info["final_obs"], np.where(ended, self.frames + 1, 4))
+        self.frames = np.where(ended, 1, np.minimum(self.frames + 1, 4))
+        return self.fill(obs, self.frames), rewards, terminated, truncated, info
+
+    @staticmethod
+    def fill(stacks: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        for e in np.flatnonzero(frames < 4):
+            stacks[e, : 4 - frames[e]] = stacks[e, 4 - frames[e]]
+        return stacks
+
+
+def make_envs(args, video_dir: str) -> gym.vector.VectorEnv:
+    """``args.num_envs`` Atari envs as ALE v5 with the standard preprocessing (sticky actions
+    ``args.repeat_action_probability``, up to ``args.noop_max`` no-ops at reset, frame skip 4 with
+    max-pool, 84x84 gray, 4 stacked frames), SAME_STEP autoreset; statistics of the raw score, then
+    sign(r) for the learner (order matters). ``args.engine``: ``native`` (ale_py's C++ vector env,
+    ``args.env_threads``) or ``gymnasium`` (the wrapper stack; video capture of env 0)."""
+    if args.engine == "native":
+        from ale_py.vector_env import AtariVectorEnv
+
+        spec = gym.spec(args.env_id).kwargs  # its defaults: frame skip 4 with max-pool, 84x84 gray, stack 4
+        envs = AtariVectorEnv(
+            spec["game"],
+            args.num_envs,
+            num_threads=args.env_threads,
+            max_num_frames_per_episode=spec["max_num_frames_per_episode"],
+            repeat_action_probability=args.repeat_action_probability,
+            noop_max=args.noop_max,
+            reward_clipping=False,  # the raw score: sign(r) comes last, outside the statistics
+            use_fire_reset=False,  # as AtariPreprocessing
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
+        envs = RepeatFirstFrame(envs)
+    else:
+        vector_env = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
+        envs = vector_env(
+            [make_env(args.env_id, i, args.capture_video, video_dir, args) for i in range(args.num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    return gym.wrappers.vector.TransformReward(envs, np.sign)
