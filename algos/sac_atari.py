@@ -152,9 +152,8 @@ class Args:
     checkpoint_every: int = 0
     """also write a checkpoint every this many env steps (0: never)"""
     checkpoint_buffer: Literal["auto", "on", "off"] = "auto"
-    """put the replay buffer into checkpoints for an exact resume (auto: where its arrays take <= 2 GiB, i.e.
-    up to ~300k frames: not the default 1M, ~6.6 GiB); without it a resumed run refills it with the current
-    policy before updating again"""
+    """put the replay buffer into checkpoints for an exact resume (auto: where its arrays take <= 2 GiB, ~300k
+    frames); without it a resumed run refills it with the current policy before updating again"""
     resume: str | None = None
     """path of a checkpoint to continue training from"""
     runs_dir: str = "runs"
@@ -214,14 +213,7 @@ class TwinQNetwork(nn.Module):
         return torch.stack([critic(x) for critic in self.critics])
 
 
-def soft_q_targets(
-    rewards: torch.Tensor,
-    terminated: torch.Tensor,
-    next_q_values: torch.Tensor,
-    next_log_probs: torch.Tensor,
-    alpha: torch.Tensor | float,
-    gamma: float,
-) -> torch.Tensor:
+def soft_q_targets(rewards, terminated, next_q_values, next_log_probs, alpha, gamma: float) -> torch.Tensor:
     """Exact soft target, shapes rewards/terminated (B,), next_q_values (2, B, |A|), next_log_probs (B, |A|):
 
     y = r + gamma * (1 - terminated) * sum_a pi(a|s') (min_i Q_targ_i(s', a) - alpha * log pi(a|s'))
@@ -239,12 +231,7 @@ def critic_loss(q_values: torch.Tensor, actions: torch.Tensor, q_targets: torch.
     return (q_taken - q_targets).square().mean(1).sum()
 
 
-def policy_losses(
-    log_probs: torch.Tensor,
-    q_values: torch.Tensor,
-    log_alpha: torch.Tensor,
-    target_entropy: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def policy_losses(log_probs, q_values, log_alpha, target_entropy: float) -> tuple[torch.Tensor, ...]:
     """Actor and temperature losses sharing one entropy; log_probs (B, |A|), q_values (2, B, |A|) detached.
 
     L_pi = E_s[ sum_a pi(a|s) (alpha * log pi(a|s) - min_i Q_i(s, a)) ]
@@ -457,7 +444,8 @@ def train(args: Args, report=None) -> dict:
         actor_optimizer.zero_grad(set_to_none=True)
         (pi_loss + temperature_loss if args.autotune else pi_loss).backward()
         actor_optimizer.step()
-        stats[:] = torch.stack([qf_loss.detach(), q_values.detach().mean(), pi_loss.detach(), entropy])
+        stats[2:] = torch.stack([pi_loss.detach(), entropy])
+        stats[:2] = torch.stack([qf_loss.detach(), q_values.detach().mean()])
 
     while global_step < args.total_timesteps:
         if global_step < args.learning_starts:  # warm-up (a refill after --resume uses the policy)
@@ -474,26 +462,21 @@ def train(args: Args, report=None) -> dict:
         run.log_episodes(global_step, info)
 
         # Easy to overlook: for an ended episode next_obs is already the reset observation (SAME_STEP);
-        # the buffer takes the transition's next frame from info["final_obs"], so that truncation bootstraps from it.
+        # the transition must end in the real final frame (info["final_obs"]): truncation bootstraps from it.
         ended = terminated | truncated
         if args.terminal_on_life_loss:  # for learning only; the game goes on
             terminated = terminated | (info["lives"] < lives)
         lives = info["lives"]
         buffer.add(actions, rewards, terminated, next_obs, ended, info.get("final_obs"))
 
-        if global_step >= updates_from:
-            for _ in range(
-                global_step // args.update_frequency - (global_step - args.num_envs) // args.update_frequency
-            ):
+        if global_step >= updates_from:  # an update every update_frequency env steps
+            previous = global_step - args.num_envs
+            for _ in range(global_step // args.update_frequency - previous // args.update_frequency):
                 update()
                 updates += 1
-            crossed = (
-                global_step // args.target_network_frequency
-                != (global_step - args.num_envs) // args.target_network_frequency
-            )
-            if crossed:
+            if global_step // args.target_network_frequency != previous // args.target_network_frequency:
                 with torch.no_grad():
-                    torch._foreach_lerp_(target_params, online_params, args.tau)  # tau 1: a copy
+                    torch._foreach_lerp_(target_params, online_params, args.tau)  # tau = 1: a copy
 
         crossed = global_step // args.log_every != (global_step - args.num_envs) // args.log_every
         if crossed or run.stop_signal is not None or global_step >= args.total_timesteps:

@@ -224,9 +224,7 @@ class Actor(nn.Module):
         return squashed_gaussian_sample(mean, log_std, torch.randn_like(mean))
 
 
-def squashed_gaussian_sample(
-    mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def squashed_gaussian_sample(mean, log_std, noise) -> tuple[torch.Tensor, torch.Tensor]:
     """a = tanh(u), u = mean + exp(log_std) * noise, and log pi(a|s), shapes (B, A) -> (B, A), (B,).
 
     log pi(a|s) = sum_i [ -noise_i^2 / 2 - log_std_i - log(2 pi) / 2 - log(1 - tanh(u_i)^2) ], with
@@ -238,14 +236,7 @@ def squashed_gaussian_sample(
     return torch.tanh(u), per_dim.sum(-1) + constant
 
 
-def soft_q_targets(
-    rewards: torch.Tensor,
-    terminated: torch.Tensor,
-    next_q_values: torch.Tensor,
-    next_log_probs: torch.Tensor,
-    alpha: torch.Tensor | float,
-    gamma: float,
-) -> torch.Tensor:
+def soft_q_targets(rewards, terminated, next_q_values, next_log_probs, alpha, gamma: float) -> torch.Tensor:
     """Clipped double-Q soft target, shapes rewards/terminated/next_log_probs (B,), next_q_values (2, B):
 
     y = r + gamma * (1 - terminated) * (min_i Q_targ_i(s', a') - alpha * log pi(a'|s'))

@@ -232,13 +232,7 @@ class Actor(nn.Module):
 
 
 def soft_q_targets(
-    rewards: torch.Tensor,
-    terminated: torch.Tensor,
-    next_q_values: torch.Tensor,
-    next_log_probs: torch.Tensor,
-    alpha: torch.Tensor | float,
-    gamma: float,
-    target_q: str = "min",
+    rewards, terminated, next_q_values, next_log_probs, alpha, gamma: float, target_q: str = "min"
 ) -> torch.Tensor:
     """Exact soft target, shapes rewards/terminated (B,), next_q_values (2, B, |A|), next_log_probs (B, |A|):
 
@@ -269,12 +263,7 @@ def critic_loss(q_values: torch.Tensor, actions: torch.Tensor, q_targets: torch.
     return (q_taken - q_targets).square().mean(1).sum()
 
 
-def policy_losses(
-    log_probs: torch.Tensor,
-    q_values: torch.Tensor,
-    log_alpha: torch.Tensor,
-    target_entropy: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def policy_losses(log_probs, q_values, log_alpha, target_entropy: float) -> tuple[torch.Tensor, ...]:
     """Actor and temperature losses sharing one entropy; log_probs (B, |A|), q_values (2, B, |A|) detached.
 
     L_pi = E_s[ sum_a pi(a|s) (-min_i Q_i(s, a)) - alpha * H(s) ]
