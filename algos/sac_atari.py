@@ -1,7 +1,4 @@
-"""SAC for Atari: Christodoulou 2019, "Soft Actor-Critic for Discrete Action Settings", from pixels:
-sac_discrete.py with a Nature-CNN encoder (Mnih et al. 2015) in the actor and in each critic, and
-CleanRL's sac_atari.py settings (1M replay, batch 64, learning from 20k steps, an update every 4 steps,
-target critics copied every 8000 steps, target entropy 0.89 * log|A|).
+"""SAC for Atari: Christodoulou 2019, "Soft Actor-Critic for Discrete Action Settings", from pixels.
 
 With a finite action set the policy's expectations are sums, so no sampling and no
 reparameterisation are needed: the critics output Q(s, .) for every action, the actor outputs
@@ -16,10 +13,13 @@ pi(.|s), and every expectation over actions is exact (eqs. 10-12 of the paper):
 log pi comes from one log_softmax (then .exp() gives pi). target_entropy = ``target_entropy_scale * log|A|``.
 
 Deviations: the actor's loss uses the critics' Q(s, .) from the forward pass of the critic loss
-(detached, i.e. from just before this step's critic update) instead of a second forward pass after it.
-The temperature is learned as log(alpha) and its loss uses log(alpha) (SB3's convention).
+(detached, i.e. from just before this step's critic update) instead of a second forward pass after it
+(two CNN forwards saved; CleanRL recomputes them). The temperature is learned as log(alpha) and its loss
+uses log(alpha) and the exact entropy (SB3's convention; CleanRL averages alpha's loss over the actions).
 
-Defaults: CleanRL's sac_atari.py settings (above), 5M steps.
+Defaults: CleanRL's sac_atari.py (a Nature-CNN encoder, Mnih et al. 2015, in the actor and in each critic;
+1M replay, batch 64, learning from 20k steps, an update every 4 steps, target critics copied every 8000
+steps, target entropy 0.89 * log|A|), 5M steps.
 Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
 ``./benchmark.sh atari --print-jobs --rerun --seeds 1 --algos sac_atari --envs Pong``.
 
