@@ -337,10 +337,7 @@ def train(args: Args, report=None) -> dict:
         else:
             with torch.inference_mode():
                 logits = actor(torch.as_tensor(next_obs, device=device))
-                # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
-                actions = (
-                    torch.argmax(logits - torch.empty_like(logits).exponential_().log(), 1).cpu().numpy()
-                )
+                actions = torch.multinomial(logits.softmax(1), 1).squeeze(1).cpu().numpy()
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
         global_step += args.num_envs
         run.log_episodes(global_step, info)
