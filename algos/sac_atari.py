@@ -151,7 +151,7 @@ class Args:
     save_model: bool = False
     """write a checkpoint at the end of training"""
     checkpoint_every: int = 0
-    """also write a checkpoint every this many env steps (0: never)"""
+    """also write a checkpoint every this many env steps, at the first log point past each multiple (0: never)"""
     checkpoint_buffer: Literal["auto", "on", "off"] = "auto"
     """put the replay buffer into checkpoints for an exact resume (auto: where its arrays take <= 2 GiB, ~300k
     frames); without it a resumed run refills it with the current policy before updating again"""
