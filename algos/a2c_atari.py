@@ -406,8 +406,8 @@ def train(args: Args, report=None) -> dict:
                 obs = torch.as_tensor(next_obs, device=device)
                 obs_buf[step] = obs
                 logits, value = agent(obs)
-                # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
-                action = torch.argmax(logits - torch.empty_like(logits).exponential_().log(), dim=1)
+                dist = torch.distributions.Categorical(logits=logits)
+                action = dist.sample()
                 actions[step] = action
                 values[step] = value
 

@@ -558,8 +558,7 @@ def train(args: Args, report=None) -> dict:
         else:
             with torch.inference_mode():
                 logits = actor(torch.as_tensor(obs, device=device))
-                # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
-                actions = torch.argmax(logits - torch.empty_like(logits).exponential_().log(), dim=1)
+                actions = torch.distributions.Categorical(logits=logits).sample()
             actions = actions.cpu().numpy()
 
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
