@@ -316,8 +316,7 @@ def train(args: Args, report=None) -> dict:
                 obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
                 obs_buf[step] = obs
                 logits = agent.actor(obs)
-                dist = torch.distributions.Categorical(logits=logits)
-                action = dist.sample()
+                action = torch.multinomial(logits.softmax(1), 1).squeeze(1)
                 actions[step] = action
                 values[step] = agent.critic(obs).squeeze(1)
 

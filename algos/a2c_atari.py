@@ -406,8 +406,7 @@ def train(args: Args, report=None) -> dict:
                 obs = torch.as_tensor(next_obs, device=device)
                 obs_buf[step] = obs
                 logits, value = agent(obs)
-                dist = torch.distributions.Categorical(logits=logits)
-                action = dist.sample()
+                action = torch.multinomial(logits.softmax(1), 1).squeeze(1)
                 actions[step] = action
                 values[step] = value
 

@@ -418,10 +418,9 @@ def train(args: Args, report=None) -> dict:
                 obs = torch.as_tensor(next_obs, device=device)
                 obs_buf[step] = obs
                 logits, value = agent(obs)
-                dist = torch.distributions.Categorical(logits=logits)
-                action = dist.sample()
+                action = torch.multinomial(logits.softmax(1), 1).squeeze(1)
                 actions[step] = action
-                log_probs[step] = dist.log_prob(action)
+                log_probs[step] = torch.log_softmax(logits, 1).gather(1, action.unsqueeze(1)).squeeze(1)
                 values[step] = value
 
                 next_obs, reward, term, trunc, info = envs.step(action.cpu().numpy())

@@ -174,7 +174,7 @@ class Policy(nn.Module):
     def sample(self, obs: torch.Tensor) -> torch.Tensor:
         out = self.actor(obs)
         if self.discrete:
-            return torch.distributions.Categorical(logits=out).sample()
+            return torch.multinomial(out.softmax(1), 1).squeeze(1)
         return out + self.log_std.exp() * torch.randn_like(out)
 
     def log_prob_entropy(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

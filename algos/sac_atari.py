@@ -558,7 +558,7 @@ def train(args: Args, report=None) -> dict:
         else:
             with torch.inference_mode():
                 logits = actor(torch.as_tensor(obs, device=device))
-                actions = torch.distributions.Categorical(logits=logits).sample()
+                actions = torch.multinomial(logits.softmax(1), 1).squeeze(1)
             actions = actions.cpu().numpy()
 
         next_obs, rewards, terminated, truncated, info = envs.step(actions)

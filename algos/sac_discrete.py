@@ -454,7 +454,7 @@ def train(args: Args, report=None) -> dict:
             with torch.inference_mode():
                 obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
                 log_probs = actor(obs)
-                actions = torch.distributions.Categorical(logits=log_probs).sample().cpu().numpy()
+                actions = torch.multinomial(log_probs.exp(), 1).squeeze(1).cpu().numpy()
         obs = next_obs
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
         global_step += args.num_envs
