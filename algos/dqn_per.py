@@ -372,14 +372,17 @@ def compute_loss(q_network, target_network, batch, weights, args: Args):
     return loss, (q_values - q_targets).detach(), q_values.detach()
 
 
-def numpy_forward(net: nn.Sequential, x: np.ndarray) -> np.ndarray:
-    # 1.1x steps/s over acting with torch: numpy's per-call cost is a fraction of torch's for one row
-    for layer in net:  # Linear, ReLU, Tanh (CPU weights, read in place)
-        if isinstance(layer, nn.Linear):
-            x = x @ layer.weight.detach().numpy().T + layer.bias.detach().numpy()
-        else:
-            x = np.maximum(x, np.float32(0)) if isinstance(layer, nn.ReLU) else np.tanh(x)
-    return x
+def numpy_q(net: nn.Sequential, activation: str):
+    # 1.1x steps/s over acting with torch (whole process, CartPole): numpy costs less per one-row call
+    *hidden, (w_out, b_out) = [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in net[::2]]
+    act = {"relu": lambda x: np.maximum(x, np.float32(0)), "tanh": np.tanh}[activation]
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        for w, b in hidden:
+            x = act(x @ w + b)
+        return x @ w_out + b_out
+
+    return forward
 
 
 @torch.no_grad()
@@ -423,6 +426,9 @@ def train(args: Args, report=None) -> dict:
     # fused: one kernel for the whole step, ~3x faster than foreach for a 256x256 MLP on CPU
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
     params, target_params = list(q_network.parameters()), list(target_network.parameters())
+    numpy_q_values = (
+        numpy_q(q_network.net, args.activation) if device.type == "cpu" and not args.layer_norm else None
+    )
     buffer = PrioritizedReplayBuffer(args.buffer_size, obs_space.shape, obs_space.dtype, device)
     save_buffer = keeps_buffer(args.checkpoint_buffer, buffer, buffer.tree)
     window = None
@@ -479,8 +485,8 @@ def train(args: Args, report=None) -> dict:
         actions = rng.integers(0, n_actions, size=n)
         greedy = rng.random(n) >= epsilon
         if greedy.any():  # no forward pass while every env explores
-            if device.type == "cpu" and not args.layer_norm:
-                q = numpy_forward(q_network.net, obs.reshape(n, -1).astype(np.float32, copy=False))
+            if numpy_q_values is not None:
+                q = numpy_q_values(obs.reshape(n, -1).astype(np.float32, copy=False))
             else:
                 with torch.inference_mode():
                     q = q_network(torch.as_tensor(obs, device=device)).cpu().numpy()
