@@ -382,6 +382,23 @@ def approx_kl_and_clipfrac(log_ratio: torch.Tensor, clip_coef: float) -> tuple[t
     return ((ratio - 1) - log_ratio).mean(), ((ratio - 1.0).abs() > clip_coef).float().mean()
 
 
+def flatten_parameters(module: nn.Module) -> nn.Parameter:
+    """Make every parameter of ``module`` and its gradient a view into one flat tensor, returned as
+    a Parameter whose ``.grad`` is the flat gradient (zero it in place, never set it to None): Adam
+    and the gradient-norm clip then run one kernel each instead of one per tensor, with the same math
+    (Adam is elementwise, the clip uses the global norm)."""
+    params = list(module.parameters())
+    flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+    flat.grad = torch.zeros_like(flat)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.data = flat.data[offset : offset + n].view_as(p)
+        p.grad = flat.grad[offset : offset + n].view_as(p)
+        offset += n
+    return flat
+
+
 def train(args: Args, report=None) -> dict:
     check_args(args)
     batch_size = args.num_envs * args.num_steps
@@ -410,7 +427,8 @@ def train(args: Args, report=None) -> dict:
     agent = Agent(obs_dim, act_dim, args).to(device)
     torch.set_num_threads(threads_for(args.torch_threads, agent))
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
-    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
+    flat_params = flatten_parameters(agent)
+    optimizer = torch.optim.Adam([flat_params], lr=args.learning_rate, eps=1e-5, fused=True)
 
     normalizer = Normalizer(envs.single_observation_space, args.num_envs, args)
     global_step, first_iteration = 0, 1
@@ -513,9 +531,9 @@ def train(args: Args, report=None) -> dict:
             perm = torch.randperm(batch_size, device=device)
             for mb in minibatches(batch, perm, args):
                 loss, stats, log_ratio = compute_loss(agent, value_transform, mb, args)
-                optimizer.zero_grad(set_to_none=True)
+                flat_params.grad.zero_()
                 loss.backward()
-                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm, foreach=True)
+                nn.utils.clip_grad_norm_([flat_params], args.max_grad_norm)
                 optimizer.step()
                 all_stats.append(stats)
                 all_log_ratios.append(log_ratio)
