@@ -269,6 +269,37 @@ class Agent(nn.Module):
         self.critic = mlp([obs_dim, *hidden, 1], args.activation, args.layer_norm, 1.0)
 
 
+def numpy_snapshot(net: nn.Sequential):
+    """``net`` (Linear, Tanh, ReLU, LayerNorm layers) frozen as a numpy function of float32 arrays."""
+    layers = []
+    for layer in net:
+        if isinstance(layer, nn.Linear):
+            weight_t = layer.weight.detach().cpu().numpy().T.copy()
+            bias = layer.bias.detach().cpu().numpy().copy()
+            layers.append(lambda x, w=weight_t, b=bias: x @ w + b)
+        elif isinstance(layer, nn.LayerNorm):
+            gain, bias = layer.weight.detach().cpu().numpy().copy(), layer.bias.detach().cpu().numpy().copy()
+
+            def layer_norm(x, gain=gain, bias=bias, eps=layer.eps):
+                x = x - x.mean(-1, keepdims=True)
+                return x / np.sqrt(np.square(x).mean(-1, keepdims=True) + eps) * gain + bias
+
+            layers.append(layer_norm)
+        elif isinstance(layer, nn.Tanh):
+            layers.append(np.tanh)
+        elif isinstance(layer, nn.ReLU):
+            layers.append(lambda x: np.maximum(x, 0.0, dtype=np.float32))
+        else:
+            raise TypeError(f"numpy_snapshot: no numpy version of {layer}")
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        for f in layers:
+            x = f(x)
+        return x
+
+    return forward
+
+
 def gaussian_log_prob(actions: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
     """log N(actions; mean, diag(exp(log_std)^2)), summed over the action dimensions: (B, A) -> (B,)."""
     z = (actions - mean) * torch.exp(-log_std)
@@ -479,15 +510,15 @@ def train(args: Args, report=None) -> dict:
             optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
 
         with torch.inference_mode():
-            # All the rollout's Gaussian noise at once: a_t = mu(s_t) + std * noise_t.
+            # The rollout's policy: the actor frozen in numpy, and all its Gaussian noise at once,
+            # a_t = mu(s_t) + std * noise_t.
+            actor_mean = numpy_snapshot(agent.actor_mean)
             scaled_noise = torch.randn((args.num_steps, args.num_envs, act_dim), device=device)
             scaled_noise = (scaled_noise * agent.actor_logstd.exp()).cpu().numpy()
         for step in range(args.num_steps):
             global_step += args.num_envs
             obs_np[step] = next_obs
-            with torch.inference_mode():
-                mean = agent.actor_mean(torch.as_tensor(next_obs, device=device)).cpu().numpy()
-            actions_np[step] = action = mean + scaled_noise[step]
+            actions_np[step] = action = actor_mean(next_obs) + scaled_noise[step]
 
             raw_obs, reward, term, trunc, info = envs.step(action.clip(action_low, action_high))
             # Easy to overlook: a truncated episode bootstraps from its *final* observation,

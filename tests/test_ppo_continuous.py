@@ -82,6 +82,19 @@ def test_normalizer_matches_gymnasium_wrappers():
     ref.close()
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_numpy_snapshot_is_the_actor(activation, layer_norm):
+    """The rollout's numpy copy of the actor computes what the torch actor computes."""
+    from algos.ppo_continuous import Agent, Args, numpy_snapshot
+
+    agent = Agent(5, 2, Args(activation=activation, layer_norm=layer_norm, hidden_sizes=(16, 8)))
+    obs = torch.randn(7, 5)
+    with torch.no_grad():
+        expected = agent.actor_mean(obs).numpy()
+    np.testing.assert_allclose(numpy_snapshot(agent.actor_mean)(obs.numpy()), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_flatten_parameters_keeps_the_update():
     """One Adam step with clipped gradients on the flat view of the parameters is the same step as
     on the separate parameter tensors."""
