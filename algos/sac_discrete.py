@@ -56,6 +56,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args
@@ -194,18 +195,40 @@ def mlp(sizes, activation: str, layer_norm: bool) -> nn.Sequential:
 
 
 class TwinQNetwork(nn.Module):
-    """``num_critics`` independent MLP critics. Input (B, in); output (num_critics, B, out)."""
+    """``num_critics`` independent MLP critics stored as one: layer l holds the weights of every
+    critic stacked as (num_critics, in, out), so all critics run as one batched matmul per layer:
+    h_l = act(baddbmm(b_l, h_{l-1}, W_l)). Input (B, in); output (num_critics, B, out).
+    Initialised like nn.Linear: W, b ~ U(-1/sqrt(in), 1/sqrt(in)).
+    """
 
     def __init__(self, in_dim: int, out_dim: int, args: Args, num_critics: int = 2):
         super().__init__()
-        sizes = [in_dim, *args.hidden_sizes]
-        self.critics = nn.ModuleList(
-            nn.Sequential(mlp(sizes, args.activation, args.layer_norm), nn.Linear(sizes[-1], out_dim))
-            for _ in range(num_critics)
-        )
+        sizes = [in_dim, *args.hidden_sizes, out_dim]
+        self.num_critics, self.layer_norm = num_critics, args.layer_norm
+        self.activation = {"relu": F.relu, "tanh": torch.tanh}[args.activation]
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        self.norm_weights, self.norm_biases = nn.ParameterList(), nn.ParameterList()
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            bound = 1 / math.sqrt(n_in)
+            self.weights.append(nn.Parameter(torch.empty(num_critics, n_in, n_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(num_critics, 1, n_out).uniform_(-bound, bound)))
+            if args.layer_norm and i < len(sizes) - 2:
+                self.norm_weights.append(nn.Parameter(torch.ones(num_critics, 1, n_out)))
+                self.norm_biases.append(nn.Parameter(torch.zeros(num_critics, 1, n_out)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([critic(x) for critic in self.critics])
+    def forward(self, x: torch.Tensor, frozen: bool = False) -> torch.Tensor:
+        """``frozen``: use detached parameters (gradients flow to ``x`` only: the actor's loss)."""
+        h = x.expand(self.num_critics, *x.shape)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if frozen:
+                w, b = w.detach(), b.detach()
+            h = torch.baddbmm(b, h, w)
+            if i < last:
+                if self.layer_norm:
+                    h = F.layer_norm(h, h.shape[-1:]) * self.norm_weights[i] + self.norm_biases[i]
+                h = self.activation(h)
+        return h
 
 
 class Actor(nn.Module):
