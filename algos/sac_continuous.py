@@ -180,18 +180,41 @@ def mlp(sizes, activation: str, layer_norm: bool) -> nn.Sequential:
 
 
 class TwinQNetwork(nn.Module):
-    """``num_critics`` independent MLP critics. Input (B, in); output (num_critics, B, out)."""
+    """``num_critics`` independent MLP critics stored as one: layer l holds the weights of every
+    critic stacked as (num_critics, in, out), so all critics run as one batched matmul per layer:
+    h_l = act(baddbmm(b_l, h_{l-1}, W_l)). Input (B, in); output (num_critics, B, out).
+    Initialised like nn.Linear: W, b ~ U(-1/sqrt(in), 1/sqrt(in)).
+    """
 
     def __init__(self, in_dim: int, out_dim: int, args: Args, num_critics: int = 2):
         super().__init__()
-        sizes = [in_dim, *args.hidden_sizes]
-        self.trunks = nn.ModuleList(mlp(sizes, args.activation, args.layer_norm) for _ in range(num_critics))
-        self.heads = nn.ModuleList(nn.Linear(sizes[-1], out_dim) for _ in range(num_critics))
+        sizes = [in_dim, *args.hidden_sizes, out_dim]
+        self.num_critics, self.layer_norm = num_critics, args.layer_norm
+        self.activation = {"relu": F.relu, "tanh": torch.tanh}[args.activation]
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        self.norm_weights, self.norm_biases = nn.ParameterList(), nn.ParameterList()
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            bound = 1 / math.sqrt(n_in)
+            self.weights.append(nn.Parameter(torch.empty(num_critics, n_in, n_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(num_critics, 1, n_out).uniform_(-bound, bound)))
+            if args.layer_norm and i < len(sizes) - 2:
+                self.norm_weights.append(nn.Parameter(torch.ones(num_critics, 1, n_out)))
+                self.norm_biases.append(nn.Parameter(torch.zeros(num_critics, 1, n_out)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = [trunk(x) for trunk in self.trunks]
-        with torch.autocast(x.device.type, enabled=False):  # Q in float32 under bf16: bf16 keeps ~3 digits
-            return torch.stack([head(h.float()) for head, h in zip(self.heads, hidden)])
+    def forward(self, x: torch.Tensor, frozen: bool = False) -> torch.Tensor:
+        """``frozen``: use detached parameters (gradients flow to ``x`` only: the actor's loss)."""
+        h = x.expand(self.num_critics, *x.shape)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if frozen:
+                w, b = w.detach(), b.detach()
+            if i == last:  # in float32 even under bf16 autocast: bf16 keeps only ~3 digits of Q
+                with torch.autocast(h.device.type, enabled=False):
+                    return torch.baddbmm(b, h.float(), w)
+            h = torch.baddbmm(b, h, w)
+            if self.layer_norm:
+                h = F.layer_norm(h, h.shape[-1:]) * self.norm_weights[i] + self.norm_biases[i]
+            h = self.activation(h)
 
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -423,8 +446,8 @@ def train(args: Args, report=None) -> dict:
         if updates % args.policy_frequency == 0:
             with autocast:
                 pi_actions, log_probs = actor_sample(obs)
-                # L_pi's gradients in the critics are dropped: q_optimizer steps only on L_Q's.
-                q_pi = qf_forward(torch.cat([obs, pi_actions], 1)).squeeze(-1)
+                # Frozen critics: L_pi's gradient reaches the actor through a, never the critics.
+                q_pi = qf_forward(torch.cat([obs, pi_actions], 1), frozen=True).squeeze(-1)
             pi_loss = actor_loss(log_probs, q_pi, alpha)
             loss = (pi_loss + alpha_loss(log_alpha, log_probs, target_entropy)) if args.autotune else pi_loss
             actor_optimizer.zero_grad(set_to_none=True)
