@@ -67,8 +67,8 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import checks
 from common.atari import make_envs
+from common.checks import check_args
 from common.cli import cli
 from common.errors import fail
 from common.replay import FrameReplayBuffer
@@ -246,8 +246,8 @@ def policy_losses(log_probs, q_values, log_alpha, target_entropy: float) -> tupl
     return pi_loss, log_alpha * (entropy.detach() - target_entropy), entropy.detach()
 
 
-def check_args(args: Args) -> None:
-    checks.check_args(args)  # ranges and the checks between fields, as in every script
+def train(args: Args, report=None) -> dict:
+    check_args(args)
     if not args.env_id.startswith("ALE/"):
         fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use algos/sac_discrete.py")
     if args.capture_video and args.engine == "native":
@@ -258,10 +258,6 @@ def check_args(args: Args) -> None:
             f"--buffer-size {args.buffer_size} gives {slots} slots per env for "
             f"--num-envs {args.num_envs}: need >= 16"
         )
-
-
-def train(args: Args, report=None) -> dict:
-    check_args(args)
     run = Run(args, report, RESUME_MUST_MATCH)
     device = run.device
     rng = np.random.default_rng(args.seed)
