@@ -19,7 +19,13 @@ def test_episode_returns_terminated_and_truncated():
     terminated = torch.tensor([[False, False], [True, False], [False, False], [False, False]])
     truncated = torch.tensor([[False, False], [False, False], [False, False], [True, True]])
     final_values = torch.tensor([[7.0, 7.0], [7.0, 7.0], [7.0, 7.0], [10.0, 0.0]])
-    returns = episode_returns(rewards, final_values, terminated, truncated, 0.5)
+    episodes = {
+        "rewards": rewards,
+        "final_values": final_values,
+        "terminated": terminated,
+        "truncated": truncated,
+    }
+    returns = episode_returns(episodes, 0.5)
     # terminated: G1 = 1, G0 = 1 + 0.5 * 1; truncated: G3 = 1 + 0.5 * 10, G2 = 1 + 0.5 * G3
     torch.testing.assert_close(returns[:, 0], torch.tensor([1.5, 1.0, 4.0, 6.0]))
     torch.testing.assert_close(returns[:, 1], torch.tensor([1.875, 1.75, 1.5, 1.0]))
