@@ -120,6 +120,29 @@ def test_reinforce_resume(runs_dir):
     assert resumed["global_step"] == 2048
 
 
+def test_reinforce_resume_into_new_episodes_drops_the_unfinished_rest(runs_dir, monkeypatch):
+    """Resumed where the envs come back as new episodes (their state not in the checkpoint, as with
+    MuJoCo or Box2D), the unfinished steps saved with it are dropped, not glued to the new episodes:
+    the first update splits this rollout's 128 rows alone."""
+    import algos.reinforce as reinforce
+
+    first = train(Args(total_timesteps=1024, num_steps=128, save_model=True, runs_dir=runs_dir))
+    path = f"{first['run_dir']}/checkpoints/latest.pt"
+    state = torch.load(path, weights_only=False)
+    assert state["loop"]["unfinished"].sum() > 0  # there is an unfinished rest to drop
+    state["envs"] = None
+    torch.save(state, path)
+    rows = []
+
+    def spy(episodes, first_rows):
+        rows.append(episodes["rewards"].shape[0])
+        return split_episodes(episodes, first_rows)
+
+    monkeypatch.setattr(reinforce, "split_episodes", spy)
+    resumed = train(Args(total_timesteps=2048, num_steps=128, resume=path, runs_dir=runs_dir))
+    assert resumed["global_step"] == 2048 and rows[0] == 128, rows
+
+
 def test_reinforce_bad_input(tmp_path):
     """An unknown env id ends the run with one line naming the closest registered ids."""
     out = run_script("reinforce.py", "--env-id", "CartPol-v1", "--runs-dir", str(tmp_path))
