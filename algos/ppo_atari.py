@@ -48,31 +48,17 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.atari import make_envs
 from common.checks import check_args, whole_rollouts
+from common.cli import cli
+from common.errors import fail
 from common.returns import gae, next_values_from
-from common.runs import (
-    Run,
-    args_from_checkpoint,
-    check_env_id,
-    check_resume_args,
-    cli,
-    eval_env,
-    fail,
-    load_checkpoint,
-    load_optimizer,
-    pick_device,
-    rng_states,
-    run_episodes,
-    seed_everything,
-    set_rng_states,
-    threads_for,
-)
+from common.runs import Run
 
 
 @dataclass
@@ -173,75 +159,6 @@ RESUME_MUST_MATCH = (
     "normalize_v_targets",
     "symlog_transform",
 )
-
-
-def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args: Args):
-    def thunk():
-        render_mode = "rgb_array" if capture_video and idx == 0 else None
-        env = gym.make(
-            env_id,
-            frameskip=1,
-            repeat_action_probability=args.repeat_action_probability,
-            render_mode=render_mode,
-        )
-        if render_mode:
-            env = gym.wrappers.RecordVideo(env, video_dir)
-        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
-        return gym.wrappers.FrameStackObservation(env, 4)
-
-    return thunk
-
-
-class RepeatFirstFrame(gym.vector.VectorWrapper):
-    """ale_py's native stacks start an episode as [0, 0, 0, x0]; this fills the zeros with x0, as
-    Gymnasium's ``FrameStackObservation`` and the replay memory's stacks do: [x0, x0, x0, x0]."""
-
-    def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)
-        self.frames = np.ones(self.num_envs, dtype=np.int64)  # frames of its episode in each stack
-        return self.fill(obs, self.frames), info
-
-    def step(self, actions):
-        obs, rewards, terminated, truncated, info = self.env.step(actions)
-        ended = terminated | truncated
-        if "final_obs" in info:  # SAME_STEP: the ended episodes' real last stacks
-            self.fill(info["final_obs"], np.where(ended, self.frames + 1, 4))
-        self.frames = np.where(ended, 1, np.minimum(self.frames + 1, 4))
-        return self.fill(obs, self.frames), rewards, terminated, truncated, info
-
-    @staticmethod
-    def fill(stacks: np.ndarray, frames: np.ndarray) -> np.ndarray:
-        for e in np.flatnonzero(frames < 4):
-            stacks[e, : 4 - frames[e]] = stacks[e, 4 - frames[e]]
-        return stacks
-
-
-def make_envs(args: Args, video_dir: str) -> gym.vector.VectorEnv:
-    """SAME_STEP autoreset; statistics of the raw score, then sign(r) for the learner (order matters)."""
-    if args.engine == "native":
-        from ale_py.vector_env import AtariVectorEnv
-
-        spec = gym.spec(args.env_id).kwargs  # its defaults: frame skip 4 with max-pool, 84x84 gray, stack 4
-        envs = AtariVectorEnv(
-            spec["game"],
-            args.num_envs,
-            num_threads=args.env_threads,
-            max_num_frames_per_episode=spec["max_num_frames_per_episode"],
-            repeat_action_probability=args.repeat_action_probability,
-            noop_max=args.noop_max,
-            reward_clipping=False,  # the raw score: sign(r) comes last, outside the statistics
-            use_fire_reset=False,  # as AtariPreprocessing
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        )
-        envs = RepeatFirstFrame(envs)
-    else:
-        vector_env = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
-        envs = vector_env(
-            [make_env(args.env_id, i, args.capture_video, video_dir, args) for i in range(args.num_envs)],
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        )
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    return gym.wrappers.vector.TransformReward(envs, np.sign)
 
 
 def layer_init(layer: nn.Module, std: float = np.sqrt(2)) -> nn.Module:
@@ -361,47 +278,19 @@ def train(args: Args, report=None) -> dict:
         fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use algos/ppo.py")
     if args.capture_video and args.engine == "native":
         fail("--capture-video needs --engine gymnasium (ale_py's native vector env does not render)")
-    check_env_id(args.env_id)
-    checkpoint = load_checkpoint(args.resume) if args.resume else None
-    if checkpoint is not None:
-        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
-
-    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
-    seed_everything(args.seed, args.torch_deterministic)
-    device = pick_device(args.cuda)
-    run = Run(args, report, resume=checkpoint)
+    run = Run(args, report, RESUME_MUST_MATCH)
+    device = run.device
     envs = make_envs(args, str(run.dir / "videos"))
     obs_shape = envs.single_observation_space.shape
 
     agent = Agent(int(envs.single_action_space.n), args).to(device)
-    torch.set_num_threads(threads_for(args.torch_threads, agent))
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
-
-    global_step, first_iteration = 0, 1
     next_obs, info = envs.reset(seed=args.seed)
-    lives = info["lives"]
-    if checkpoint is not None:
-        agent.load_state_dict(checkpoint["agent"])
-        value_transform.load_state_dict(checkpoint["value_transform"])
-        load_optimizer(optimizer, checkpoint["optimizer"])
-        global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
-        set_rng_states(checkpoint["rng"])
-        # ALE envs pickle only their constructor arguments: a resumed run starts new games.
-        next_obs, info = envs.reset(seed=args.seed + global_step)
-        lives = info["lives"]
-
-    def save() -> None:
-        state = {
-            "agent": agent.state_dict(),
-            "value_transform": value_transform.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "global_step": global_step,
-            "iteration": iteration,
-            "rng": rng_states(),
-            "args": vars(args),
-        }
-        run.save_checkpoint(state)
+    lives = info["lives"]  # a resumed run starts new games, with the same lives
+    global_step, next_obs = run.resume(
+        envs, next_obs, agent=agent, value_transform=value_transform, optimizer=optimizer
+    )
 
     # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...).
     obs_buf = torch.zeros((args.num_steps, args.num_envs, *obs_shape), dtype=torch.uint8, device=device)
@@ -413,8 +302,7 @@ def train(args: Args, report=None) -> dict:
     values = torch.zeros((args.num_steps, args.num_envs), device=device)  # critic space
     final_values = torch.zeros((args.num_steps, args.num_envs), device=device)  # return space
 
-    iteration = first_iteration - 1
-    for iteration in range(first_iteration, num_iterations + 1):
+    for iteration in range(global_step // batch_size + 1, num_iterations + 1):
         if args.anneal_lr:
             optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
 
@@ -509,56 +397,21 @@ def train(args: Args, report=None) -> dict:
                 "losses/explained_variance": explained_var,
             },
         )
-        if args.checkpoint_every and global_step // args.checkpoint_every != (
-            (global_step - batch_size) // args.checkpoint_every
-        ):
-            save()
-        if run.progress(global_step, f"entropy {entropy:.3f}"):
+        if run.progress(global_step, f"entropy {entropy:.3f}", next_obs):
             break
-
-    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
-    if args.save_model or run.stop_signal is not None:
-        save()
-    envs.close()
-    summary = run.finish(global_step)
-    return summary
+    return run.finish(global_step, next_obs)
 
 
-def evaluate(
-    checkpoint: str,
-    episodes: int = 10,
-    greedy: bool = True,
-    capture_video: bool = False,
-    render: bool = False,
-    seed: int = 10_000,
-) -> dict:
-    """Play a saved agent for ``episodes`` whole games (argmax action if ``greedy``, else sampled);
-    returns ``{"mean", "std", "returns", "lengths"}`` of the raw game score (no reward clipping)."""
-    state = load_checkpoint(checkpoint)
-    args = args_from_checkpoint(Args, state)
-
-    def preprocess(env):
-        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
-        return gym.wrappers.FrameStackObservation(env, 4)
-
-    env = eval_env(
-        args.env_id,
-        checkpoint,
-        capture_video,
-        render,
-        wrap=preprocess,
-        frameskip=1,
-        repeat_action_probability=args.repeat_action_probability,
-    )
+def policy(state: dict, args: Args, env, greedy: bool):
+    """The saved agent as ``act(obs) -> action`` for evaluate.py: the argmax action, or a sampled one."""
     agent = Agent(int(env.action_space.n), args)
     agent.load_state_dict(state["agent"])
 
-    @torch.inference_mode()
     def act(obs):
         logits, _ = agent(torch.as_tensor(obs).unsqueeze(0))
         return int(logits.argmax() if greedy else torch.multinomial(logits.softmax(-1), 1))
 
-    return run_episodes(env, act, episodes, seed)
+    return act
 
 
 if __name__ == "__main__":
