@@ -1,6 +1,22 @@
-"""Atari envs for the four *_atari.py scripts, one way for all: ale_py's native vector env (the
-default: emulation, frame skip, preprocessing and stacking in C++ threads) or Gymnasium's wrapper
-stack (``--engine gymnasium``: videos), with the same semantics (tests/test_atari_engines.py).
+"""Atari envs for the four *_atari.py scripts, one way for all: the game of ``ALE/<Game>-v5`` in
+ale_py's native ``AtariVectorEnv`` (the default: in C++ threads, 4 skipped frames with max-pooling of
+the last two, 84x84 grayscale, up to 30 no-op starts, stacks of 4 frames padded with the episode's
+first frame). ``--engine gymnasium`` builds the same from ``frameskip=1``, Gymnasium's
+``AtariPreprocessing`` and ``FrameStackObservation(4)``: the same frames, rewards and episode ends
+(tests/test_atari_engines.py), ~1.6x slower to step (8 envs, 2 cores); it records videos
+(``--capture-video``) and evaluation uses it. Obs stay uint8 until the device, the ``/ 255`` happens
+inside the network. What each choice does to the scores:
+
+- Logged ``charts/episodic_return`` is the raw game score of a whole game (all lives):
+  ``RecordEpisodeStatistics`` wraps the vector env *inside* the ``sign(r)`` reward clipping that
+  only the learner sees. One step = 4 frames: 10M steps are 40M frames.
+- ``--repeat-action-probability 0.25`` (sticky actions, ALE v5 default, Machado et al. 2018) makes
+  the game stochastic; scores run lower than the v4 / NoFrameskip numbers (0.0 to compare with those).
+- ``--terminal-on-life-loss`` (off by default; the scripts read ``info["lives"]``) marks a lost life
+  as terminal *for learning only* (bootstrap zeroed) without resetting the game, so logged scores
+  stay whole games. (The wrapper's own flag resets the whole game at each lost life: scores would be
+  one life's.)
+- ALE v5 truncates a game at 108k frames (30 min); no-op starts randomise the start.
 """
 
 from __future__ import annotations
