@@ -1,42 +1,32 @@
 """A2C for Atari: Mnih et al. 2016, "Asynchronous Methods for Deep Reinforcement Learning".
 
-The synchronous variant (OpenAI baselines' A2C) with the Nature CNN of Mnih et al. 2015: one gradient
-step on each rollout of ``num_envs * num_steps`` transitions (16 envs x 5 steps), on
+The synchronous variant (OpenAI baselines' A2C): one gradient step on each rollout of
+``num_envs * num_steps`` transitions, on the policy-gradient loss
 
     L_pi = -E_t[ A_t * log pi(a_t|s_t) ]
 
-plus a value loss ``vf_coef * (V(s_t) - R_t)^2`` and an entropy bonus ``ent_coef * H[pi(.|s_t)]``,
-RMSprop (lr 7e-4, alpha 0.99, eps 1e-5). Advantages A_t are GAE(lambda) (Schulman et al. 2016) and
-R_t = A_t + V(s_t); ``--gae-lambda 1.0`` (default) gives the paper's n-step returns, bootstrapped
-from the value at the rollout's end (SLM-Lab's "A2C-GAE" uses 0.95). Actor and critic share the
-CNN trunk, as in the paper. Written as ppo_atari.py minus what PPO adds (``diff`` shows the clipped
-ratio, the value clipping, the epochs and the minibatches), as a2c.py is to ppo.py.
+plus a value loss ``vf_coef * (V(s_t) - R_t)^2`` and an entropy bonus ``ent_coef * H[pi(.|s_t)]``.
+Advantages A_t are GAE(lambda) (Schulman et al. 2016) and R_t = A_t + V(s_t); ``--gae-lambda 1.0``
+(default) gives the paper's n-step returns, bootstrapped from the value at the rollout's end.
+Actor and critic share the Nature CNN trunk of Mnih et al. 2015 (uint8 frames, scaled in the network).
 
-Defaults: the settings above (16 envs x 5 steps, RMSprop 7e-4 annealed, GAE 1.0, entropy 0.01), 10M steps.
+Written as ppo_atari.py minus what PPO adds (``diff`` shows the clipped ratio, the value clipping,
+the epochs and the minibatches), as a2c.py is to ppo.py. Options beyond the paper: Adam or AdamW
+instead of RMSprop (``--optimizer``, ``--weight-decay``), ``normalize_v_targets``,
+``symlog_transform`` (as ppo.py), learning-rate annealing, advantage normalisation, global
+gradient-norm clipping.
+
+Defaults: the paper's (16 envs x 5 steps, RMSprop 7e-4 with alpha 0.99 and eps 1e-5, annealed; GAE
+1.0: SLM-Lab's "A2C-GAE" uses 0.95; entropy 0.01), 10M steps (40M frames).
 Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
 ``./benchmark.sh atari --print-jobs --rerun --seeds 1 --algos a2c_atari --envs Pong``.
 
-Env (the same lines in every *_atari.py): the game of ``ALE/<Game>-v5`` in ale_py's native
-``AtariVectorEnv`` (in C++ threads: 4 skipped frames with max-pooling of the last two, 84x84
-grayscale, up to 30 no-op starts, stacks of 4 frames padded with the episode's first frame).
-``--engine gymnasium`` builds the same from ``frameskip=1``, Gymnasium's ``AtariPreprocessing`` and
-``FrameStackObservation(4)``: the same frames, rewards and episode ends (tests/test_atari_engines.py),
-~1.6x slower to step (8 envs, 2 cores); it records videos (``--capture-video``) and evaluate() uses it. Obs stay uint8
-until the device, the ``/ 255`` happens inside the network. What each choice does to the scores:
-
-- Logged ``charts/episodic_return`` is the raw game score of a whole game (all lives):
-  ``RecordEpisodeStatistics`` wraps the vector env *inside* the ``sign(r)`` reward clipping that
-  only the learner sees. One step = 4 frames: 10M steps are 40M frames.
-- ``--repeat-action-probability 0.25`` (sticky actions, ALE v5 default, Machado et al. 2018) makes
-  the game stochastic; scores run lower than the v4 / NoFrameskip numbers (0.0 to compare with those).
-- ``--terminal-on-life-loss`` (off by default) marks a lost life as terminal *for learning only*
-  (bootstrap zeroed, GAE cut) without resetting the game, so logged scores stay whole games. (The
-  wrapper's own flag resets the whole game at each lost life: scores would be one life's.)
-- ALE v5 truncates a game at 108k frames (30 min); no-op starts randomise the start.
+Env: ``ALE/<Game>-v5`` as built by common/atari.py, whose docstring says what each choice does to the
+scores: the logged return is the raw score of a whole game, the learner sees sign(r).
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation
-bootstraps from V(final observation), computed at that step.
+bootstraps from V(final observation), computed at that step (CleanRL's ppo_atari.py treats it as termination).
 """
 
 from __future__ import annotations
@@ -68,7 +58,7 @@ class Args:
     seed: int = 1
     """seed of the envs, torch, numpy and python"""
     total_timesteps: int = 10_000_000
-    """env steps to train for, summed over the parallel envs (1 step = 4 frames)"""
+    """env steps to train for, summed over the parallel envs"""
     repeat_action_probability: float = 0.25
     """sticky actions (ALE v5 default; 0.0 for v4-style numbers)"""
     terminal_on_life_loss: bool = False
@@ -78,12 +68,11 @@ class Args:
     num_envs: int = 16
     """parallel envs in the vector env"""
     engine: Literal["native", "gymnasium"] = "native"
-    """native: ale_py's C++ AtariVectorEnv (frame skip, resize, stack in threads); gymnasium: the Python
-    wrappers of evaluate() (same frames, rewards and episode ends; needed for --capture-video)"""
+    """native: ale_py's C++ vector env; gymnasium: Gymnasium's wrappers, the same frames (for --capture-video)"""
     env_threads: int = 0
     """native engine: threads that step the envs (0: one per env, at most the CPU count; same results)"""
     vector_mode: Literal["sync", "async"] = "sync"
-    """gymnasium engine: sync steps envs in this process (fastest on few cores); async uses one process per env"""
+    """sync steps envs in this process (fastest on few cores); async uses one process per env"""
     num_steps: int = 5
     """steps per env in each rollout"""
     learning_rate: float = 7e-4
@@ -113,14 +102,12 @@ class Args:
     hidden_sizes: tuple[int, ...] = (512,)
     """widths of the dense layers after the Nature CNN's convolutions (shared by actor and critic)"""
     activation: Literal["tanh", "relu"] = "relu"
-    """activation of the dense layers"""
+    """activation of the hidden layers"""
     layer_norm: bool = False
-    """LayerNorm after each dense hidden layer"""
+    """LayerNorm after each hidden linear layer"""
     bf16: bool = False
-    """run the CNN trunk in bfloat16 (autocast; the actor and critic heads stay float32): needs a CPU
-    that multiplies bf16 natively (AVX512-BF16, AMX) or an Ampere+ GPU. Measured faster on an AMD EPYC
-    (Zen 4: ppo_atari ~1.4x the steps/s); on an Intel Xeon without AMX a bf16 SAC update was 1.34x slower.
-    Scores untested at scale"""
+    """the CNN trunk in bfloat16 autocast (heads float32): ~1.4x the steps/s on an AMD EPYC (Zen 4) CPU,
+    also for AMX CPUs and Ampere+ GPUs; 1.34x slower (a SAC update) on a Xeon without AMX"""
     cuda: bool = False
     """use CUDA when available"""
     torch_deterministic: bool = True
@@ -132,11 +119,11 @@ class Args:
     capture_video: bool = False
     """record videos of env 0 into the run folder's videos/"""
     save_model: bool = False
-    """write a checkpoint at the end of training"""
+    """write checkpoints/latest.pt at the end of training"""
     checkpoint_every: int = 0
-    """also write a checkpoint every this many env steps (0: never)"""
+    """also write checkpoints/latest.pt every this many env steps (0: never)"""
     resume: str | None = None
-    """path of a checkpoint to continue training from"""
+    """checkpoint to continue training from (its Args are the defaults; the run folder is reused)"""
     runs_dir: str = "runs"
     """folder of the run folders"""
 
@@ -159,8 +146,8 @@ def layer_init(layer: nn.Module, std: float = np.sqrt(2)) -> nn.Module:
     return layer
 
 
-def nature_cnn(hidden_sizes, activation: str, layer_norm: bool) -> nn.Sequential:
-    """Mnih et al. 2015: (N, 4, 84, 84) in [0, 1] -> conv 32x8s4, 64x4s2, 64x3s1 -> dense layers."""
+def nature_cnn(sizes, activation, layer_norm: bool) -> nn.Sequential:
+    """Mnih et al. 2015: (N, 4, 84, 84) in [0, 1] -> conv 32x8s4, 64x4s2, 64x3s1 -> dense layers ``sizes``."""
     act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
     layers = [
         layer_init(nn.Conv2d(4, 32, 8, stride=4)),
@@ -171,26 +158,26 @@ def nature_cnn(hidden_sizes, activation: str, layer_norm: bool) -> nn.Sequential
         nn.ReLU(),
         nn.Flatten(),
     ]
-    for n_in, n_out in zip([64 * 7 * 7, *hidden_sizes[:-1]], hidden_sizes):
+    for n_in, n_out in zip([64 * 7 * 7, *sizes[:-1]], sizes):
         layers.append(layer_init(nn.Linear(n_in, n_out)))
         layers += [nn.LayerNorm(n_out), act()] if layer_norm else [act()]
-    # channels_last (NHWC) conv weights: oneDNN's CPU kernels run this layout faster, same math; the
-    # (N, 4, 84, 84) input may stay NCHW, the first conv converts it.
+    # channels_last (NHWC) conv weights: oneDNN's CPU kernels run this layout faster, same maths
     return nn.Sequential(*layers).to(memory_format=torch.channels_last)
 
 
 class Agent(nn.Module):
-    """Shared Nature-CNN trunk with an actor head (logits) and a critic head (value)."""
+    """Nature-CNN trunk shared by the actor (logits) and critic (value) heads."""
 
     def __init__(self, n_actions: int, args: Args):
         super().__init__()
-        self.network = nature_cnn(args.hidden_sizes, args.activation, args.layer_norm)
-        self.actor = layer_init(nn.Linear(args.hidden_sizes[-1], n_actions), 0.01)
-        self.critic = layer_init(nn.Linear(args.hidden_sizes[-1], 1), 1.0)
+        hidden = list(args.hidden_sizes)
+        self.network = nature_cnn(hidden, args.activation, args.layer_norm)
+        self.actor = layer_init(nn.Linear(hidden[-1], n_actions), 0.01)
+        self.critic = layer_init(nn.Linear(hidden[-1], 1), 1.0)
         self.bf16 = args.bf16
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 frames (N, 4, 84, 84) -> (logits (N, A), values (N,)); scaled here, on the device."""
+        """uint8 frames (N, 4, 84, 84) -> (logits (N, A), values (N,))."""
         with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             hidden = self.network(obs.float() / 255.0)
         hidden = hidden.float()  # the heads in float32: log-probs and values need more than bf16's ~3 digits
@@ -336,7 +323,7 @@ def train(args: Args, report=None) -> dict:
         value_transform.update(returns)
 
         # Learn: one gradient step on the whole rollout.
-        b_obs, b_actions = obs_buf.view(batch_size, *obs_shape), actions.view(-1)
+        b_obs, b_actions = obs_buf.flatten(0, 1), actions.view(-1)
         b_advantages, b_returns = advantages.view(-1), returns.view(-1)
         batch = (b_obs, b_actions, b_advantages, b_returns)
         loss, stats = compute_loss(agent, value_transform, batch, args)
