@@ -24,6 +24,17 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from common.errors import fail
+
+
+def check_atari(args, use_instead: str) -> None:
+    """One line and exit 2, before any run folder exists, for an env id that is not ``ALE/<Game>-v5``
+    (naming the script to use instead) or for ``--capture-video`` with the native engine."""
+    if not args.env_id.startswith("ALE/"):
+        fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use {use_instead}")
+    if args.capture_video and args.engine == "native":
+        fail("--capture-video needs --engine gymnasium (ale_py's native vector env does not render)")
+
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args):
     def thunk():
