@@ -41,10 +41,9 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common.atari import make_envs
+from common.atari import check_atari, make_envs
 from common.checks import check_args, whole_rollouts
 from common.cli import cli
-from common.errors import fail
 from common.returns import gae, next_values_from
 from common.runs import Run
 
@@ -239,12 +238,9 @@ def compute_loss(agent, value_transform, batch, args: Args):
 
 def train(args: Args, report=None) -> dict:
     check_args(args)
+    check_atari(args, use_instead="algos/a2c.py")
     batch_size = args.num_envs * args.num_steps
     num_iterations = whole_rollouts(args.total_timesteps, batch_size)
-    if not args.env_id.startswith("ALE/"):
-        fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use algos/a2c.py")
-    if args.capture_video and args.engine == "native":
-        fail("--capture-video needs --engine gymnasium (ale_py's native vector env does not render)")
     run = Run(args, report, RESUME_MUST_MATCH)
     device = run.device
     envs = make_envs(args, str(run.dir / "videos"))
