@@ -12,9 +12,8 @@ inside the network. What each choice does to the scores:
   only the learner sees. One step = 4 frames: 10M steps are 40M frames.
 - ``--repeat-action-probability 0.25`` (sticky actions, ALE v5 default, Machado et al. 2018) makes
   the game stochastic; scores run lower than the v4 / NoFrameskip numbers (0.0 to compare with those).
-- ``--terminal-on-life-loss`` (off by default; the scripts read ``info["lives"]``) marks a lost life
-  as terminal *for learning only* (bootstrap zeroed) without resetting the game, so logged scores
-  stay whole games. (The wrapper's own flag resets the whole game at each lost life: scores would be
+- ``--terminal-on-life-loss`` (off by default; ``TerminalOnLifeLoss``) marks a lost life as terminal
+  *for learning only* (bootstrap zeroed) without resetting the game, so logged scores stay whole games. (The wrapper's own flag resets the whole game at each lost life: scores would be
   one life's.)
 - ALE v5 truncates a game at 108k frames (30 min); no-op starts randomise the start.
 """
@@ -77,11 +76,28 @@ class RepeatFirstFrame(gym.vector.VectorWrapper):
         return stacks
 
 
+class TerminalOnLifeLoss(gym.vector.VectorWrapper):
+    """``--terminal-on-life-loss``: a lost life is ``terminated`` for the learner only; the game goes on
+    (no reset, the next observation is the same game's) and the statistics inside count whole games."""
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.lives = info["lives"]
+        return obs, info
+
+    def step(self, actions):
+        obs, rewards, terminated, truncated, info = self.env.step(actions)
+        terminated = terminated | (info["lives"] < self.lives)  # a new game (SAME_STEP) has more lives
+        self.lives = info["lives"]
+        return obs, rewards, terminated, truncated, info
+
+
 def make_envs(args, video_dir: str) -> gym.vector.VectorEnv:
     """``args.num_envs`` Atari envs as ALE v5 with the standard preprocessing (sticky actions
     ``args.repeat_action_probability``, up to ``args.noop_max`` no-ops at reset, frame skip 4 with
     max-pool, 84x84 gray, 4 stacked frames), SAME_STEP autoreset; statistics of the raw score, then
-    sign(r) for the learner (order matters). ``args.engine``: ``native`` (ale_py's C++ vector env,
+    sign(r) for the learner (order matters), and with ``args.terminal_on_life_loss`` lost lives as
+    terminations, for the learner too. ``args.engine``: ``native`` (ale_py's C++ vector env,
     ``args.env_threads``) or ``gymnasium`` (the wrapper stack; video capture of env 0)."""
     if args.engine == "native":
         from ale_py.vector_env import AtariVectorEnv
@@ -106,4 +122,5 @@ def make_envs(args, video_dir: str) -> gym.vector.VectorEnv:
             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
         )
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    return gym.wrappers.vector.TransformReward(envs, np.sign)
+    envs = gym.wrappers.vector.TransformReward(envs, np.sign)
+    return TerminalOnLifeLoss(envs) if args.terminal_on_life_loss else envs
