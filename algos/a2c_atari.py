@@ -257,8 +257,7 @@ def train(args: Args, report=None) -> dict:
         optimizer = adam(
             agent.parameters(), lr=args.learning_rate, eps=1e-5, weight_decay=args.weight_decay, foreach=True
         )
-    next_obs, info = envs.reset(seed=args.seed)
-    lives = info["lives"]  # a resumed run starts new games, with the same lives
+    next_obs, _ = envs.reset(seed=args.seed)
     global_step, next_obs = run.resume(
         envs, next_obs, agent=agent, value_transform=value_transform, optimizer=optimizer
     )
@@ -288,9 +287,6 @@ def train(args: Args, report=None) -> dict:
                 values[step] = value
 
                 next_obs, reward, term, trunc, info = envs.step(action.cpu().numpy())
-                if args.terminal_on_life_loss:  # for learning only; the game goes on
-                    term = term | (info["lives"] < lives)
-                lives = info["lives"]
                 rewards[step] = torch.as_tensor(reward, device=device)
                 terminated[step] = torch.as_tensor(term, device=device)
                 truncated[step] = torch.as_tensor(trunc, device=device)

@@ -265,8 +265,7 @@ def train(args: Args, report=None) -> dict:
     agent = Agent(int(envs.single_action_space.n), args).to(device)
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
-    next_obs, info = envs.reset(seed=args.seed)
-    lives = info["lives"]  # a resumed run starts new games, with the same lives
+    next_obs, _ = envs.reset(seed=args.seed)
     global_step, next_obs = run.resume(
         envs, next_obs, agent=agent, value_transform=value_transform, optimizer=optimizer
     )
@@ -298,9 +297,6 @@ def train(args: Args, report=None) -> dict:
                 values[step] = value
 
                 next_obs, reward, term, trunc, info = envs.step(action.cpu().numpy())
-                if args.terminal_on_life_loss:  # for learning only; the game goes on
-                    term = term | (info["lives"] < lives)
-                lives = info["lives"]
                 rewards[step] = torch.as_tensor(reward, device=device)
                 terminated[step] = torch.as_tensor(term, device=device)
                 truncated[step] = torch.as_tensor(trunc, device=device)
