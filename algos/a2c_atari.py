@@ -9,6 +9,8 @@ plus a value loss ``vf_coef * (V(s_t) - R_t)^2`` and an entropy bonus ``ent_coef
 Advantages A_t are GAE(lambda) (Schulman et al. 2016) and R_t = A_t + V(s_t); ``--gae-lambda 1.0``
 (default) gives the paper's n-step returns, bootstrapped from the value at the rollout's end.
 Actor and critic share the Nature CNN trunk of Mnih et al. 2015 (uint8 frames, scaled in the network).
+The env is ``ALE/<Game>-v5`` from common/atari.py (its docstring: what each setting does to the scores):
+the logged return is the raw score of a whole game, the learner sees sign(r).
 
 Written as ppo_atari.py minus what PPO adds (``diff`` shows the clipped ratio, the value clipping,
 the epochs and the minibatches), as a2c.py is to ppo.py. Options beyond the paper: Adam or AdamW
@@ -16,13 +18,10 @@ instead of RMSprop (``--optimizer``, ``--weight-decay``), ``normalize_v_targets`
 ``symlog_transform`` (as ppo.py), learning-rate annealing, advantage normalisation, global
 gradient-norm clipping.
 
-Defaults: the paper's (16 envs x 5 steps, RMSprop 7e-4 with alpha 0.99 and eps 1e-5, annealed; GAE
-1.0: SLM-Lab's "A2C-GAE" uses 0.95; entropy 0.01), 10M steps (40M frames).
+Defaults: OpenAI baselines' A2C for Atari (16 envs x 5 steps, RMSprop 7e-4 with alpha 0.99 and eps
+1e-5, annealed; GAE 1.0: SLM-Lab's "A2C-GAE" uses 0.95; entropy 0.01), 10M steps (40M frames).
 Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
 ``./benchmark.sh atari --print-jobs --rerun --seeds 1 --algos a2c_atari --envs Pong``.
-
-Env: ``ALE/<Game>-v5`` as built by common/atari.py, whose docstring says what each choice does to the
-scores: the logged return is the raw score of a whole game, the learner sees sign(r).
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation
@@ -68,7 +67,7 @@ class Args:
     num_envs: int = 16
     """parallel envs in the vector env"""
     engine: Literal["native", "gymnasium"] = "native"
-    """native: ale_py's C++ vector env; gymnasium: Gymnasium's wrappers, the same frames (for --capture-video)"""
+    """native: ale_py's C++ vector env; gymnasium: Gymnasium's wrappers, same frames (for --capture-video)"""
     env_threads: int = 0
     """native engine: threads that step the envs (0: one per env, at most the CPU count; same results)"""
     vector_mode: Literal["sync", "async"] = "sync"

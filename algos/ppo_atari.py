@@ -7,6 +7,8 @@ Clipped surrogate objective (eq. 7), maximised over a few epochs of minibatches 
 plus a value loss ``vf_coef * (V(s_t) - R_t)^2`` and an entropy bonus ``ent_coef * H[pi(.|s_t)]``.
 Advantages A_t are GAE(lambda) (Schulman et al. 2016) and R_t = A_t + V_old(s_t).
 Actor and critic share the Nature CNN trunk of Mnih et al. 2015 (uint8 frames, scaled in the network).
+The env is ``ALE/<Game>-v5`` from common/atari.py (its docstring: what each setting does to the scores):
+the logged return is the raw score of a whole game, the learner sees sign(r).
 
 Options beyond the paper: ``clip_vloss`` (clip the value change as in OpenAI baselines),
 ``normalize_v_targets`` (the critic predicts returns standardised by running statistics),
@@ -18,9 +20,6 @@ annealed, clip 0.1 not annealed, GAE lambda 0.95: people sweep 0.95, 0.85, 0.70,
 per game; entropy 0.01) with value clipping, 10M steps (40M frames).
 Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
 ``./benchmark.sh atari --print-jobs --rerun --seeds 1 --algos ppo_atari --envs Pong``.
-
-Env: ``ALE/<Game>-v5`` as built by common/atari.py, whose docstring says what each choice does to the
-scores: the logged return is the raw score of a whole game, the learner sees sign(r).
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation
@@ -66,7 +65,7 @@ class Args:
     num_envs: int = 8
     """parallel envs in the vector env"""
     engine: Literal["native", "gymnasium"] = "native"
-    """native: ale_py's C++ vector env; gymnasium: Gymnasium's wrappers, the same frames (for --capture-video)"""
+    """native: ale_py's C++ vector env; gymnasium: Gymnasium's wrappers, same frames (for --capture-video)"""
     env_threads: int = 0
     """native engine: threads that step the envs (0: one per env, at most the CPU count; same results)"""
     vector_mode: Literal["sync", "async"] = "sync"

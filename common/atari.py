@@ -13,7 +13,8 @@ inside the network. What each choice does to the scores:
 - ``--repeat-action-probability 0.25`` (sticky actions, ALE v5 default, Machado et al. 2018) makes
   the game stochastic; scores run lower than the v4 / NoFrameskip numbers (0.0 to compare with those).
 - ``--terminal-on-life-loss`` (off by default; ``TerminalOnLifeLoss``) marks a lost life as terminal
-  *for learning only* (bootstrap zeroed) without resetting the game, so logged scores stay whole games. (The wrapper's own flag resets the whole game at each lost life: scores would be
+  *for learning only* (bootstrap zeroed) without resetting the game, so logged scores stay whole
+  games. (``AtariPreprocessing``'s own flag resets the whole game at each lost life: scores would be
   one life's.)
 - ALE v5 truncates a game at 108k frames (30 min); no-op starts randomise the start.
 """
