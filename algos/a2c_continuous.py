@@ -47,7 +47,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal
@@ -394,15 +393,12 @@ def train(args: Args, report=None) -> dict:
     terminated_np = np.zeros((args.num_steps, args.num_envs), dtype=np.bool_)
     truncated_np = np.zeros((args.num_steps, args.num_envs), dtype=np.bool_)
     actions = torch.zeros((args.num_steps, args.num_envs, act_dim), device=device)
-    env_time = inference_time = update_time = 0.0
 
     iteration = first_iteration - 1
     for iteration in range(first_iteration, num_iterations + 1):
         if args.anneal_lr:
             optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
 
-        rollout_start = time.perf_counter()
-        env_start = env_time
         with torch.no_grad():  # not inference_mode: the update takes gradients through these tensors
             # All the rollout's Gaussian noise at once: a_t = mu(s_t) + std * noise_t.
             scaled_noise = torch.randn((args.num_steps, args.num_envs, act_dim), device=device)
@@ -414,11 +410,9 @@ def train(args: Args, report=None) -> dict:
                 action = agent.actor_mean(obs) + scaled_noise[step]
                 actions[step] = action
 
-                t = time.perf_counter()
                 next_obs, reward, term, trunc, info = envs.step(
                     np.clip(action.cpu().numpy(), action_low, action_high)
                 )
-                env_time += time.perf_counter() - t
                 rewards_np[step] = reward
                 terminated_np[step] = term
                 truncated_np[step] = trunc
@@ -427,9 +421,7 @@ def train(args: Args, report=None) -> dict:
                 if trunc.any():
                     final_obs_np[step, trunc] = np.stack(info["final_obs"][trunc])
                 run.log_episodes(global_step, info)
-            inference_time += time.perf_counter() - rollout_start - (env_time - env_start)
 
-            update_start = time.perf_counter()
             obs_buf = torch.from_numpy(obs_np).to(device)
             rollout = (
                 obs_buf,
@@ -454,7 +446,6 @@ def train(args: Args, report=None) -> dict:
         optimizer.step()
 
         policy_loss, value_loss, entropy = stats.tolist()
-        update_time += time.perf_counter() - update_start
         losses = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
         run.check_finite(global_step, losses, agent, value_transform)
         with torch.no_grad():
@@ -469,9 +460,6 @@ def train(args: Args, report=None) -> dict:
                 "losses/value_loss": value_loss,
                 "losses/entropy": entropy,
                 "losses/explained_variance": explained_var,
-                "perf/env_s": env_time,
-                "perf/inference_s": inference_time,
-                "perf/update_s": update_time,
             },
         )
         if args.checkpoint_every and global_step // args.checkpoint_every != (
@@ -486,9 +474,6 @@ def train(args: Args, report=None) -> dict:
         save()
     envs.close()
     summary = run.finish(global_step)
-    summary.update(
-        env_s=round(env_time, 2), inference_s=round(inference_time, 2), update_s=round(update_time, 2)
-    )
     return summary
 
 
