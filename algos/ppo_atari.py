@@ -15,9 +15,9 @@ Options beyond the paper: ``clip_vloss`` (clip the value change as in OpenAI bas
 ``symlog_transform`` (the critic predicts symlog(R), Hafner et al. 2023, DreamerV3), learning-rate
 annealing, advantage normalisation, global gradient-norm clipping.
 
-Defaults: the paper's Atari settings (8 envs x 128 steps, 4 epochs of 4 minibatches, Adam 2.5e-4
-annealed, clip 0.1 not annealed, GAE lambda 0.95: people sweep 0.95, 0.85, 0.70, SLM-Lab's best differ
-per game; entropy 0.01) with value clipping, 10M steps (40M frames).
+Defaults: CleanRL's ppo_atari.py, the paper's Atari settings (8 envs x 128 steps, 4 minibatches, Adam
+2.5e-4 annealed, GAE lambda 0.95: people sweep 0.95, 0.85, 0.70, SLM-Lab's best differ per game; entropy
+0.01) but 4 epochs (the paper: 3), clip 0.1 not annealed, value clipping; 10M steps (40M frames).
 Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
 ``./benchmark.sh atari --print-jobs --rerun --seeds 1 --algos ppo_atari --envs Pong``.
 
