@@ -18,8 +18,8 @@ instead of RMSprop (``--optimizer``, ``--weight-decay``), ``normalize_v_targets`
 ``symlog_transform`` (as ppo.py), learning-rate annealing, advantage normalisation, global
 gradient-norm clipping.
 
-Defaults: OpenAI baselines' A2C for Atari (16 envs x 5 steps, RMSprop 7e-4 with alpha 0.99 and eps
-1e-5, annealed; GAE 1.0: SLM-Lab's "A2C-GAE" uses 0.95; entropy 0.01), 10M steps (40M frames).
+Defaults: OpenAI baselines' A2C for Atari (5 steps, RMSprop 7e-4 with alpha 0.99 and eps 1e-5, annealed;
+entropy 0.01) on 16 envs (the paper's 16 threads); GAE 1.0 (SLM-Lab's "A2C-GAE" uses 0.95); 10M steps.
 Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
 ``./benchmark.sh atari --print-jobs --rerun --seeds 1 --algos a2c_atari --envs Pong``.
 
