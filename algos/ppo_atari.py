@@ -1,44 +1,29 @@
 """PPO for Atari: Schulman et al. 2017, "Proximal Policy Optimization Algorithms".
 
-Network: the Nature CNN of Mnih et al. 2015. Settings: the paper's for Atari (8 envs x 128 steps, 4
-epochs, clip 0.1).
-
 Clipped surrogate objective (eq. 7), maximised over a few epochs of minibatches of one rollout:
 
     L_clip = E_t[ min(rho_t * A_t, clip(rho_t, 1 - eps, 1 + eps) * A_t) ],  rho_t = pi(a_t|s_t) / pi_old(a_t|s_t)
 
 plus a value loss ``vf_coef * (V(s_t) - R_t)^2`` and an entropy bonus ``ent_coef * H[pi(.|s_t)]``.
-Advantages A_t are GAE(lambda) (Schulman et al. 2016) and R_t = A_t + V_old(s_t); ``--gae-lambda``
-0.95 (default), 0.85 and 0.70 are the values people sweep (SLM-Lab's best differ per game).
-Actor and critic share the CNN trunk. Deviations: the clip range stays 0.1 (the paper anneals it
-with the learning rate); the options of ppo.py (value clipping as OpenAI baselines, normalised or
-symlog value targets) are kept.
+Advantages A_t are GAE(lambda) (Schulman et al. 2016) and R_t = A_t + V_old(s_t).
+Actor and critic share the Nature CNN trunk of Mnih et al. 2015 (uint8 frames, scaled in the network).
+The env is ``ALE/<Game>-v5`` from common/atari.py (its docstring: what each setting does to the scores):
+the logged return is the raw score of a whole game, the learner sees sign(r).
 
-Defaults: the settings above, with Adam 2.5e-4 annealed, 4 minibatches, entropy 0.01; 10M steps.
+Options beyond the paper: ``clip_vloss`` (clip the value change as in OpenAI baselines),
+``normalize_v_targets`` (the critic predicts returns standardised by running statistics),
+``symlog_transform`` (the critic predicts symlog(R), Hafner et al. 2023, DreamerV3), learning-rate
+annealing, advantage normalisation, global gradient-norm clipping.
+
+Defaults: CleanRL's ppo_atari.py, the paper's Atari settings (8 envs x 128 steps, 4 minibatches, Adam
+2.5e-4 annealed, GAE lambda 0.95: people sweep 0.95, 0.85, 0.70, SLM-Lab's best differ per game; entropy
+0.01) but 4 epochs (the paper: 3), clip 0.1 not annealed, value clipping; 10M steps (40M frames).
 Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
 ``./benchmark.sh atari --print-jobs --rerun --seeds 1 --algos ppo_atari --envs Pong``.
 
-Env (the same lines in every *_atari.py): the game of ``ALE/<Game>-v5`` in ale_py's native
-``AtariVectorEnv`` (in C++ threads: 4 skipped frames with max-pooling of the last two, 84x84
-grayscale, up to 30 no-op starts, stacks of 4 frames padded with the episode's first frame).
-``--engine gymnasium`` builds the same from ``frameskip=1``, Gymnasium's ``AtariPreprocessing`` and
-``FrameStackObservation(4)``: the same frames, rewards and episode ends (tests/test_atari_engines.py),
-~1.6x slower to step (8 envs, 2 cores); it records videos (``--capture-video``) and evaluate() uses it. Obs stay uint8
-until the device, the ``/ 255`` happens inside the network. What each choice does to the scores:
-
-- Logged ``charts/episodic_return`` is the raw game score of a whole game (all lives):
-  ``RecordEpisodeStatistics`` wraps the vector env *inside* the ``sign(r)`` reward clipping that
-  only the learner sees. One step = 4 frames: 10M steps are 40M frames.
-- ``--repeat-action-probability 0.25`` (sticky actions, ALE v5 default, Machado et al. 2018) makes
-  the game stochastic; scores run lower than the v4 / NoFrameskip numbers (0.0 to compare with those).
-- ``--terminal-on-life-loss`` (off by default) marks a lost life as terminal *for learning only*
-  (bootstrap zeroed, GAE cut) without resetting the game, so logged scores stay whole games. (The
-  wrapper's own flag resets the whole game at each lost life: scores would be one life's.)
-- ALE v5 truncates a game at 108k frames (30 min); no-op starts randomise the start.
-
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation
-bootstraps from V(final observation), computed at that step.
+bootstraps from V(final observation), computed at that step (CleanRL's ppo_atari.py treats it as termination).
 """
 
 from __future__ import annotations
@@ -48,31 +33,16 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.atari import check_atari, make_envs
 from common.checks import check_args, whole_rollouts
+from common.cli import cli
 from common.returns import gae, next_values_from
-from common.runs import (
-    Run,
-    args_from_checkpoint,
-    check_env_id,
-    check_resume_args,
-    cli,
-    eval_env,
-    fail,
-    load_checkpoint,
-    load_optimizer,
-    pick_device,
-    rng_states,
-    run_episodes,
-    seed_everything,
-    set_rng_states,
-    threads_for,
-)
+from common.runs import Run
 from common.value_transform import ValueTransform
 
 
@@ -85,7 +55,7 @@ class Args:
     seed: int = 1
     """seed of the envs, torch, numpy and python"""
     total_timesteps: int = 10_000_000
-    """env steps to train for, summed over the parallel envs (1 step = 4 frames)"""
+    """env steps to train for, summed over the parallel envs"""
     repeat_action_probability: float = 0.25
     """sticky actions (ALE v5 default; 0.0 for v4-style numbers)"""
     terminal_on_life_loss: bool = False
@@ -95,12 +65,11 @@ class Args:
     num_envs: int = 8
     """parallel envs in the vector env"""
     engine: Literal["native", "gymnasium"] = "native"
-    """native: ale_py's C++ AtariVectorEnv (frame skip, resize, stack in threads); gymnasium: the Python
-    wrappers of evaluate() (same frames, rewards and episode ends; needed for --capture-video)"""
+    """native: ale_py's C++ vector env; gymnasium: Gymnasium's wrappers, same frames (for --capture-video)"""
     env_threads: int = 0
     """native engine: threads that step the envs (0: one per env, at most the CPU count; same results)"""
     vector_mode: Literal["sync", "async"] = "sync"
-    """gymnasium engine: sync steps envs in this process (fastest on few cores); async uses one process per env"""
+    """sync steps envs in this process (fastest on few cores); async uses one process per env"""
     num_steps: int = 128
     """steps per env in each rollout"""
     learning_rate: float = 2.5e-4
@@ -136,14 +105,12 @@ class Args:
     hidden_sizes: tuple[int, ...] = (512,)
     """widths of the dense layers after the Nature CNN's convolutions (shared by actor and critic)"""
     activation: Literal["tanh", "relu"] = "relu"
-    """activation of the dense layers"""
+    """activation of the hidden layers"""
     layer_norm: bool = False
-    """LayerNorm after each dense hidden layer"""
+    """LayerNorm after each hidden linear layer"""
     bf16: bool = False
-    """run the CNN trunk in bfloat16 (autocast; the actor and critic heads stay float32): needs a CPU
-    that multiplies bf16 natively (AVX512-BF16, AMX) or an Ampere+ GPU. Measured faster on an AMD EPYC
-    (Zen 4: ppo_atari ~1.4x the steps/s); on an Intel Xeon without AMX a bf16 SAC update was 1.34x slower.
-    Scores untested at scale"""
+    """the CNN trunk in bfloat16 autocast (heads float32): ~1.4x the steps/s on an AMD EPYC (Zen 4) CPU,
+    also for AMX CPUs and Ampere+ GPUs; 1.34x slower (a SAC update) on a Xeon without AMX"""
     cuda: bool = False
     """use CUDA when available"""
     torch_deterministic: bool = True
@@ -155,11 +122,11 @@ class Args:
     capture_video: bool = False
     """record videos of env 0 into the run folder's videos/"""
     save_model: bool = False
-    """write a checkpoint at the end of training"""
+    """write checkpoints/latest.pt at the end of training"""
     checkpoint_every: int = 0
-    """also write a checkpoint every this many env steps (0: never)"""
+    """also write checkpoints/latest.pt every this many env steps (0: never)"""
     resume: str | None = None
-    """path of a checkpoint to continue training from"""
+    """checkpoint to continue training from (its Args are the defaults; the run folder is reused)"""
     runs_dir: str = "runs"
     """folder of the run folders"""
 
@@ -176,83 +143,14 @@ RESUME_MUST_MATCH = (
 )
 
 
-def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args: Args):
-    def thunk():
-        render_mode = "rgb_array" if capture_video and idx == 0 else None
-        env = gym.make(
-            env_id,
-            frameskip=1,
-            repeat_action_probability=args.repeat_action_probability,
-            render_mode=render_mode,
-        )
-        if render_mode:
-            env = gym.wrappers.RecordVideo(env, video_dir)
-        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
-        return gym.wrappers.FrameStackObservation(env, 4)
-
-    return thunk
-
-
-class RepeatFirstFrame(gym.vector.VectorWrapper):
-    """ale_py's native stacks start an episode as [0, 0, 0, x0]; this fills the zeros with x0, as
-    Gymnasium's ``FrameStackObservation`` and the replay memory's stacks do: [x0, x0, x0, x0]."""
-
-    def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)
-        self.frames = np.ones(self.num_envs, dtype=np.int64)  # frames of its episode in each stack
-        return self.fill(obs, self.frames), info
-
-    def step(self, actions):
-        obs, rewards, terminated, truncated, info = self.env.step(actions)
-        ended = terminated | truncated
-        if "final_obs" in info:  # SAME_STEP: the ended episodes' real last stacks
-            self.fill(info["final_obs"], np.where(ended, self.frames + 1, 4))
-        self.frames = np.where(ended, 1, np.minimum(self.frames + 1, 4))
-        return self.fill(obs, self.frames), rewards, terminated, truncated, info
-
-    @staticmethod
-    def fill(stacks: np.ndarray, frames: np.ndarray) -> np.ndarray:
-        for e in np.flatnonzero(frames < 4):
-            stacks[e, : 4 - frames[e]] = stacks[e, 4 - frames[e]]
-        return stacks
-
-
-def make_envs(args: Args, video_dir: str) -> gym.vector.VectorEnv:
-    """SAME_STEP autoreset; statistics of the raw score, then sign(r) for the learner (order matters)."""
-    if args.engine == "native":
-        from ale_py.vector_env import AtariVectorEnv
-
-        spec = gym.spec(args.env_id).kwargs  # its defaults: frame skip 4 with max-pool, 84x84 gray, stack 4
-        envs = AtariVectorEnv(
-            spec["game"],
-            args.num_envs,
-            num_threads=args.env_threads,
-            max_num_frames_per_episode=spec["max_num_frames_per_episode"],
-            repeat_action_probability=args.repeat_action_probability,
-            noop_max=args.noop_max,
-            reward_clipping=False,  # the raw score: sign(r) comes last, outside the statistics
-            use_fire_reset=False,  # as AtariPreprocessing
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        )
-        envs = RepeatFirstFrame(envs)
-    else:
-        vector_env = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
-        envs = vector_env(
-            [make_env(args.env_id, i, args.capture_video, video_dir, args) for i in range(args.num_envs)],
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        )
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    return gym.wrappers.vector.TransformReward(envs, np.sign)
-
-
 def layer_init(layer: nn.Module, std: float = np.sqrt(2)) -> nn.Module:
     nn.init.orthogonal_(layer.weight, std)
     nn.init.zeros_(layer.bias)
     return layer
 
 
-def nature_cnn(hidden_sizes, activation: str, layer_norm: bool) -> nn.Sequential:
-    """Mnih et al. 2015: (N, 4, 84, 84) in [0, 1] -> conv 32x8s4, 64x4s2, 64x3s1 -> dense layers."""
+def nature_cnn(sizes, activation, layer_norm: bool) -> nn.Sequential:
+    """Mnih et al. 2015: (N, 4, 84, 84) in [0, 1] -> conv 32x8s4, 64x4s2, 64x3s1 -> dense layers ``sizes``."""
     act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
     layers = [
         layer_init(nn.Conv2d(4, 32, 8, stride=4)),
@@ -263,26 +161,26 @@ def nature_cnn(hidden_sizes, activation: str, layer_norm: bool) -> nn.Sequential
         nn.ReLU(),
         nn.Flatten(),
     ]
-    for n_in, n_out in zip([64 * 7 * 7, *hidden_sizes[:-1]], hidden_sizes):
+    for n_in, n_out in zip([64 * 7 * 7, *sizes[:-1]], sizes):
         layers.append(layer_init(nn.Linear(n_in, n_out)))
         layers += [nn.LayerNorm(n_out), act()] if layer_norm else [act()]
-    # channels_last (NHWC) conv weights: oneDNN's CPU kernels run this layout faster, same math; the
-    # (N, 4, 84, 84) input may stay NCHW, the first conv converts it.
+    # channels_last (NHWC) conv weights: oneDNN's CPU kernels run this layout faster, same maths
     return nn.Sequential(*layers).to(memory_format=torch.channels_last)
 
 
 class Agent(nn.Module):
-    """Shared Nature-CNN trunk with an actor head (logits) and a critic head (value)."""
+    """Nature-CNN trunk shared by the actor (logits) and critic (value) heads."""
 
     def __init__(self, n_actions: int, args: Args):
         super().__init__()
-        self.network = nature_cnn(args.hidden_sizes, args.activation, args.layer_norm)
-        self.actor = layer_init(nn.Linear(args.hidden_sizes[-1], n_actions), 0.01)
-        self.critic = layer_init(nn.Linear(args.hidden_sizes[-1], 1), 1.0)
+        hidden = list(args.hidden_sizes)
+        self.network = nature_cnn(hidden, args.activation, args.layer_norm)
+        self.actor = layer_init(nn.Linear(hidden[-1], n_actions), 0.01)
+        self.critic = layer_init(nn.Linear(hidden[-1], 1), 1.0)
         self.bf16 = args.bf16
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 frames (N, 4, 84, 84) -> (logits (N, A), values (N,)); scaled here, on the device."""
+        """uint8 frames (N, 4, 84, 84) -> (logits (N, A), values (N,))."""
         with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             hidden = self.network(obs.float() / 255.0)
         hidden = hidden.float()  # the heads in float32: log-probs and values need more than bf16's ~3 digits
@@ -325,54 +223,22 @@ def compute_loss(agent, value_transform, mb, args: Args):
 
 def train(args: Args, report=None) -> dict:
     check_args(args)
+    check_atari(args, use_instead="algos/ppo.py")
     batch_size = args.num_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
     num_iterations = whole_rollouts(args.total_timesteps, batch_size)
-    if not args.env_id.startswith("ALE/"):
-        fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use algos/ppo.py")
-    if args.capture_video and args.engine == "native":
-        fail("--capture-video needs --engine gymnasium (ale_py's native vector env does not render)")
-    check_env_id(args.env_id)
-    checkpoint = load_checkpoint(args.resume) if args.resume else None
-    if checkpoint is not None:
-        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
-
-    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
-    seed_everything(args.seed, args.torch_deterministic)
-    device = pick_device(args.cuda)
-    run = Run(args, report, resume=checkpoint)
+    run = Run(args, report, RESUME_MUST_MATCH)
+    device = run.device
     envs = make_envs(args, str(run.dir / "videos"))
     obs_shape = envs.single_observation_space.shape
 
     agent = Agent(int(envs.single_action_space.n), args).to(device)
-    torch.set_num_threads(threads_for(args.torch_threads, agent))
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
-
-    global_step, first_iteration = 0, 1
-    next_obs, info = envs.reset(seed=args.seed)
-    lives = info["lives"]
-    if checkpoint is not None:
-        agent.load_state_dict(checkpoint["agent"])
-        value_transform.load_state_dict(checkpoint["value_transform"])
-        load_optimizer(optimizer, checkpoint["optimizer"])
-        global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
-        set_rng_states(checkpoint["rng"])
-        # ALE envs pickle only their constructor arguments: a resumed run starts new games.
-        next_obs, info = envs.reset(seed=args.seed + global_step)
-        lives = info["lives"]
-
-    def save() -> None:
-        state = {
-            "agent": agent.state_dict(),
-            "value_transform": value_transform.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "global_step": global_step,
-            "iteration": iteration,
-            "rng": rng_states(),
-            "args": vars(args),
-        }
-        run.save_checkpoint(state)
+    next_obs, _ = envs.reset(seed=args.seed)
+    global_step, next_obs = run.resume(
+        envs, next_obs, agent=agent, value_transform=value_transform, optimizer=optimizer
+    )
 
     # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...).
     obs_buf = torch.zeros((args.num_steps, args.num_envs, *obs_shape), dtype=torch.uint8, device=device)
@@ -384,8 +250,7 @@ def train(args: Args, report=None) -> dict:
     values = torch.zeros((args.num_steps, args.num_envs), device=device)  # critic space
     final_values = torch.zeros((args.num_steps, args.num_envs), device=device)  # return space
 
-    iteration = first_iteration - 1
-    for iteration in range(first_iteration, num_iterations + 1):
+    for iteration in range(global_step // batch_size + 1, num_iterations + 1):
         if args.anneal_lr:
             optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
 
@@ -401,9 +266,6 @@ def train(args: Args, report=None) -> dict:
                 values[step] = value
 
                 next_obs, reward, term, trunc, info = envs.step(action.cpu().numpy())
-                if args.terminal_on_life_loss:  # for learning only; the game goes on
-                    term = term | (info["lives"] < lives)
-                lives = info["lives"]
                 rewards[step] = torch.as_tensor(reward, device=device)
                 terminated[step] = torch.as_tensor(term, device=device)
                 truncated[step] = torch.as_tensor(trunc, device=device)
@@ -433,11 +295,7 @@ def train(args: Args, report=None) -> dict:
         values = value_transform.encode(values_raw)  # old values in the new statistics, for clip_vloss
 
         # Learn: epochs of shuffled minibatches over the flattened rollout.
-        b_obs, b_actions, b_log_probs = (
-            obs_buf.view(batch_size, *obs_shape),
-            actions.view(-1),
-            log_probs.view(-1),
-        )
+        b_obs, b_actions, b_log_probs = obs_buf.flatten(0, 1), actions.view(-1), log_probs.view(-1)
         b_advantages, b_returns, b_values = advantages.view(-1), returns.view(-1), values.view(-1)
         all_stats = []
         for _epoch in range(args.update_epochs):
@@ -479,56 +337,21 @@ def train(args: Args, report=None) -> dict:
                 "losses/explained_variance": explained_var,
             },
         )
-        if args.checkpoint_every and global_step // args.checkpoint_every != (
-            (global_step - batch_size) // args.checkpoint_every
-        ):
-            save()
-        if run.progress(global_step, f"entropy {entropy:.3f}"):
+        if run.progress(global_step, f"entropy {entropy:.3f}", next_obs):
             break
-
-    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
-    if args.save_model or run.stop_signal is not None:
-        save()
-    envs.close()
-    summary = run.finish(global_step)
-    return summary
+    return run.finish(global_step, next_obs)
 
 
-def evaluate(
-    checkpoint: str,
-    episodes: int = 10,
-    greedy: bool = True,
-    capture_video: bool = False,
-    render: bool = False,
-    seed: int = 10_000,
-) -> dict:
-    """Play a saved agent for ``episodes`` whole games (argmax action if ``greedy``, else sampled);
-    returns ``{"mean", "std", "returns", "lengths"}`` of the raw game score (no reward clipping)."""
-    state = load_checkpoint(checkpoint)
-    args = args_from_checkpoint(Args, state)
-
-    def preprocess(env):
-        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
-        return gym.wrappers.FrameStackObservation(env, 4)
-
-    env = eval_env(
-        args.env_id,
-        checkpoint,
-        capture_video,
-        render,
-        wrap=preprocess,
-        frameskip=1,
-        repeat_action_probability=args.repeat_action_probability,
-    )
+def policy(state: dict, args: Args, env, greedy: bool):
+    """The saved agent as ``act(obs) -> action`` for evaluate.py: the argmax action, or a sampled one."""
     agent = Agent(int(env.action_space.n), args)
     agent.load_state_dict(state["agent"])
 
-    @torch.inference_mode()
     def act(obs):
         logits, _ = agent(torch.as_tensor(obs).unsqueeze(0))
         return int(logits.argmax() if greedy else torch.multinomial(logits.softmax(-1), 1))
 
-    return run_episodes(env, act, episodes, seed)
+    return act
 
 
 if __name__ == "__main__":

@@ -1,12 +1,39 @@
-"""Atari envs for the four *_atari.py scripts, one way for all: ale_py's native vector env (the
-default: emulation, frame skip, preprocessing and stacking in C++ threads) or Gymnasium's wrapper
-stack (``--engine gymnasium``: videos), with the same semantics (tests/test_atari_engines.py).
+"""Atari envs for the four *_atari.py scripts, one way for all: the game of ``ALE/<Game>-v5`` in
+ale_py's native ``AtariVectorEnv`` (the default: in C++ threads, 4 skipped frames with max-pooling of
+the last two, 84x84 grayscale, up to 30 no-op starts, stacks of 4 frames padded with the episode's
+first frame). ``--engine gymnasium`` builds the same from ``frameskip=1``, Gymnasium's
+``AtariPreprocessing`` and ``FrameStackObservation(4)``: the same frames, rewards and episode ends
+(tests/test_atari_engines.py), ~1.6x slower to step (8 envs, 2 cores); it records videos
+(``--capture-video``) and evaluation uses it. Obs stay uint8 until the device, the ``/ 255`` happens
+inside the network. What each choice does to the scores:
+
+- Logged ``charts/episodic_return`` is the raw game score of a whole game (all lives):
+  ``RecordEpisodeStatistics`` wraps the vector env *inside* the ``sign(r)`` reward clipping that
+  only the learner sees. One step = 4 frames: 10M steps are 40M frames.
+- ``--repeat-action-probability 0.25`` (sticky actions, ALE v5 default, Machado et al. 2018) makes
+  the game stochastic; scores run lower than the v4 / NoFrameskip numbers (0.0 to compare with those).
+- ``--terminal-on-life-loss`` (off by default; ``TerminalOnLifeLoss``) marks a lost life as terminal
+  *for learning only* (bootstrap zeroed) without resetting the game, so logged scores stay whole
+  games. (``AtariPreprocessing``'s own flag resets the whole game at each lost life: scores would be
+  one life's.)
+- ALE v5 truncates a game at 108k frames (30 min); no-op starts randomise the start.
 """
 
 from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+
+from common.errors import fail
+
+
+def check_atari(args, use_instead: str) -> None:
+    """One line and exit 2, before any run folder exists, for an env id that is not ``ALE/<Game>-v5``
+    (naming the script to use instead) or for ``--capture-video`` with the native engine."""
+    if not args.env_id.startswith("ALE/"):
+        fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use {use_instead}")
+    if args.capture_video and args.engine == "native":
+        fail("--capture-video needs --engine gymnasium (ale_py's native vector env does not render)")
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args):
@@ -50,11 +77,28 @@ class RepeatFirstFrame(gym.vector.VectorWrapper):
         return stacks
 
 
+class TerminalOnLifeLoss(gym.vector.VectorWrapper):
+    """``--terminal-on-life-loss``: a lost life is ``terminated`` for the learner only; the game goes on
+    (no reset, the next observation is the same game's) and the statistics inside count whole games."""
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.lives = info["lives"]
+        return obs, info
+
+    def step(self, actions):
+        obs, rewards, terminated, truncated, info = self.env.step(actions)
+        terminated = terminated | (info["lives"] < self.lives)  # a new game (SAME_STEP) has more lives
+        self.lives = info["lives"]
+        return obs, rewards, terminated, truncated, info
+
+
 def make_envs(args, video_dir: str) -> gym.vector.VectorEnv:
     """``args.num_envs`` Atari envs as ALE v5 with the standard preprocessing (sticky actions
     ``args.repeat_action_probability``, up to ``args.noop_max`` no-ops at reset, frame skip 4 with
     max-pool, 84x84 gray, 4 stacked frames), SAME_STEP autoreset; statistics of the raw score, then
-    sign(r) for the learner (order matters). ``args.engine``: ``native`` (ale_py's C++ vector env,
+    sign(r) for the learner (order matters), and with ``args.terminal_on_life_loss`` lost lives as
+    terminations, for the learner too. ``args.engine``: ``native`` (ale_py's C++ vector env,
     ``args.env_threads``) or ``gymnasium`` (the wrapper stack; video capture of env 0)."""
     if args.engine == "native":
         from ale_py.vector_env import AtariVectorEnv
@@ -79,4 +123,5 @@ def make_envs(args, video_dir: str) -> gym.vector.VectorEnv:
             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
         )
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    return gym.wrappers.vector.TransformReward(envs, np.sign)
+    envs = gym.wrappers.vector.TransformReward(envs, np.sign)
+    return TerminalOnLifeLoss(envs) if args.terminal_on_life_loss else envs

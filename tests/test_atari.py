@@ -72,6 +72,35 @@ def test_atari_env_logs_raw_score_and_learns_from_clipped():
     envs.close()
 
 
+def test_terminal_on_life_loss_is_for_the_learner_only():
+    """``--terminal-on-life-loss``: the same game as without it (frames, rewards, truncations, whole-game
+    statistics), with ``terminated`` also set at each lost life; a game over is not a lost life twice."""
+    from algos import ppo_atari
+    from common.atari import make_envs
+    from common.envs import check_env_id
+
+    check_env_id("ALE/Breakout-v5")
+    common = {"env_id": "ALE/Breakout-v5", "num_envs": 2}
+    plain = make_envs(ppo_atari.Args(**common), "")
+    lifeloss = make_envs(ppo_atari.Args(**common, terminal_on_life_loss=True), "")
+    (obs_p, info), (obs_l, _) = plain.reset(seed=5), lifeloss.reset(seed=5)
+    lives, rng, lost = info["lives"], np.random.default_rng(0), 0
+    for t in range(600):
+        actions = rng.integers(0, plain.single_action_space.n, 2)
+        obs_p, r_p, term_p, trunc_p, info_p = plain.step(actions)
+        obs_l, r_l, term_l, trunc_l, info_l = lifeloss.step(actions)
+        for a, b in [(obs_p, obs_l), (r_p, r_l), (trunc_p, trunc_l), (info_p["lives"], info_l["lives"])]:
+            np.testing.assert_array_equal(a, b, err_msg=f"step {t}")
+        life_lost = info_p["lives"] < lives
+        np.testing.assert_array_equal(term_l, term_p | life_lost, err_msg=f"step {t}")
+        assert ("episode" in info_l) == ("episode" in info_p), t
+        lost += int((life_lost & ~term_p).sum())
+        lives = info_p["lives"]
+    assert lost >= 4, lost
+    plain.close()
+    lifeloss.close()
+
+
 SIBLING = {
     "ppo_atari": "ppo.py",
     "a2c_atari": "a2c.py",
