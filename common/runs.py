@@ -260,13 +260,14 @@ class Run:
 
     def check_finite(self, global_step: int, losses: dict[str, float], *modules: torch.nn.Module) -> None:
         """Stop with one line and exit 1 if a loss, or a weight or buffer of ``modules`` after the update,
-        is not finite; the last checkpoint is left as it is."""
+        is not finite (or so large that its square overflows); the last checkpoint is left as it is."""
         for name, value in losses.items():
             if not np.isfinite(value):
                 self.fail(f"non-finite {name} ({value}) at step {global_step}; {self._checkpoint_note()}")
         for module in modules:  # weights and buffers (e.g. normalisation statistics)
             for name, param in module.state_dict().items():
-                if param.is_floating_point() and not torch.isfinite(param).all():
+                # the squares' sum also catches weights so large (> ~1e19) that the next forward overflows
+                if param.is_floating_point() and not torch.isfinite(param.float().square().sum()):
                     self.fail(
                         f"non-finite weights in {type(module).__name__}.{name} after the update at step "
                         f"{global_step} (losses were finite); {self._checkpoint_note()}"
