@@ -9,7 +9,7 @@
 
 A job is ``python benchmarks/run_job.py --suite S --script algos/X.py -- --env-id E --seed K
 --total-timesteps T``. Jobs whose result is already in the results file are skipped (``--rerun`` runs
-them again), so a suite can be finished over many sittings. Scripts that do not exist yet are
+them again; ``--print-jobs`` prints them all), so a suite can be finished over many sittings. Scripts that do not exist yet are
 skipped with a note. Each job's output goes to a log file under benchmarks/scratch/logs/.
 """
 
@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
 
     jobs, notes = plan(opts)
     results_dir = results_dir_of(opts.results_dir)
-    if not opts.rerun and opts.suite != "throughput":
+    if not opts.rerun and not opts.print_jobs and opts.suite != "throughput":  # printing runs nothing
         done = finished_keys(results_dir, opts.suite)
         before = len(jobs)
         jobs = [j for j in jobs if j.key not in done]
