@@ -210,29 +210,6 @@ def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
     return (log_std + 0.5 * (1.0 + math.log(2 * math.pi))).sum()
 
 
-def compute_advantages(agent, value_transform, rollout, args: Args):
-    """GAE over a rollout ``(obs, final_obs, last_obs, rewards, terminated, truncated)``, shapes
-    (T, N, obs_dim), (T, N, obs_dim), (N, obs_dim), (T, N), (T, N), (T, N).
-
-    ``final_obs[t, n]`` is the final observation of the episode that was truncated at step t (read
-    only where ``truncated``): its value is the bootstrap of that step, not the reset observation's.
-    Returns ``(values, advantages, returns)``; values in the critic's (transformed) space.
-    """
-    obs, final_obs, last_obs, rewards, terminated, truncated = rollout
-    T, N = rewards.shape
-    values = agent.critic(obs.view(T * N, -1)).view(T, N)
-    values_raw = value_transform.decode(values)
-    last_values = value_transform.decode(agent.critic(last_obs).squeeze(1))
-    final_values = torch.zeros_like(values_raw)
-    if truncated.any():
-        final_values[truncated] = value_transform.decode(agent.critic(final_obs[truncated]).squeeze(1))
-    next_values = next_values_from(values_raw, last_values, final_values, truncated)
-    advantages, returns = gae(
-        rewards, values_raw, next_values, terminated, terminated | truncated, args.gamma, args.gae_lambda
-    )
-    return values, advantages, returns
-
-
 def compute_loss(agent, value_transform, batch, args: Args):
     """A2C loss on the whole rollout ``batch`` (obs, actions, advantages, returns).
 
@@ -339,19 +316,31 @@ def train(args: Args, report=None) -> dict:
             run.log_episodes(global_step, info)
 
         with torch.no_grad():  # not inference_mode: the update takes gradients through these tensors
-            obs_buf = torch.from_numpy(obs_np).to(device)
-            rollout = (
-                obs_buf,
-                torch.from_numpy(final_obs_np).to(device),
-                torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1),
-                torch.from_numpy(rewards_np).to(device),
-                torch.from_numpy(terminated_np).to(device),
-                torch.from_numpy(truncated_np).to(device),
-            )
-            values, advantages, returns = compute_advantages(agent, value_transform, rollout, args)
-            values_raw = value_transform.decode(values)
-            b_obs = obs_buf.view(batch_size, -1)
+            # V(s_t), V(final obs) in one batched forward over the rollout.
+            b_obs = torch.from_numpy(obs_np).to(device).view(batch_size, -1)
             b_actions = torch.from_numpy(actions_np).to(device).view(batch_size, -1)
+            values = agent.critic(b_obs).view(args.num_steps, args.num_envs)  # critic space
+            rewards, terminated, truncated = (
+                torch.from_numpy(x).to(device) for x in (rewards_np, terminated_np, truncated_np)
+            )
+            final_values = torch.zeros_like(values)  # return space
+            if truncated.any():
+                final_obs = torch.from_numpy(final_obs_np).to(device)[truncated]
+                final_values[truncated] = value_transform.decode(agent.critic(final_obs).squeeze(1))
+
+            last_obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
+            last_values = value_transform.decode(agent.critic(last_obs).squeeze(1))
+            values_raw = value_transform.decode(values)
+            next_values = next_values_from(values_raw, last_values, final_values, truncated)
+            advantages, returns = gae(
+                rewards,
+                values_raw,
+                next_values,
+                terminated,
+                terminated | truncated,
+                args.gamma,
+                args.gae_lambda,
+            )
         value_transform.update(returns)
 
         # Learn: one gradient step on the whole rollout.

@@ -129,43 +129,55 @@ def test_flatten_parameters_keeps_the_update():
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_gae_across_truncation_uses_final_obs_value(script, runs_dir, monkeypatch):
-    """A real rollout on Ticker (truncated every 3 steps): the script hands compute_advantages the
-    normalised final observation of each truncated episode, and the advantage of the truncated step
-    is r + gamma * V(final obs) - V(s), not r + gamma * V(reset obs) - V(s), nor r - V(s)."""
+    """A real rollout on Ticker (truncated every 3 steps): the script bootstraps the truncated step from
+    V(normalised final observation), so its advantage is r + gamma * V(final obs) - V(s), not
+    r + gamma * V(reset obs) - V(s), nor r - V(s); the reset observation is normalised after it."""
     module = importlib.import_module(f"algos.{script}")
-    seen, real = {}, module.compute_advantages
+    seen, agents = {}, []
+    real_gae, real_next_values = module.gae, module.next_values_from
 
-    def spy(agent, value_transform, rollout, args):
-        out = real(agent, value_transform, rollout, args)
-        if not seen:
-            with torch.no_grad():
-                v = lambda x: agent.critic(x.view(-1, 1)).view(x.shape[:-1])  # noqa: E731
-                seen.update(rollout=rollout, out=out, v_obs=v(rollout[0]), v_final=v(rollout[1]))
-        return out
+    class Agent(module.Agent):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            agents.append(self)
 
-    monkeypatch.setattr(module, "compute_advantages", spy)
+    def next_values_spy(values, last_values, final_values, truncated):
+        seen.setdefault("final_values", final_values.clone())
+        return real_next_values(values, last_values, final_values, truncated)
+
+    def gae_spy(rewards, values, next_values, terminated, dones, gamma, gae_lambda):
+        advantages, returns = real_gae(rewards, values, next_values, terminated, dones, gamma, gae_lambda)
+        if "advantages" not in seen:
+            with torch.no_grad():  # V of the observations the test expects, before the update
+                v = lambda raw: agents[0].critic(torch.as_tensor(normalised(raw)).view(1, 1)).item()  # noqa: E731
+                seen.update(v_final=v([0, 1, 2, 3]), v_reset=v([0, 1, 2, 3, 0]))
+            seen.update(rewards=rewards, values=values, terminated=terminated, truncated=dones & ~terminated)
+            seen.update(advantages=advantages)
+        return advantages, returns
+
+    monkeypatch.setattr(module, "Agent", Agent)
+    monkeypatch.setattr(module, "next_values_from", next_values_spy)
+    monkeypatch.setattr(module, "gae", gae_spy)
     extra = {"num_minibatches": 1, "update_epochs": 1} if script == "ppo_continuous" else {}
     args = module.Args(
         env_id=TICKER, num_envs=1, num_steps=5, total_timesteps=5, gae_lambda=0.9, runs_dir=runs_dir, **extra
     )
     module.train(args)
 
-    obs, final_obs, _, rewards, terminated, truncated = seen["rollout"]
-    _, advantages, _ = seen["out"]
-    assert truncated[:, 0].tolist() == [False, False, True, False, False]
-    assert not terminated.any()
+    rewards, advantages, v_obs = seen["rewards"], seen["advantages"][:, 0], seen["values"][:, 0]
+    assert seen["truncated"][:, 0].tolist() == [False, False, True, False, False]
+    assert not seen["terminated"].any()
     # The rollout's observations are t = 0, 1, 2, (reset) 0, 1; the truncated step's final one is t = 3.
-    np.testing.assert_allclose(final_obs[2, 0].numpy(), normalised([0, 1, 2, 3]), rtol=1e-5)
-    np.testing.assert_allclose(obs[3, 0].numpy(), normalised([0, 1, 2, 3, 0]), rtol=1e-5)
-    v_obs, v_final, gamma = seen["v_obs"][:, 0], seen["v_final"][:, 0], args.gamma
-    r = rewards[2, 0]
-    expected = r + gamma * v_final[2] - v_obs[2]
-    torch.testing.assert_close(advantages[2, 0], expected)
+    np.testing.assert_allclose(seen["final_values"][2, 0].item(), seen["v_final"], rtol=1e-5)
+    np.testing.assert_allclose(v_obs[3].item(), seen["v_reset"], rtol=1e-5)
+    v_final, gamma, r = seen["final_values"][2, 0], args.gamma, rewards[2, 0]
+    expected = r + gamma * v_final - v_obs[2]
+    torch.testing.assert_close(advantages[2], expected)
     assert abs(expected - (r + gamma * v_obs[3] - v_obs[2])) > 1e-4
     assert abs(expected - (r - v_obs[2])) > 1e-4
     # Nothing flows back across the reset: A_1 = delta_1 + gamma * lambda * A_2.
     delta_1 = rewards[1, 0] + gamma * v_obs[2] - v_obs[1]
-    torch.testing.assert_close(advantages[1, 0], delta_1 + gamma * 0.9 * advantages[2, 0])
+    torch.testing.assert_close(advantages[1], delta_1 + gamma * 0.9 * advantages[2])
 
 
 class Target(gym.Env):
