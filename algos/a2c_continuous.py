@@ -210,12 +210,12 @@ def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
     return (log_std + 0.5 * (1.0 + math.log(2 * math.pi))).sum()
 
 
-def compute_loss(agent, value_transform, batch, args: Args):
-    """A2C loss on the whole rollout ``batch`` (obs, actions, advantages, returns).
+def compute_loss(agent, value_transform, mb, args: Args):
+    """A2C loss on one minibatch ``mb``, the whole rollout (obs, actions, advantages, returns).
 
     Returns the total loss and a tensor of [policy_loss, value_loss, entropy].
     """
-    obs, actions, advantages, returns = batch
+    obs, actions, advantages, returns = mb
     log_probs = gaussian_log_prob(actions, agent.actor_mean(obs), agent.actor_logstd)
     entropy = gaussian_entropy(agent.actor_logstd)
     if args.norm_adv:
@@ -266,7 +266,7 @@ def train(args: Args, report=None) -> dict:
         optimizer = torch.optim.RMSprop(
             agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5, weight_decay=args.weight_decay
         )
-    else:
+    else:  # fused Adam: its rounding differs from foreach's, and the Pendulum and LunarLander results used it
         adam = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam
         optimizer = adam(
             agent.parameters(), lr=args.learning_rate, eps=1e-5, weight_decay=args.weight_decay, fused=True
@@ -345,7 +345,8 @@ def train(args: Args, report=None) -> dict:
 
         # Learn: one gradient step on the whole rollout.
         b_advantages, b_returns = advantages.view(-1), returns.view(-1)
-        loss, stats = compute_loss(agent, value_transform, (b_obs, b_actions, b_advantages, b_returns), args)
+        mb = (b_obs, b_actions, b_advantages, b_returns)
+        loss, stats = compute_loss(agent, value_transform, mb, args)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm, foreach=True)
