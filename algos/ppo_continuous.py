@@ -167,16 +167,10 @@ def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
 
 
 def update_running_stats(rms: RunningMeanStd, x: np.ndarray) -> None:
-    """``rms.update(x)`` (pooled mean and variance with the batch ``x`` along axis 0) in fewer numpy
-    calls; one row (one env) skips the batch's own variance, which is 0."""
-    n = x.shape[0]
-    if n == 1:
-        delta, batch_m2 = x[0] - rms.mean, 0.0
-    else:
-        batch_mean = x.sum(0) / n
-        delta, batch_m2 = batch_mean - rms.mean, np.square(x - batch_mean).sum(0)
-    count = rms.count
-    total = count + n
+    """``rms.update(x)``: the pooled mean and variance with the batch ``x`` along axis 0, in fewer numpy calls."""
+    n, count = x.shape[0], rms.count
+    batch_mean, total = x.sum(0) / n, count + n
+    delta, batch_m2 = batch_mean - rms.mean, np.square(x - batch_mean).sum(0)
     rms.mean = rms.mean + delta * (n / total)
     rms.var = (rms.var * count + batch_m2 + np.square(delta) * (count * n / total)) / total
     rms.count = total
@@ -216,11 +210,12 @@ class Normalize(gym.vector.VectorWrapper):
 
     def obs(self, obs: np.ndarray) -> np.ndarray:
         """A batch of raw observations (B, ...) -> float32 (B, obs_dim), updating the statistics first."""
-        if self.obs_rms is None:
-            return np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
-        update_running_stats(self.obs_rms, obs)
-        obs = (obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + 1e-8)
-        return obs.clip(-self.obs_clip, self.obs_clip).astype(np.float32).reshape(len(obs), -1)
+        if self.obs_rms is not None:
+            update_running_stats(self.obs_rms, obs)
+            obs = ((obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + 1e-8)).clip(
+                -self.obs_clip, self.obs_clip
+            )
+        return np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
 
     def reward(self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
         if self.return_rms is None:
