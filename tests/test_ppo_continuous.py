@@ -2,6 +2,7 @@
 the normalisation the critic saw, they learn Pendulum, run as a user runs them (MuJoCo Hopper-v5),
 keep their normalisation statistics in checkpoints and refuse bad input in one line."""
 
+import difflib
 import glob
 import importlib
 
@@ -9,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, run_script
+from conftest import ROOT, assert_one_line_error, run_script
 from gymnasium.wrappers.utils import RunningMeanStd
 
 from common import evaluation
@@ -436,3 +437,29 @@ def test_continuous_bad_input(script, tmp_path, capsys):
         assert exit_info.value.code == 2
         assert_one_line_error(capsys.readouterr().err, expected)
     assert not list(tmp_path.iterdir())  # refused before any run folder was made
+
+
+def test_a2c_continuous_is_ppo_continuous_minus_ppo():
+    """``diff algos/a2c_continuous.py algos/ppo_continuous.py`` is PPO's additions (ratio, clipping,
+    epochs, minibatches, old log-probabilities), the docstrings and Args, and the two ways of
+    normalising: a2c_continuous's per-env Gymnasium wrappers (NormStats) against ppo_continuous's
+    ``Normalize`` (one set of statistics, once per vector step) with its numpy actor and flat parameters."""
+    a2c = (ROOT / "algos" / "a2c_continuous.py").read_text().splitlines()
+    ppo = (ROOT / "algos" / "ppo_continuous.py").read_text().splitlines()
+    changed = [
+        line
+        for line in difflib.unified_diff(a2c, ppo, lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert len(changed) < 350, len(changed)  # 328 when written
+    ppo_only = "\n".join(line for line in changed if line.startswith("+"))
+    for addition in (
+        "ratio",
+        "clip_coef",
+        "update_epochs",
+        "num_minibatches",
+        "b_log_probs",
+        "class Normalize",
+    ):
+        assert addition in ppo_only
+    assert "NormStats" in "\n".join(line for line in changed if line.startswith("-"))
