@@ -167,10 +167,15 @@ def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
 
 
 def update_running_stats(rms: RunningMeanStd, x: np.ndarray) -> None:
-    """``rms.update(x)``: the pooled mean and variance with the batch ``x`` along axis 0, in fewer numpy calls."""
+    """``rms.update(x)`` (pooled mean and variance with the batch ``x`` along axis 0) in fewer numpy
+    calls; one row (one env) skips the batch's own variance, which is 0."""
     n, count = x.shape[0], rms.count
-    batch_mean, total = x.sum(0) / n, count + n
-    delta, batch_m2 = batch_mean - rms.mean, np.square(x - batch_mean).sum(0)
+    if n == 1:
+        delta, batch_m2 = x[0] - rms.mean, 0.0
+    else:
+        batch_mean = x.sum(0) / n
+        delta, batch_m2 = batch_mean - rms.mean, np.square(x - batch_mean).sum(0)
+    total = count + n
     rms.mean = rms.mean + delta * (n / total)
     rms.var = (rms.var * count + batch_m2 + np.square(delta) * (count * n / total)) / total
     rms.count = total
