@@ -382,8 +382,7 @@ def train(args: Args, report=None) -> dict:
                 obs = torch.as_tensor(next_obs, device=device)
                 obs_buf[step] = obs
                 logits, value = agent(obs)
-                # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
-                action = torch.argmax(logits - torch.empty_like(logits).exponential_().log(), dim=1)
+                action = torch.multinomial(logits.softmax(1), 1).squeeze(1)
                 actions[step] = action
                 values[step] = value
 

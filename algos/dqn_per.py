@@ -216,38 +216,6 @@ class QNetwork(nn.Module):
         return self.net(obs.flatten(1).float())
 
 
-def numpy_view(net: nn.Sequential):
-    """``net`` (Linear, ReLU, Tanh, LayerNorm layers) as a numpy function that shares the weights'
-    memory (CPU tensors only). The optimizer updates the weights in place, so the view always acts
-    with the current Q-network, at a fraction of torch's per-call cost for a few rows."""
-    layers = []
-    for layer in net:
-        if isinstance(layer, nn.Linear):
-            weight_t, bias = layer.weight.detach().numpy().T, layer.bias.detach().numpy()
-            layers.append(lambda x, w=weight_t, b=bias: x @ w + b)
-        elif isinstance(layer, nn.LayerNorm):
-            gain, bias = layer.weight.detach().numpy(), layer.bias.detach().numpy()
-
-            def layer_norm(x, gain=gain, bias=bias, eps=layer.eps):
-                x = x - x.mean(-1, keepdims=True)
-                return x / np.sqrt(np.square(x).mean(-1, keepdims=True) + eps) * gain + bias
-
-            layers.append(layer_norm)
-        elif isinstance(layer, nn.Tanh):
-            layers.append(np.tanh)
-        elif isinstance(layer, nn.ReLU):
-            layers.append(lambda x: np.maximum(x, 0.0, dtype=np.float32))
-        else:
-            raise TypeError(f"numpy_view: no numpy version of {layer}")
-
-    def forward(x: np.ndarray) -> np.ndarray:
-        for f in layers:
-            x = f(x)
-        return x
-
-    return forward
-
-
 class PrioritizedReplayBuffer:
     """Ring buffer of transitions in preallocated numpy arrays (observations keep their dtype)
     with a sum tree over the priorities p_i^alpha."""
@@ -397,6 +365,19 @@ def compute_loss(q_network, target_network, batch, weights, args: Args):
     return loss, (q_values - q_targets).detach(), q_values.detach()
 
 
+def numpy_q(net: nn.Sequential, activation: str):
+    # 1.1x steps/s over acting with torch (whole process, CartPole): numpy costs less per one-row call
+    *hidden, (w_out, b_out) = [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in net[::2]]
+    act = {"relu": lambda x: np.maximum(x, np.float32(0)), "tanh": np.tanh}[activation]
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        for w, b in hidden:
+            x = act(x @ w + b)
+        return x @ w_out + b_out
+
+    return forward
+
+
 @torch.no_grad()
 def update_target(target_params: list, params: list, tau: float) -> None:
     """theta^- <- theta (tau = 1) or theta^- <- theta^- + tau (theta - theta^-), in place."""
@@ -438,14 +419,9 @@ def train(args: Args, report=None) -> dict:
     # fused: one kernel for the whole step, ~3x faster than foreach for a 256x256 MLP on CPU
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
     params, target_params = list(q_network.parameters()), list(target_network.parameters())
-    if device.type == "cpu":  # acting on one row: numpy costs a fraction of torch's per-call overhead
-        q_values_of = numpy_view(q_network.net)
-    else:
-
-        @torch.inference_mode()
-        def q_values_of(obs: np.ndarray) -> np.ndarray:
-            return q_network(torch.as_tensor(obs, device=device)).cpu().numpy()
-
+    numpy_q_values = (
+        numpy_q(q_network.net, args.activation) if device.type == "cpu" and not args.layer_norm else None
+    )
     buffer = PrioritizedReplayBuffer(args.buffer_size, obs_space.shape, obs_space.dtype, device)
     save_buffer = keeps_buffer(args.checkpoint_buffer, buffer, buffer.tree)
     window = None
@@ -502,7 +478,11 @@ def train(args: Args, report=None) -> dict:
         actions = rng.integers(0, n_actions, size=n)
         greedy = rng.random(n) >= epsilon
         if greedy.any():  # no forward pass while every env explores
-            q = q_values_of(obs.reshape(n, -1).astype(np.float32, copy=False))
+            if numpy_q_values is not None:
+                q = numpy_q_values(obs.reshape(n, -1).astype(np.float32, copy=False))
+            else:
+                with torch.inference_mode():
+                    q = q_network(torch.as_tensor(obs, device=device)).cpu().numpy()
             actions = np.where(greedy, q.argmax(1), actions)
 
         next_obs, rewards, terminated, truncated, info = envs.step(actions)

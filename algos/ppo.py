@@ -243,8 +243,7 @@ def train(args: Args, report=None) -> dict:
                 obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
                 obs_buf[step] = obs
                 logits = agent.actor(obs)
-                # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
-                action = torch.argmax(logits - torch.empty_like(logits).exponential_().log(), dim=1)
+                action = torch.multinomial(logits.softmax(1), 1).squeeze(1)
                 actions[step] = action
                 log_probs[step] = torch.log_softmax(logits, 1).gather(1, action.unsqueeze(1)).squeeze(1)
                 values[step] = agent.critic(obs).squeeze(1)

@@ -446,8 +446,7 @@ def train(args: Args, report=None) -> dict:
         else:
             with torch.inference_mode():
                 logits = actor(torch.as_tensor(obs, device=device))
-                # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
-                actions = torch.argmax(logits - torch.empty_like(logits).exponential_().log(), dim=1)
+                actions = torch.multinomial(logits.softmax(1), 1).squeeze(1)
             actions = actions.cpu().numpy()
 
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
