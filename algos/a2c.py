@@ -40,26 +40,10 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args, whole_rollouts
+from common.cli import cli
+from common.envs import check_action_space
 from common.returns import gae, next_values_from
-from common.runs import (
-    Run,
-    args_from_checkpoint,
-    check_env_id,
-    check_resume_args,
-    cli,
-    env_state,
-    eval_env,
-    fail,
-    load_checkpoint,
-    load_optimizer,
-    pick_device,
-    rng_states,
-    run_episodes,
-    seed_everything,
-    set_env_state,
-    set_rng_states,
-    threads_for,
-)
+from common.runs import Run
 from common.value_transform import ValueTransform
 
 
@@ -178,12 +162,12 @@ class Agent(nn.Module):
         self.critic = mlp([obs_dim, *hidden, 1], args.activation, args.layer_norm, 1.0)
 
 
-def compute_loss(agent, value_transform, batch, args: Args):
-    """A2C loss on the whole rollout ``batch`` (obs, actions, advantages, returns).
+def compute_loss(agent, value_transform, mb, args: Args):
+    """A2C loss on one minibatch ``mb``, the whole rollout (obs, actions, advantages, returns).
 
     Returns the total loss and a tensor of [policy_loss, value_loss, entropy].
     """
-    obs, actions, advantages, returns = batch
+    obs, actions, advantages, returns = mb
     log_probs_all = torch.log_softmax(agent.actor(obs), dim=-1)
     log_probs = log_probs_all.gather(1, actions.unsqueeze(1)).squeeze(1)
     entropy = -(log_probs_all.exp() * log_probs_all).sum(-1).mean()
@@ -203,20 +187,11 @@ def compute_loss(agent, value_transform, batch, args: Args):
 
 def train(args: Args, report=None) -> dict:
     check_args(args)
+    check_action_space(args.env_id, gym.spaces.Discrete, use_instead="algos/a2c_continuous.py")
     batch_size = args.num_envs * args.num_steps
     num_iterations = whole_rollouts(args.total_timesteps, batch_size)
-    check_env_id(args.env_id)
-    with gym.make(args.env_id) as probe:  # the action space is checked before any run folder exists
-        if not isinstance(probe.action_space, gym.spaces.Discrete):
-            fail(f"{args.env_id} has a {probe.action_space} action space: use algos/a2c_continuous.py")
-    checkpoint = load_checkpoint(args.resume) if args.resume else None
-    if checkpoint is not None:
-        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
-
-    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
-    seed_everything(args.seed, args.torch_deterministic)
-    device = pick_device(args.cuda)
-    run = Run(args, report, resume=checkpoint)
+    run = Run(args, report, RESUME_MUST_MATCH)
+    device = run.device
     envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
     envs = envs(
         [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
@@ -226,45 +201,15 @@ def train(args: Args, report=None) -> dict:
     obs_dim = int(np.prod(envs.single_observation_space.shape))
 
     agent = Agent(obs_dim, int(envs.single_action_space.n), args).to(device)
-    torch.set_num_threads(threads_for(args.torch_threads, agent))
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
-    if args.optimizer == "rmsprop":
-        optimizer = torch.optim.RMSprop(
-            agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5, weight_decay=args.weight_decay
-        )
-    else:
-        adam = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam
-        optimizer = adam(
-            agent.parameters(), lr=args.learning_rate, eps=1e-5, weight_decay=args.weight_decay, foreach=True
-        )
-
-    global_step, first_iteration = 0, 1
+    optimizers = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+    optimizer = optimizers[args.optimizer](
+        agent.parameters(), lr=args.learning_rate, eps=1e-5, weight_decay=args.weight_decay, foreach=True
+    )
     next_obs, _ = envs.reset(seed=args.seed)
-    if checkpoint is not None:
-        agent.load_state_dict(checkpoint["agent"])
-        value_transform.load_state_dict(checkpoint["value_transform"])
-        load_optimizer(optimizer, checkpoint["optimizer"])
-        global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
-        set_rng_states(checkpoint["rng"])
-        # Classic-control envs come back mid-episode (exact resume); others start new episodes.
-        if set_env_state(envs, checkpoint["envs"]):
-            next_obs = checkpoint["next_obs"]
-        else:
-            next_obs, _ = envs.reset(seed=args.seed + global_step)
-
-    def save() -> None:
-        state = {
-            "agent": agent.state_dict(),
-            "value_transform": value_transform.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "global_step": global_step,
-            "iteration": iteration,
-            "rng": rng_states(),
-            "envs": env_state(envs),
-            "next_obs": next_obs,
-            "args": vars(args),
-        }
-        run.save_checkpoint(state)
+    global_step, next_obs = run.resume(
+        envs, next_obs, agent=agent, value_transform=value_transform, optimizer=optimizer
+    )
 
     # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...).
     obs_buf = torch.zeros((args.num_steps, args.num_envs, obs_dim), device=device)
@@ -275,8 +220,7 @@ def train(args: Args, report=None) -> dict:
     values = torch.zeros((args.num_steps, args.num_envs), device=device)  # critic space
     final_values = torch.zeros((args.num_steps, args.num_envs), device=device)  # return space
 
-    iteration = first_iteration - 1
-    for iteration in range(first_iteration, num_iterations + 1):
+    for iteration in range(global_step // batch_size + 1, num_iterations + 1):
         if args.anneal_lr:
             optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
 
@@ -322,8 +266,8 @@ def train(args: Args, report=None) -> dict:
         # Learn: one gradient step on the whole rollout.
         b_obs, b_actions = obs_buf.view(batch_size, -1), actions.view(-1)
         b_advantages, b_returns = advantages.view(-1), returns.view(-1)
-        batch = (b_obs, b_actions, b_advantages, b_returns)
-        loss, stats = compute_loss(agent, value_transform, batch, args)
+        mb = (b_obs, b_actions, b_advantages, b_returns)
+        loss, stats = compute_loss(agent, value_transform, mb, args)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm, foreach=True)
@@ -345,43 +289,21 @@ def train(args: Args, report=None) -> dict:
                 "losses/explained_variance": explained_var,
             },
         )
-        if args.checkpoint_every and global_step // args.checkpoint_every != (
-            (global_step - batch_size) // args.checkpoint_every
-        ):
-            save()
-        if run.progress(global_step, f"entropy {entropy:.3f}"):
+        if run.progress(global_step, f"entropy {entropy:.3f}", next_obs):
             break
-
-    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
-    if args.save_model or run.stop_signal is not None:
-        save()
-    envs.close()
-    summary = run.finish(global_step)
-    return summary
+    return run.finish(global_step, next_obs)
 
 
-def evaluate(
-    checkpoint: str,
-    episodes: int = 10,
-    greedy: bool = True,
-    capture_video: bool = False,
-    render: bool = False,
-    seed: int = 10_000,
-) -> dict:
-    """Play a saved agent for ``episodes`` episodes (argmax action if ``greedy``, else sampled);
-    returns ``{"mean", "std", "returns", "lengths"}`` of the raw episodic return."""
-    state = load_checkpoint(checkpoint)
-    args = args_from_checkpoint(Args, state)
-    env = eval_env(args.env_id, checkpoint, capture_video, render)
+def policy(state: dict, args: Args, env, greedy: bool):
+    """The saved agent as ``act(obs) -> action`` for evaluate.py: the argmax action, or a sampled one."""
     agent = Agent(int(np.prod(env.observation_space.shape)), int(env.action_space.n), args)
     agent.load_state_dict(state["agent"])
 
-    @torch.inference_mode()
     def act(obs):
         logits = agent.actor(torch.as_tensor(obs, dtype=torch.float32).view(1, -1))
         return int(logits.argmax() if greedy else torch.multinomial(logits.softmax(-1), 1))
 
-    return run_episodes(env, act, episodes, seed)
+    return act
 
 
 if __name__ == "__main__":

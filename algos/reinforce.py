@@ -49,25 +49,10 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args, whole_rollouts
+from common.cli import cli
+from common.envs import check_action_space
 from common.returns import discounted_returns
-from common.runs import (
-    Run,
-    args_from_checkpoint,
-    check_env_id,
-    cli,
-    env_state,
-    eval_env,
-    fail,
-    load_checkpoint,
-    load_optimizer,
-    pick_device,
-    rng_states,
-    run_episodes,
-    seed_everything,
-    set_env_state,
-    set_rng_states,
-    threads_for,
-)
+from common.runs import Run
 
 
 @dataclass
@@ -121,13 +106,17 @@ class Args:
     capture_video: bool = False
     """record videos of env 0 into the run folder's videos/"""
     save_model: bool = False
-    """write a checkpoint at the end of training"""
+    """write checkpoints/latest.pt at the end of training"""
     checkpoint_every: int = 0
-    """also write a checkpoint every this many env steps (0: never)"""
+    """also write checkpoints/latest.pt every this many env steps (0: never)"""
     resume: str | None = None
-    """path of a checkpoint to continue training from"""
+    """checkpoint to continue training from (its Args are the defaults; the run folder is reused)"""
     runs_dir: str = "runs"
     """folder of the run folders"""
+
+
+# Arguments that shape the saved state: a resumed run must use the checkpoint's values.
+RESUME_MUST_MATCH = ("env_id", "num_envs", "hidden_sizes", "activation", "layer_norm", "baseline")
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
@@ -169,11 +158,9 @@ class Policy(nn.Module):
         self.actor = mlp([obs_dim, *hidden, n_out], args.activation, args.layer_norm, 0.01)
         if not self.discrete:
             self.log_std = nn.Parameter(torch.full((n_out,), args.init_log_std))
-        self.critic = (
-            mlp([obs_dim, *hidden, 1], args.activation, args.layer_norm, 1.0)
-            if args.baseline == "value"
-            else None
-        )
+        self.critic = None
+        if args.baseline == "value":
+            self.critic = mlp([obs_dim, *hidden, 1], args.activation, args.layer_norm, 1.0)
 
     def sample(self, obs: torch.Tensor) -> torch.Tensor:
         out = self.actor(obs)
@@ -195,22 +182,16 @@ class Policy(nn.Module):
         return log_probs, entropy
 
 
-def episode_returns(
-    rewards: torch.Tensor,
-    final_values: torch.Tensor,
-    terminated: torch.Tensor,
-    truncated: torch.Tensor,
-    gamma: float,
-) -> torch.Tensor:
+def episode_returns(episodes: dict[str, torch.Tensor], gamma: float) -> torch.Tensor:
     """Monte-Carlo returns G_t of whole episodes laid out as (T, N) columns (each column a run of
-    complete episodes of one env).
+    complete episodes of one env) from their rewards, terminated and truncated flags and final values.
 
     ``final_values``: V(final_obs) on truncated rows (0 without a critic), ignored elsewhere. A
     terminated episode's return ends with its last reward; a truncated one adds gamma * V(final_obs).
     """
-    dones = terminated | truncated
-    next_values = torch.where(truncated, final_values, torch.zeros_like(final_values))
-    return discounted_returns(rewards, next_values, terminated, dones, gamma)
+    terminated, truncated = episodes["terminated"], episodes["truncated"]
+    next_values = torch.where(truncated, episodes["final_values"], 0.0)
+    return discounted_returns(episodes["rewards"], next_values, terminated, terminated | truncated, gamma)
 
 
 def step_envs(envs, critic, actions: torch.Tensor):
@@ -232,10 +213,8 @@ def compute_loss(policy: Policy, obs, actions, returns, ent_coef: float, args: A
     [policy_loss, value_loss, entropy]."""
     log_probs, entropy = policy.log_prob_entropy(obs, actions)
     value_loss = torch.zeros((), device=obs.device)
-    if args.baseline == "normalize":
-        advantages = (
-            (returns - returns.mean()) / (returns.std() + 1e-8) if returns.numel() > 1 else returns * 0
-        )
+    if args.baseline == "normalize":  # the std of a single step is NaN: its advantage is 0
+        advantages = (returns - returns.mean()) / (returns.std().nan_to_num() + 1e-8)
     elif args.baseline == "value":
         values = policy.critic(obs).squeeze(1)
         advantages = returns - values.detach()
@@ -266,43 +245,39 @@ def split_episodes(episodes: dict[str, torch.Tensor], first_rows: torch.Tensor):
 
 def train(args: Args, report=None) -> dict:
     check_args(args)
-    check_env_id(args.env_id)
-    checkpoint = load_checkpoint(args.resume) if args.resume else None
-
-    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
-    seed_everything(args.seed, args.torch_deterministic)
-    device = pick_device(args.cuda)
-    run = Run(args, report, resume=checkpoint)
+    spaces = (gym.spaces.Discrete, gym.spaces.Box)
+    check_action_space(args.env_id, spaces, use_instead="an env with Discrete or Box actions")
+    N = args.num_envs
+    batch_size = args.num_steps * N
+    num_iterations = whole_rollouts(args.total_timesteps, batch_size)
+    run = Run(args, report, RESUME_MUST_MATCH)
+    device = run.device
     envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
     envs = envs(
-        [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
+        [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(N)],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    action_space = envs.single_action_space
-    if not isinstance(action_space, (gym.spaces.Discrete, gym.spaces.Box)):
-        envs.close()
-        fail(f"{args.env_id} has a {action_space} action space: algos/reinforce.py needs Discrete or Box")
     obs_dim = int(np.prod(envs.single_observation_space.shape))
+    action_space = envs.single_action_space
     discrete = isinstance(action_space, gym.spaces.Discrete)
-    if not discrete:
-        low = torch.as_tensor(action_space.low, dtype=torch.float32, device=device)
-        high = torch.as_tensor(action_space.high, dtype=torch.float32, device=device)
-    N = args.num_envs
+    if not discrete:  # the env gets the sampled action clipped to its bounds
+        low, high = torch.as_tensor(np.stack([action_space.low, action_space.high]), device=device)
 
     policy = Policy(obs_dim, action_space, args).to(device)
-    torch.set_num_threads(threads_for(args.torch_threads, policy))
     optimizer = torch.optim.Adam(policy.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
+    next_obs, _ = envs.reset(seed=args.seed)
+    global_step, next_obs = run.resume(envs, next_obs, policy=policy, optimizer=optimizer)
 
     # Rollout storage, preallocated once, shapes (num_steps, N, ...), and the steps of the episodes
     # still running at the last update (the unfinished rest), shapes (R, N, ...), right-aligned:
     # env n's are its last unfinished[n] rows, so that each rollout continues them row by row.
+    action_dtype = torch.long if discrete else torch.float32
+
     def zeros(rows: int) -> dict[str, torch.Tensor]:
         return {
             "obs": torch.zeros((rows, N, obs_dim), device=device),
-            "actions": torch.zeros((rows, N), dtype=torch.long, device=device)
-            if discrete
-            else torch.zeros((rows, N, *action_space.shape), device=device),
+            "actions": torch.zeros((rows, N, *action_space.shape), dtype=action_dtype, device=device),
             "rewards": torch.zeros((rows, N), device=device),
             "terminated": torch.zeros((rows, N), dtype=torch.bool, device=device),
             "truncated": torch.zeros((rows, N), dtype=torch.bool, device=device),
@@ -311,41 +286,12 @@ def train(args: Args, report=None) -> dict:
 
     rollout, rest = zeros(args.num_steps), zeros(0)
     unfinished = torch.zeros(N, dtype=torch.long, device=device)
+    entropy = float("nan")
+    if run.mid_episode:  # classic control: the unfinished episodes go on (else new episodes start)
+        rest = {k: v.to(device) for k, v in run.loop["rest"].items()}
+        unfinished = run.loop["unfinished"].to(device)
 
-    global_step, first_iteration = 0, 1
-    next_obs, _ = envs.reset(seed=args.seed)
-    if checkpoint is not None:
-        policy.load_state_dict(checkpoint["policy"])
-        load_optimizer(optimizer, checkpoint["optimizer"])
-        global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
-        set_rng_states(checkpoint["rng"])
-        # Classic-control envs come back mid-episode (exact resume); others start new episodes.
-        if set_env_state(envs, checkpoint["envs"]):
-            next_obs = checkpoint["next_obs"]
-            rest = {k: v.to(device) for k, v in checkpoint["rest"].items()}
-            unfinished = checkpoint["unfinished"].to(device)
-        else:  # fresh episodes: the stored unfinished ones cannot continue
-            next_obs, _ = envs.reset(seed=args.seed + global_step)
-
-    def save(name: str) -> None:
-        state = {
-            "policy": policy.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "global_step": global_step,
-            "iteration": iteration,
-            "rng": rng_states(),
-            "envs": env_state(envs),
-            "next_obs": next_obs,
-            "rest": rest,
-            "unfinished": unfinished,
-            "args": vars(args),
-        }
-        run.save_checkpoint(state, name)
-
-    batch_size = args.num_steps * N
-    num_iterations = whole_rollouts(args.total_timesteps, batch_size)
-    iteration = first_iteration - 1
-    for iteration in range(first_iteration, num_iterations + 1):
+    for iteration in range(global_step // batch_size + 1, num_iterations + 1):
         if args.anneal_lr:
             optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
         with torch.inference_mode():
@@ -355,7 +301,7 @@ def train(args: Args, report=None) -> dict:
                 action = policy.sample(obs)
                 rollout["obs"][step] = obs
                 rollout["actions"][step] = action
-                env_action = action if discrete else torch.maximum(torch.minimum(action, high), low)
+                env_action = action if discrete else action.clamp(low, high)
                 next_obs, reward, term, trunc, final_values, info = step_envs(envs, policy.critic, env_action)
                 rollout["rewards"][step] = torch.as_tensor(reward, device=device)
                 rollout["terminated"][step] = torch.as_tensor(term, device=device)
@@ -365,28 +311,14 @@ def train(args: Args, report=None) -> dict:
 
         # Learn from the episodes that ended: the unfinished rest followed by this rollout.
         episodes = {k: torch.cat([rest[k], rollout[k]]) for k in rollout}
-        first_rows = rest["rewards"].shape[0] - unfinished
-        complete, unfinished = split_episodes(episodes, first_rows)
+        complete, unfinished = split_episodes(episodes, first_rows=rest["rewards"].shape[0] - unfinished)
         rest = {k: v[v.shape[0] - int(unfinished.max()) :] for k, v in episodes.items()}
-        stats = None
         if complete.any():
-            returns = episode_returns(
-                episodes["rewards"],
-                episodes["final_values"],
-                episodes["terminated"],
-                episodes["truncated"],
-                args.gamma,
-            )
+            returns = episode_returns(episodes, args.gamma)
             frac = (iteration - 1) / max(num_iterations - 1, 1)
             ent_coef = args.ent_coef + frac * (args.ent_coef_end - args.ent_coef)
-            loss, stats = compute_loss(
-                policy,
-                episodes["obs"][complete],
-                episodes["actions"][complete],
-                returns[complete],
-                ent_coef,
-                args,
-            )
+            obs, actions = episodes["obs"][complete], episodes["actions"][complete]
+            loss, stats = compute_loss(policy, obs, actions, returns[complete], ent_coef, args)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(policy.parameters(), args.max_grad_norm, foreach=True)
@@ -395,58 +327,28 @@ def train(args: Args, report=None) -> dict:
             policy_loss, value_loss, entropy = stats.tolist()
             losses = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
             run.check_finite(global_step, losses, policy)
-            run.log(
-                global_step,
-                {
-                    "charts/learning_rate": optimizer.param_groups[0]["lr"],
-                    "losses/policy_loss": policy_loss,
-                    "losses/value_loss": value_loss,
-                    "losses/entropy": entropy,
-                    "losses/ent_coef": ent_coef,
-                    "losses/batch_steps": int(complete.sum()),
-                },
-            )
-        if args.checkpoint_every and global_step // args.checkpoint_every != (
-            (global_step - batch_size) // args.checkpoint_every
-        ):
-            save("latest")
-        extra = f"entropy {stats[2].item():.3f}" if stats is not None else ""
-        if run.progress(global_step, extra):
+            losses |= {"ent_coef": ent_coef, "batch_steps": int(complete.sum())}
+            run.log(global_step, {"charts/learning_rate": optimizer.param_groups[0]["lr"]})
+            run.log(global_step, {f"losses/{name}": value for name, value in losses.items()})
+        if run.progress(global_step, f"entropy {entropy:.3f}", next_obs, rest=rest, unfinished=unfinished):
             break
-
-    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
-    if args.save_model or run.stop_signal is not None:
-        save("latest")
-    envs.close()
-    summary = run.finish(global_step)
-    return summary
+    return run.finish(global_step, next_obs, rest=rest, unfinished=unfinished)
 
 
-def evaluate(
-    checkpoint: str,
-    episodes: int = 10,
-    greedy: bool = True,
-    capture_video: bool = False,
-    render: bool = False,
-    seed: int = 10_000,
-) -> dict:
-    """Play a saved policy for ``episodes`` episodes (the most likely action, or the Gaussian mean,
-    if ``greedy``; else sampled); returns ``{"mean", "std", "returns", "lengths"}``."""
-    state = load_checkpoint(checkpoint)
-    args = args_from_checkpoint(Args, state)
-    env = eval_env(args.env_id, checkpoint, capture_video, render)
-    policy = Policy(int(np.prod(env.observation_space.shape)), env.action_space, args)
-    policy.load_state_dict(state["policy"])
+def policy(state: dict, args: Args, env, greedy: bool):
+    """The saved policy as ``act(obs) -> action`` for evaluate.py: the most likely action (the Gaussian
+    mean) if ``greedy``, else a sampled one (clipped to the bounds)."""
+    net = Policy(int(np.prod(env.observation_space.shape)), env.action_space, args)
+    net.load_state_dict(state["policy"])
 
-    @torch.inference_mode()
     def act(obs):
         obs = torch.as_tensor(obs, dtype=torch.float32).view(1, -1)
-        action = policy.sample(obs) if not greedy else policy.actor(obs)
-        if policy.discrete:
+        action = net.actor(obs) if greedy else net.sample(obs)
+        if net.discrete:
             return int(action.argmax() if greedy else action)
         return np.clip(action[0].numpy(), env.action_space.low, env.action_space.high)
 
-    return run_episodes(env, act, episodes, seed)
+    return act
 
 
 if __name__ == "__main__":

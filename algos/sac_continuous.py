@@ -54,28 +54,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args
+from common.cli import cli
+from common.envs import check_action_space
 from common.returns import td_targets
-from common.runs import (
-    Run,
-    args_from_checkpoint,
-    buffer_not_saved,
-    check_env_id,
-    check_resume_args,
-    cli,
-    env_state,
-    eval_env,
-    fail,
-    keeps_buffer,
-    load_checkpoint,
-    load_optimizer,
-    pick_device,
-    rng_states,
-    run_episodes,
-    seed_everything,
-    set_env_state,
-    set_rng_states,
-    threads_for,
-)
+from common.runs import Run
 
 
 @dataclass
@@ -126,8 +108,6 @@ class Args:
     """bfloat16 autocast for the hidden layers' matmuls; outputs stay float32. Measured on 2-core CPUs
     with AVX512-BF16: 0.87x the CPU time of float32 on an AMD EPYC (Zen 4), a 1.34x slower update on an
     Intel Xeon without AMX"""
-    compile: bool = False
-    """torch.compile the networks (measured on a 2-core CPU: ~100 s to compile and no faster after)"""
     cuda: bool = False
     """use CUDA when available"""
     torch_deterministic: bool = True
@@ -143,7 +123,7 @@ class Args:
     save_model: bool = False
     """write a checkpoint at the end of training"""
     checkpoint_every: int = 0
-    """also write a checkpoint every this many env steps (0: never)"""
+    """also write a checkpoint every this many env steps, at the first log point past each multiple (0: never)"""
     checkpoint_buffer: Literal["auto", "on", "off"] = "auto"
     """put the replay buffer into checkpoints for an exact resume (auto: where its arrays take <= 2 GiB, so
     not for Humanoid at 1M); without it a resumed run refills it with the current policy before updating again"""
@@ -244,9 +224,7 @@ class Actor(nn.Module):
         return squashed_gaussian_sample(mean, log_std, torch.randn_like(mean))
 
 
-def squashed_gaussian_sample(
-    mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def squashed_gaussian_sample(mean, log_std, noise) -> tuple[torch.Tensor, torch.Tensor]:
     """a = tanh(u), u = mean + exp(log_std) * noise, and log pi(a|s), shapes (B, A) -> (B, A), (B,).
 
     log pi(a|s) = sum_i [ -noise_i^2 / 2 - log_std_i - log(2 pi) / 2 - log(1 - tanh(u_i)^2) ], with
@@ -258,14 +236,7 @@ def squashed_gaussian_sample(
     return torch.tanh(u), per_dim.sum(-1) + constant
 
 
-def soft_q_targets(
-    rewards: torch.Tensor,
-    terminated: torch.Tensor,
-    next_q_values: torch.Tensor,
-    next_log_probs: torch.Tensor,
-    alpha: torch.Tensor | float,
-    gamma: float,
-) -> torch.Tensor:
+def soft_q_targets(rewards, terminated, next_q_values, next_log_probs, alpha, gamma: float) -> torch.Tensor:
     """Clipped double-Q soft target, shapes rewards/terminated/next_log_probs (B,), next_q_values (2, B):
 
     y = r + gamma * (1 - terminated) * (min_i Q_targ_i(s', a') - alpha * log pi(a'|s'))
@@ -333,25 +304,9 @@ class ReplayBuffer:
 
 def train(args: Args, report=None) -> dict:
     check_args(args)
-    check_env_id(args.env_id)
-    with gym.make(args.env_id) as probe:  # the spaces are checked before any run folder exists
-        action_space, obs_space = probe.action_space, probe.observation_space
-    if not isinstance(action_space, gym.spaces.Box):
-        fail(f"{args.env_id} has a {action_space} action space: use algos/sac_discrete.py")
-    if not (np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
-        fail(f"{args.env_id} has an unbounded action space {action_space}: SAC needs finite bounds")
-    if not isinstance(obs_space, gym.spaces.Box):
-        fail(f"{args.env_id} has a {obs_space} observation space: this script needs a Box")
-    checkpoint = load_checkpoint(args.resume) if args.resume else None
-    if checkpoint is not None:
-        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
-
-    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
-    seed_everything(args.seed, args.torch_deterministic)
-    device = pick_device(args.cuda)
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        args.bf16 = False  # GPUs before Ampere emulate bf16: slower than float32
-    run = Run(args, report, resume=checkpoint)
+    check_action_space(args.env_id, gym.spaces.Box, use_instead="algos/sac_discrete.py")
+    run = Run(args, report, RESUME_MUST_MATCH)
+    device = run.device
     envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
     envs = envs(
         [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
@@ -365,7 +320,6 @@ def train(args: Args, report=None) -> dict:
 
     actor = Actor(obs_dim, act_dim, args).to(device)
     qf = TwinQNetwork(obs_dim + act_dim, 1, args).to(device)
-    torch.set_num_threads(threads_for(args.torch_threads, actor, qf))
     qf_target = TwinQNetwork(obs_dim + act_dim, 1, args).to(device)
     qf_target.load_state_dict(qf.state_dict())
     qf_target.requires_grad_(False)
@@ -381,52 +335,20 @@ def train(args: Args, report=None) -> dict:
     online_params, target_params = list(qf.parameters()), list(qf_target.parameters())
 
     buffer = ReplayBuffer(args.buffer_size, obs_space, (act_dim,), np.float32)
-    save_buffer = keeps_buffer(args.checkpoint_buffer, buffer)
-    global_step, updates, updates_from = 0, 0, args.learning_starts
     envs.action_space.seed(args.seed)
     next_obs, _ = envs.reset(seed=args.seed)
-    if checkpoint is not None:
-        actor.load_state_dict(checkpoint["actor"])
-        qf.load_state_dict(checkpoint["qf"])
-        qf_target.load_state_dict(checkpoint["qf_target"])
-        load_optimizer(q_optimizer, checkpoint["q_optimizer"])
-        load_optimizer(actor_optimizer, checkpoint["actor_optimizer"])
-        with torch.no_grad():
-            log_alpha.copy_(checkpoint["log_alpha"])
-        global_step, updates = checkpoint["global_step"], checkpoint["updates"]
-        set_rng_states(checkpoint["rng"])
-        if checkpoint.get("buffer") is not None:
-            buffer.load_state_dict(checkpoint["buffer"])
-        else:  # refill the buffer with the current policy before updating again
-            updates_from = global_step + args.learning_starts
-            buffer_not_saved(global_step, args.learning_starts, args.num_envs)
-        # Classic-control envs come back mid-episode (exact resume); others start new episodes.
-        if set_env_state(envs, checkpoint["envs"]):
-            next_obs = checkpoint["next_obs"]
-        else:
-            next_obs, _ = envs.reset(seed=args.seed + global_step)
-
-    def save() -> None:
-        state = {
-            "actor": actor.state_dict(),
-            "qf": qf.state_dict(),
-            "qf_target": qf_target.state_dict(),
-            "q_optimizer": q_optimizer.state_dict(),
-            "actor_optimizer": actor_optimizer.state_dict(),
-            "log_alpha": log_alpha.detach().clone(),
-            "global_step": global_step,
-            "updates": updates,
-            "rng": rng_states(),
-            "envs": env_state(envs),
-            "next_obs": next_obs,
-            "buffer": buffer.state_dict() if save_buffer else None,
-            "args": vars(args),
-        }
-        run.save_checkpoint(state)
-
-    qf_forward, actor_sample = qf, actor.sample
-    if args.compile:
-        qf_forward, actor_sample = torch.compile(qf), torch.compile(actor.sample)
+    global_step, next_obs = run.resume(
+        envs,
+        next_obs,
+        actor=actor,
+        qf=qf,
+        qf_target=qf_target,
+        q_optimizer=q_optimizer,
+        actor_optimizer=actor_optimizer,
+        log_alpha=log_alpha,
+        buffer=buffer,
+    )
+    updates = run.loop.get("updates", 0)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16)
 
     # The latest [qf_loss, mean Q, policy_loss, entropy], read only when logging (no sync per update).
@@ -437,11 +359,11 @@ def train(args: Args, report=None) -> dict:
         obs, actions, rewards, next_obs, terminated = buffer.sample(args.batch_size, device)
         alpha = log_alpha.detach().exp()
         with torch.no_grad(), autocast:
-            next_actions, next_log_probs = actor_sample(next_obs)
+            next_actions, next_log_probs = actor.sample(next_obs)
             next_q_values = qf_target(torch.cat([next_obs, next_actions], 1)).squeeze(-1)
             q_targets = soft_q_targets(rewards, terminated, next_q_values, next_log_probs, alpha, args.gamma)
         with autocast:
-            q_values = qf_forward(torch.cat([obs, actions], 1)).squeeze(-1)
+            q_values = qf(torch.cat([obs, actions], 1)).squeeze(-1)
         qf_loss = critic_loss(q_values, q_targets)
         q_optimizer.zero_grad(set_to_none=True)
         qf_loss.backward()
@@ -449,9 +371,9 @@ def train(args: Args, report=None) -> dict:
 
         if updates % args.policy_frequency == 0:
             with autocast:
-                pi_actions, log_probs = actor_sample(obs)
+                pi_actions, log_probs = actor.sample(obs)
                 # Frozen critics: L_pi's gradient reaches the actor through a, never the critics.
-                q_pi = qf_forward(torch.cat([obs, pi_actions], 1), frozen=True).squeeze(-1)
+                q_pi = qf(torch.cat([obs, pi_actions], 1), frozen=True).squeeze(-1)
             pi_loss = actor_loss(log_probs, q_pi, alpha)
             loss = (pi_loss + alpha_loss(log_alpha, log_probs, target_entropy)) if args.autotune else pi_loss
             actor_optimizer.zero_grad(set_to_none=True)
@@ -484,7 +406,7 @@ def train(args: Args, report=None) -> dict:
                 real_next_obs[i] = info["final_obs"][i]
         buffer.add(obs, real_next_obs, actions, rewards, terminated)
 
-        if global_step >= updates_from:
+        if len(buffer) >= args.learning_starts:  # after a --resume without the buffer: once refilled
             for _ in range(args.updates_per_step):
                 update()
                 updates += 1
@@ -505,46 +427,24 @@ def train(args: Args, report=None) -> dict:
                         "losses/alpha": log_alpha.exp().item(),
                     },
                 )
-            if args.checkpoint_every and global_step // args.checkpoint_every != (
-                (global_step - args.num_envs) // args.checkpoint_every
-            ):
-                save()
-            if run.progress(global_step, f"alpha {log_alpha.exp().item():.3f}"):
+            if run.progress(global_step, f"alpha {log_alpha.exp().item():.3f}", next_obs, updates=updates):
                 break
-
-    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
-    if args.save_model or run.stop_signal is not None:
-        save()
-    envs.close()
-    summary = run.finish(global_step)
-    return summary
+    return run.finish(global_step, next_obs, updates=updates)
 
 
-def evaluate(
-    checkpoint: str,
-    episodes: int = 10,
-    greedy: bool = True,
-    capture_video: bool = False,
-    render: bool = False,
-    seed: int = 10_000,
-) -> dict:
-    """Play a saved actor for ``episodes`` episodes (tanh(mean) if ``greedy``, else a sample);
-    returns ``{"mean", "std", "returns", "lengths"}`` of the raw episodic return."""
-    state = load_checkpoint(checkpoint)
-    args = args_from_checkpoint(Args, state)
-    env = eval_env(args.env_id, checkpoint, capture_video, render)
+def policy(state: dict, args: Args, env, greedy: bool):
+    """The saved actor as ``act(obs) -> action`` for evaluate.py: tanh(mean), or a sample, in the env's bounds."""
     space = env.action_space
     actor = Actor(int(np.prod(env.observation_space.shape)), int(np.prod(space.shape)), args)
     actor.load_state_dict(state["actor"])
     scale, bias = (space.high - space.low) / 2, (space.high + space.low) / 2
 
-    @torch.inference_mode()
     def act(obs):
         obs = torch.as_tensor(obs, dtype=torch.float32).view(1, -1)
         action = torch.tanh(actor(obs)[0]) if greedy else actor.sample(obs)[0]
         return action[0].numpy() * scale + bias
 
-    return run_episodes(env, act, episodes, seed)
+    return act
 
 
 if __name__ == "__main__":

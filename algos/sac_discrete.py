@@ -64,28 +64,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args
+from common.cli import cli
+from common.envs import check_action_space
+from common.errors import fail
 from common.returns import td_targets
-from common.runs import (
-    Run,
-    args_from_checkpoint,
-    buffer_not_saved,
-    check_env_id,
-    check_resume_args,
-    cli,
-    env_state,
-    eval_env,
-    fail,
-    keeps_buffer,
-    load_checkpoint,
-    load_optimizer,
-    pick_device,
-    rng_states,
-    run_episodes,
-    seed_everything,
-    set_env_state,
-    set_rng_states,
-    threads_for,
-)
+from common.runs import Run
 
 
 @dataclass
@@ -158,7 +141,7 @@ class Args:
     save_model: bool = False
     """write a checkpoint at the end of training"""
     checkpoint_every: int = 0
-    """also write a checkpoint every this many env steps (0: never)"""
+    """also write a checkpoint every this many env steps, at the first log point past each multiple (0: never)"""
     checkpoint_buffer: Literal["auto", "on", "off"] = "auto"
     """put the replay buffer into checkpoints for an exact resume (auto: where its arrays take <= 2 GiB);
     without it a resumed run refills it with the current policy before updating again"""
@@ -249,13 +232,7 @@ class Actor(nn.Module):
 
 
 def soft_q_targets(
-    rewards: torch.Tensor,
-    terminated: torch.Tensor,
-    next_q_values: torch.Tensor,
-    next_log_probs: torch.Tensor,
-    alpha: torch.Tensor | float,
-    gamma: float,
-    target_q: str = "min",
+    rewards, terminated, next_q_values, next_log_probs, alpha, gamma: float, target_q: str = "min"
 ) -> torch.Tensor:
     """Exact soft target, shapes rewards/terminated (B,), next_q_values (2, B, |A|), next_log_probs (B, |A|):
 
@@ -286,12 +263,7 @@ def critic_loss(q_values: torch.Tensor, actions: torch.Tensor, q_targets: torch.
     return (q_taken - q_targets).square().mean(1).sum()
 
 
-def policy_losses(
-    log_probs: torch.Tensor,
-    q_values: torch.Tensor,
-    log_alpha: torch.Tensor,
-    target_entropy: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def policy_losses(log_probs, q_values, log_alpha, target_entropy: float) -> tuple[torch.Tensor, ...]:
     """Actor and temperature losses sharing one entropy; log_probs (B, |A|), q_values (2, B, |A|) detached.
 
     L_pi = E_s[ sum_a pi(a|s) (-min_i Q_i(s, a)) - alpha * H(s) ]
@@ -351,21 +323,9 @@ def train(args: Args, report=None) -> dict:
     check_args(args)
     if args.autotune and args.alpha < args.alpha_min:
         fail(f"--alpha-min {args.alpha_min} must be >= 0 and at most the initial --alpha {args.alpha}")
-    check_env_id(args.env_id)
-    with gym.make(args.env_id) as probe:  # the spaces are checked before any run folder exists
-        action_space, obs_space = probe.action_space, probe.observation_space
-    if not isinstance(action_space, gym.spaces.Discrete):
-        fail(f"{args.env_id} has a {action_space} action space: use algos/sac_continuous.py")
-    if not isinstance(obs_space, gym.spaces.Box):
-        fail(f"{args.env_id} has a {obs_space} observation space: this script needs a Box")
-    checkpoint = load_checkpoint(args.resume) if args.resume else None
-    if checkpoint is not None:
-        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
-
-    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
-    seed_everything(args.seed, args.torch_deterministic)
-    device = pick_device(args.cuda)
-    run = Run(args, report, resume=checkpoint)
+    check_action_space(args.env_id, gym.spaces.Discrete, use_instead="algos/sac_continuous.py")
+    run = Run(args, report, RESUME_MUST_MATCH)
+    device = run.device
     envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
     envs = envs(
         [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
@@ -377,7 +337,6 @@ def train(args: Args, report=None) -> dict:
 
     actor = Actor(obs_dim, n_actions, args).to(device)
     qf = TwinQNetwork(obs_dim, n_actions, args).to(device)
-    torch.set_num_threads(threads_for(args.torch_threads, actor, qf))
     qf_target = TwinQNetwork(obs_dim, n_actions, args).to(device)
     qf_target.load_state_dict(qf.state_dict())
     qf_target.requires_grad_(False)
@@ -394,48 +353,20 @@ def train(args: Args, report=None) -> dict:
     online_params, target_params = list(qf.parameters()), list(qf_target.parameters())
 
     buffer = ReplayBuffer(args.buffer_size, obs_space, (), np.int64)
-    save_buffer = keeps_buffer(args.checkpoint_buffer, buffer)
-    global_step, updates, updates_from = 0, 0, args.learning_starts
     envs.action_space.seed(args.seed)
     next_obs, _ = envs.reset(seed=args.seed)
-    if checkpoint is not None:
-        actor.load_state_dict(checkpoint["actor"])
-        qf.load_state_dict(checkpoint["qf"])
-        qf_target.load_state_dict(checkpoint["qf_target"])
-        load_optimizer(q_optimizer, checkpoint["q_optimizer"])
-        load_optimizer(actor_optimizer, checkpoint["actor_optimizer"])
-        with torch.no_grad():
-            log_alpha.copy_(checkpoint["log_alpha"])
-        global_step, updates = checkpoint["global_step"], checkpoint["updates"]
-        set_rng_states(checkpoint["rng"])
-        if checkpoint.get("buffer") is not None:
-            buffer.load_state_dict(checkpoint["buffer"])
-        else:  # refill the buffer with the current policy before updating again
-            updates_from = global_step + args.learning_starts
-            buffer_not_saved(global_step, args.learning_starts, args.num_envs)
-        # Classic-control envs come back mid-episode (exact resume); others start new episodes.
-        if set_env_state(envs, checkpoint["envs"]):
-            next_obs = checkpoint["next_obs"]
-        else:
-            next_obs, _ = envs.reset(seed=args.seed + global_step)
-
-    def save() -> None:
-        state = {
-            "actor": actor.state_dict(),
-            "qf": qf.state_dict(),
-            "qf_target": qf_target.state_dict(),
-            "q_optimizer": q_optimizer.state_dict(),
-            "actor_optimizer": actor_optimizer.state_dict(),
-            "log_alpha": log_alpha.detach().clone(),
-            "global_step": global_step,
-            "updates": updates,
-            "rng": rng_states(),
-            "envs": env_state(envs),
-            "next_obs": next_obs,
-            "buffer": buffer.state_dict() if save_buffer else None,
-            "args": vars(args),
-        }
-        run.save_checkpoint(state)
+    global_step, next_obs = run.resume(
+        envs,
+        next_obs,
+        actor=actor,
+        qf=qf,
+        qf_target=qf_target,
+        q_optimizer=q_optimizer,
+        actor_optimizer=actor_optimizer,
+        log_alpha=log_alpha,
+        buffer=buffer,
+    )
+    updates = run.loop.get("updates", 0)
 
     # The latest [qf_loss, mean Q, policy_loss, entropy], read only when logging (no sync per update).
     stats = torch.zeros(4, device=device)
@@ -496,7 +427,7 @@ def train(args: Args, report=None) -> dict:
                 real_next_obs[i] = info["final_obs"][i]
         buffer.add(obs, real_next_obs, actions, rewards, terminated)
 
-        if global_step >= updates_from:
+        if len(buffer) >= args.learning_starts:  # after a --resume without the buffer: once refilled
             for _ in range(args.updates_per_step):
                 update()
                 updates += 1
@@ -518,43 +449,21 @@ def train(args: Args, report=None) -> dict:
                         "losses/target_entropy": target_entropy,
                     },
                 )
-            if args.checkpoint_every and global_step // args.checkpoint_every != (
-                (global_step - args.num_envs) // args.checkpoint_every
-            ):
-                save()
-            if run.progress(global_step, f"alpha {log_alpha.exp().item():.3f}"):
+            if run.progress(global_step, f"alpha {log_alpha.exp().item():.3f}", next_obs, updates=updates):
                 break
-
-    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
-    if args.save_model or run.stop_signal is not None:
-        save()
-    envs.close()
-    summary = run.finish(global_step)
-    return summary
+    return run.finish(global_step, next_obs, updates=updates)
 
 
-def evaluate(
-    checkpoint: str,
-    episodes: int = 10,
-    greedy: bool = True,
-    capture_video: bool = False,
-    render: bool = False,
-    seed: int = 10_000,
-) -> dict:
-    """Play a saved actor for ``episodes`` episodes (argmax action if ``greedy``, else sampled);
-    returns ``{"mean", "std", "returns", "lengths"}`` of the raw episodic return."""
-    state = load_checkpoint(checkpoint)
-    args = args_from_checkpoint(Args, state)
-    env = eval_env(args.env_id, checkpoint, capture_video, render)
+def policy(state: dict, args: Args, env, greedy: bool):
+    """The saved actor as ``act(obs) -> action`` for evaluate.py: the argmax action, or a sampled one."""
     actor = Actor(int(np.prod(env.observation_space.shape)), int(env.action_space.n), args)
     actor.load_state_dict(state["actor"])
 
-    @torch.inference_mode()
     def act(obs):
         log_probs = actor(torch.as_tensor(obs, dtype=torch.float32).view(1, -1))
         return int(log_probs.argmax() if greedy else torch.multinomial(log_probs.exp(), 1))
 
-    return run_episodes(env, act, episodes, seed)
+    return act
 
 
 if __name__ == "__main__":

@@ -41,25 +41,10 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args, whole_rollouts
+from common.cli import cli
+from common.envs import check_action_space
 from common.returns import td_targets
-from common.runs import (
-    Run,
-    args_from_checkpoint,
-    check_env_id,
-    cli,
-    env_state,
-    eval_env,
-    fail,
-    load_checkpoint,
-    load_optimizer,
-    pick_device,
-    rng_states,
-    run_episodes,
-    seed_everything,
-    set_env_state,
-    set_rng_states,
-    threads_for,
-)
+from common.runs import Run
 
 
 @dataclass
@@ -117,13 +102,17 @@ class Args:
     capture_video: bool = False
     """record videos of env 0 into the run folder's videos/"""
     save_model: bool = False
-    """write a checkpoint at the end of training"""
+    """write checkpoints/latest.pt at the end of training"""
     checkpoint_every: int = 0
-    """also write a checkpoint every this many env steps (0: never)"""
+    """also write checkpoints/latest.pt every this many env steps (0: never)"""
     resume: str | None = None
-    """path of a checkpoint to continue training from"""
+    """checkpoint to continue training from (its Args are the defaults; the run folder is reused)"""
     runs_dir: str = "runs"
     """folder of the run folders"""
+
+
+# Arguments that shape the saved state: a resumed run must use the checkpoint's values.
+RESUME_MUST_MATCH = ("env_id", "num_envs", "hidden_sizes", "activation", "layer_norm")
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
@@ -205,11 +194,8 @@ def sarsa_targets(
 def compute_loss(q_network, obs, actions, q_targets, loss_type: str):
     """Regression of Q(s, a) on the SARSA targets; returns the loss and the mean Q(s, a)."""
     q_taken = q_network(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
-    if loss_type == "huber":
-        loss = nn.functional.smooth_l1_loss(q_taken, q_targets)
-    else:
-        loss = nn.functional.mse_loss(q_taken, q_targets)
-    return loss, q_taken.detach().mean()
+    loss = nn.functional.smooth_l1_loss if loss_type == "huber" else nn.functional.mse_loss
+    return loss(q_taken, q_targets), q_taken.detach().mean()
 
 
 def linear_schedule(start: float, end: float, duration: float, t: int) -> float:
@@ -218,22 +204,14 @@ def linear_schedule(start: float, end: float, duration: float, t: int) -> float:
 
 def train(args: Args, report=None) -> dict:
     check_args(args)
+    check_action_space(
+        args.env_id, gym.spaces.Discrete, use_instead="algos/reinforce.py (or algos/ppo_continuous.py)"
+    )
     batch_size = args.num_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
     num_iterations = whole_rollouts(args.total_timesteps, batch_size)
-    check_env_id(args.env_id)
-    with gym.make(args.env_id) as probe:  # the action space is checked before any run folder exists
-        if not isinstance(probe.action_space, gym.spaces.Discrete):
-            fail(
-                f"{args.env_id} has a {probe.action_space} action space: SARSA needs discrete actions, "
-                "use algos/reinforce.py (or algos/ppo_continuous.py)"
-            )
-    checkpoint = load_checkpoint(args.resume) if args.resume else None
-
-    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
-    seed_everything(args.seed, args.torch_deterministic)
-    device = pick_device(args.cuda)
-    run = Run(args, report, resume=checkpoint)
+    run = Run(args, report, RESUME_MUST_MATCH)
+    device = run.device
     envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
     envs = envs(
         [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
@@ -243,42 +221,13 @@ def train(args: Args, report=None) -> dict:
     obs_dim = int(np.prod(envs.single_observation_space.shape))
 
     q_network = QNetwork(obs_dim, int(envs.single_action_space.n), args).to(device)
-    torch.set_num_threads(threads_for(args.torch_threads, q_network))
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, foreach=True)
     decay_steps = args.exploration_fraction * args.total_timesteps
-
-    global_step, first_iteration = 0, 1
+    schedule = "epsilon" if args.exploration == "epsilon" else "tau"
     next_obs, _ = envs.reset(seed=args.seed)
-    next_actions = None
-    if checkpoint is not None:
-        q_network.load_state_dict(checkpoint["q_network"])
-        load_optimizer(optimizer, checkpoint["optimizer"])
-        global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
-        set_rng_states(checkpoint["rng"])
-        # Classic-control envs come back mid-episode (exact resume); others start new episodes.
-        if set_env_state(envs, checkpoint["envs"]):
-            next_obs, next_actions = checkpoint["next_obs"], checkpoint["next_actions"].to(device)
-        else:
-            next_obs, _ = envs.reset(seed=args.seed + global_step)
-    if next_actions is None:
-        with torch.no_grad():
-            obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
-            epsilon = linear_schedule(args.start_e, args.end_e, decay_steps, global_step)
-            next_actions = behaviour_actions(q_network(obs), args.exploration, epsilon)
-
-    def save(name: str) -> None:
-        state = {
-            "q_network": q_network.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "global_step": global_step,
-            "iteration": iteration,
-            "rng": rng_states(),
-            "envs": env_state(envs),
-            "next_obs": next_obs,
-            "next_actions": next_actions,
-            "args": vars(args),
-        }
-        run.save_checkpoint(state, name)
+    global_step, next_obs = run.resume(envs, next_obs, q_network=q_network, optimizer=optimizer)
+    # SARSA's a': the actions already chosen at next_obs, kept across batches (and checkpoints)
+    next_actions = run.loop["next_actions"].to(device) if run.mid_episode else None
 
     # Batch storage, preallocated once, shapes (num_steps, num_envs, ...).
     obs_buf = torch.zeros((args.num_steps, args.num_envs, obs_dim), device=device)
@@ -287,17 +236,17 @@ def train(args: Args, report=None) -> dict:
     terminated = torch.zeros((args.num_steps, args.num_envs), dtype=torch.bool, device=device)
     next_q = torch.zeros((args.num_steps, args.num_envs), device=device)  # Q(s'_t, a'_t)
 
-    iteration = first_iteration - 1
-    for iteration in range(first_iteration, num_iterations + 1):
+    for iteration in range(global_step // batch_size + 1, num_iterations + 1):
         if args.anneal_lr:
             optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
         epsilon = linear_schedule(args.start_e, args.end_e, decay_steps, global_step)
         with torch.no_grad():
             for step in range(args.num_steps):
                 global_step += args.num_envs
-                obs_buf[step] = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(
-                    args.num_envs, -1
-                )
+                obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
+                obs_buf[step] = obs
+                if next_actions is None:  # the first actions of the run (or of new episodes after a resume)
+                    next_actions = behaviour_actions(q_network(obs), args.exploration, epsilon)
                 actions[step] = next_actions
                 next_obs, next_actions, reward, term, _trunc, bootstrap_q, info = step_envs(
                     envs, q_network, next_actions, args.exploration, epsilon
@@ -329,52 +278,29 @@ def train(args: Args, report=None) -> dict:
             global_step,
             {
                 "charts/learning_rate": optimizer.param_groups[0]["lr"],
-                "charts/epsilon" if args.exploration == "epsilon" else "charts/tau": epsilon,
+                f"charts/{schedule}": epsilon,
                 "losses/qf_loss": q_loss,
                 "losses/q_values": q_values,
             },
         )
-        if args.checkpoint_every and global_step // args.checkpoint_every != (
-            (global_step - batch_size) // args.checkpoint_every
-        ):
-            save("latest")
-        if run.progress(
-            global_step, f"{'epsilon' if args.exploration == 'epsilon' else 'tau'} {epsilon:.3f}"
-        ):
+        if run.progress(global_step, f"{schedule} {epsilon:.3f}", next_obs, next_actions=next_actions):
             break
-
-    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
-    if args.save_model or run.stop_signal is not None:
-        save("latest")
-    envs.close()
-    summary = run.finish(global_step)
-    return summary
+    return run.finish(global_step, next_obs, next_actions=next_actions)
 
 
-def evaluate(
-    checkpoint: str,
-    episodes: int = 10,
-    greedy: bool = True,
-    capture_video: bool = False,
-    render: bool = False,
-    seed: int = 10_000,
-) -> dict:
-    """Play a saved Q-network for ``episodes`` episodes (argmax_a Q(s, a) if ``greedy``, else the
-    behaviour policy at its final epsilon or tau); returns ``{"mean", "std", "returns", "lengths"}``."""
-    state = load_checkpoint(checkpoint)
-    args = args_from_checkpoint(Args, state)
-    env = eval_env(args.env_id, checkpoint, capture_video, render)
+def policy(state: dict, args: Args, env, greedy: bool):
+    """The saved Q-network as ``act(obs) -> action`` for evaluate.py: argmax_a Q(s, a) if ``greedy``, else
+    the behaviour policy at its final epsilon or tau."""
     q_network = QNetwork(int(np.prod(env.observation_space.shape)), int(env.action_space.n), args)
     q_network.load_state_dict(state["q_network"])
 
-    @torch.inference_mode()
     def act(obs):
         q_values = q_network(torch.as_tensor(obs, dtype=torch.float32).view(1, -1))
         return int(
             q_values.argmax() if greedy else behaviour_actions(q_values, args.exploration, args.end_e)[0]
         )
 
-    return run_episodes(env, act, episodes, seed)
+    return act
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ def weights_digest(checkpoint: str) -> str:
     import torch
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state.update(state.pop("loop", None) or {})  # the run's loop values, where scripts once kept them
     digest = hashlib.sha256()
     for key in sorted(state):
         value = state[key]

@@ -2,7 +2,7 @@
 
 For each numeric argument a script has, the values outside its range in ``common/checks.py``
 (negative, zero, out of range, non-finite) go to ``train(Args(...))`` in-process, and a non-numeric
-value goes through the command-line parser (``common.runs.cli``); then an unknown env, a wrong action
+value goes through the command-line parser (``common.cli.cli``); then an unknown env, a wrong action
 space, a v4 Atari id, cross-field mistakes, a missing and a corrupt checkpoint. A run that gets as far
 as building its run folder (``Run``) has not rejected its input. ``python tests/test_bad_input.py``
 prints the sweep's count per script.
@@ -26,6 +26,7 @@ from conftest import ROOT, assert_one_line_error, run_script
 
 from common import runs
 from common.checks import ranges_of
+from common.cli import cli
 
 SCRIPTS = [p.stem for p in sorted((ROOT / "algos").glob("*.py")) if p.stem != "__init__"]
 DISCRETE = {"ppo", "a2c", "sarsa", "dqn", "dqn_per", "sac_discrete"}
@@ -34,7 +35,8 @@ ATARI = {"ppo_atari", "a2c_atari", "dqn_atari", "sac_atari"}
 
 
 class _Built(Exception):
-    """Raised in place of ``Run(...)``: the script accepted its input and started a run folder."""
+    """Raised in place of ``Run``'s run folder (after its own checks: env id, checkpoint): the script
+    accepted its input and started a run folder."""
 
 
 def _numeric_fields(module) -> dict[str, type]:
@@ -108,18 +110,18 @@ def cases(script: str, tmp: Path) -> list[tuple[str, dict | list]]:
 def attempt(script: str, case: dict | list, runs_dir: Path) -> str:
     """'clean', or what went wrong: a traceback, exit 0, a run folder, more than one line."""
     module = importlib.import_module(f"algos.{script}")
-    err, original = io.StringIO(), runs.Run.__init__
+    err, original = io.StringIO(), runs.Run._open_folder
 
     def built(self, *args, **kwargs):
         raise _Built
 
-    runs.Run.__init__ = built
+    runs.Run._open_folder = built
     argv = sys.argv
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             if isinstance(case, list):
                 sys.argv = [f"{script}.py", *case]
-                runs.cli(module.Args)
+                cli(module.Args)
                 return "parsed"
             module.train(dataclasses.replace(module.Args(), runs_dir=str(runs_dir), **case))
             return "exit 0"
@@ -135,7 +137,7 @@ def attempt(script: str, case: dict | list, runs_dir: Path) -> str:
     except Exception as error:  # noqa: BLE001 (what the sweep is looking for)
         return f"traceback {type(error).__name__}: {str(error)[:60]}"
     finally:
-        runs.Run.__init__ = original
+        runs.Run._open_folder = original
         sys.argv = argv
 
 
@@ -189,12 +191,12 @@ def test_cli_non_numeric_is_one_line(monkeypatch, capsys):
 
     monkeypatch.setattr(sys, "argv", ["ppo.py", "--num-envs", "abc"])
     with pytest.raises(SystemExit) as stop:
-        runs.cli(ppo.Args)
+        cli(ppo.Args)
     assert stop.value.code == 2
     assert_one_line_error(capsys.readouterr().err, "--num-envs must be an integer (got abc)")
     monkeypatch.setattr(sys, "argv", ["ppo.py", "--num-envz", "3"])
     with pytest.raises(SystemExit):
-        runs.cli(ppo.Args)
+        cli(ppo.Args)
     assert_one_line_error(
         capsys.readouterr().err, "unrecognized option --num-envz (did you mean --num-envs?)"
     )

@@ -19,7 +19,13 @@ def test_episode_returns_terminated_and_truncated():
     terminated = torch.tensor([[False, False], [True, False], [False, False], [False, False]])
     truncated = torch.tensor([[False, False], [False, False], [False, False], [True, True]])
     final_values = torch.tensor([[7.0, 7.0], [7.0, 7.0], [7.0, 7.0], [10.0, 0.0]])
-    returns = episode_returns(rewards, final_values, terminated, truncated, 0.5)
+    episodes = {
+        "rewards": rewards,
+        "final_values": final_values,
+        "terminated": terminated,
+        "truncated": truncated,
+    }
+    returns = episode_returns(episodes, 0.5)
     # terminated: G1 = 1, G0 = 1 + 0.5 * 1; truncated: G3 = 1 + 0.5 * 10, G2 = 1 + 0.5 * G3
     torch.testing.assert_close(returns[:, 0], torch.tensor([1.5, 1.0, 4.0, 6.0]))
     torch.testing.assert_close(returns[:, 1], torch.tensor([1.875, 1.75, 1.5, 1.0]))
@@ -112,6 +118,29 @@ def test_reinforce_resume(runs_dir):
         )
     )
     assert resumed["global_step"] == 2048
+
+
+def test_reinforce_resume_into_new_episodes_drops_the_unfinished_rest(runs_dir, monkeypatch):
+    """Resumed where the envs come back as new episodes (their state not in the checkpoint, as with
+    MuJoCo or Box2D), the unfinished steps saved with it are dropped, not glued to the new episodes:
+    the first update splits this rollout's 128 rows alone."""
+    import algos.reinforce as reinforce
+
+    first = train(Args(total_timesteps=1024, num_steps=128, save_model=True, runs_dir=runs_dir))
+    path = f"{first['run_dir']}/checkpoints/latest.pt"
+    state = torch.load(path, weights_only=False)
+    assert state["loop"]["unfinished"].sum() > 0  # there is an unfinished rest to drop
+    state["envs"] = None
+    torch.save(state, path)
+    rows = []
+
+    def spy(episodes, first_rows):
+        rows.append(episodes["rewards"].shape[0])
+        return split_episodes(episodes, first_rows)
+
+    monkeypatch.setattr(reinforce, "split_episodes", spy)
+    resumed = train(Args(total_timesteps=2048, num_steps=128, resume=path, runs_dir=runs_dir))
+    assert resumed["global_step"] == 2048 and rows[0] == 128, rows
 
 
 def test_reinforce_bad_input(tmp_path):

@@ -350,7 +350,7 @@ def test_sac_resume_without_buffer_refills_first(runs_dir):
     state = torch.load(ckpt, weights_only=False)
     assert resumed["global_step"] == 500
     # one update per step once the buffer holds learning_starts transitions: steps 100..300, then 400..500
-    assert state["updates"] == 201 + 101
+    assert state["loop"]["updates"] == 201 + 101
 
 
 def test_sac_sigint_writes_checkpoint_and_exits_1(tmp_path):

@@ -99,6 +99,33 @@ def test_sarsa_options_and_resume(runs_dir):
     assert train(args)["global_step"] == 2048
 
 
+def test_sarsa_resume_keeps_a_prime_only_mid_episode(runs_dir, monkeypatch):
+    """Resumed mid-episode (classic control), the run takes the actions a' saved with the checkpoint;
+    resumed where the envs come back as new episodes (their state not in the checkpoint, as with
+    Box2D), it first chooses actions at the new observations: one more call of the behaviour policy."""
+    import algos.sarsa as sarsa
+
+    first = train(Args(total_timesteps=1024, save_model=True, runs_dir=runs_dir))
+    path = f"{first['run_dir']}/checkpoints/latest.pt"
+    state = torch.load(path, weights_only=False)
+    assert state["loop"]["next_actions"].shape == (4,)
+    state["envs"] = None
+    torch.save(state, path.replace("latest", "new_episodes"))
+    calls = []
+
+    def spy(*args):
+        calls.append(1)
+        return behaviour_actions(*args)
+
+    monkeypatch.setattr(sarsa, "behaviour_actions", spy)
+    counts = []
+    for checkpoint in (path, path.replace("latest", "new_episodes")):
+        calls.clear()
+        assert train(Args(total_timesteps=2048, resume=checkpoint, runs_dir=runs_dir))["global_step"] == 2048
+        counts.append(len(calls))
+    assert counts[1] == counts[0] + 1, counts
+
+
 def test_sarsa_cli_smoke(tmp_path):
     """`python algos/sarsa.py ...` writes TensorBoard events, args.json, curve.csv, a checkpoint."""
     out = run_script(
