@@ -38,8 +38,8 @@ real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; 
 The observation normaliser is a wrapper *inside* each env, so ``info["final_obs"]`` has gone
 through the same normalisation as every observation the critic sees. Rewards are scaled by a
 vector wrapper outside ``RecordEpisodeStatistics``, so logged returns are the raw ones.
-For speed, the rollout only runs the actor; V(s_t) and V(final obs) are computed for the whole
-rollout in one batched forward after it.
+The rollout runs only the actor; V(s_t) and V(final obs) are computed for the whole rollout in one
+batched forward after it.
 """
 
 from __future__ import annotations
@@ -58,26 +58,10 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args, whole_rollouts
+from common.cli import cli
+from common.envs import NormStats, check_action_space
 from common.returns import gae, next_values_from
-from common.runs import (
-    Run,
-    args_from_checkpoint,
-    check_env_id,
-    check_resume_args,
-    cli,
-    env_state,
-    eval_env,
-    fail,
-    load_checkpoint,
-    load_optimizer,
-    pick_device,
-    rng_states,
-    run_episodes,
-    seed_everything,
-    set_env_state,
-    set_rng_states,
-    threads_for,
-)
+from common.runs import Run
 from common.value_transform import ValueTransform
 
 
@@ -189,51 +173,6 @@ def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, norm_ob
     return thunk
 
 
-def make_envs(args: Args, video_dir: str):
-    """Per-env observation normalisation, raw episode statistics, then reward scaling (vector level)."""
-    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
-    envs = envs(
-        [
-            make_env(args.env_id, i, args.capture_video, video_dir, args.norm_obs, args.obs_clip)
-            for i in range(args.num_envs)
-        ],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        copy=False,  # the rollout copies each observation into its buffer before the next step
-    )
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    if args.norm_reward:
-        envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
-        envs = gym.wrappers.vector.TransformReward(
-            envs, partial(np.clip, a_min=-args.reward_clip, a_max=args.reward_clip)
-        )
-    return envs
-
-
-def norm_stats(envs) -> dict:
-    """The running statistics of the normalisation wrappers (they belong in a checkpoint)."""
-    stats = {"obs_rms": None, "return_rms": None}
-    env = envs
-    while isinstance(env, gym.vector.VectorWrapper):
-        if isinstance(env, gym.wrappers.vector.NormalizeReward):
-            stats["return_rms"] = env.return_rms
-        env = env.env
-    try:
-        stats["obs_rms"] = list(env.get_attr("obs_rms"))
-    except AttributeError:  # norm_obs off
-        pass
-    return stats
-
-
-def set_norm_stats(envs, stats: dict) -> None:
-    env = envs
-    while isinstance(env, gym.vector.VectorWrapper):
-        if isinstance(env, gym.wrappers.vector.NormalizeReward) and stats["return_rms"] is not None:
-            env.return_rms = stats["return_rms"]
-        env = env.env
-    if stats["obs_rms"] is not None:
-        env.set_attr("obs_rms", stats["obs_rms"])
-
-
 def mlp(sizes, activation, layer_norm: bool, out_std: float) -> nn.Sequential:
     """Linear layers with orthogonal init (sqrt(2) gain inside, ``out_std`` for the output)."""
     act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
@@ -271,35 +210,12 @@ def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
     return (log_std + 0.5 * (1.0 + math.log(2 * math.pi))).sum()
 
 
-def compute_advantages(agent, value_transform, rollout, args: Args):
-    """GAE over a rollout ``(obs, final_obs, last_obs, rewards, terminated, truncated)``, shapes
-    (T, N, obs_dim), (T, N, obs_dim), (N, obs_dim), (T, N), (T, N), (T, N).
-
-    ``final_obs[t, n]`` is the final observation of the episode that was truncated at step t (read
-    only where ``truncated``): its value is the bootstrap of that step, not the reset observation's.
-    Returns ``(values, advantages, returns)``; values in the critic's (transformed) space.
-    """
-    obs, final_obs, last_obs, rewards, terminated, truncated = rollout
-    T, N = rewards.shape
-    values = agent.critic(obs.view(T * N, -1)).view(T, N)
-    values_raw = value_transform.decode(values)
-    last_values = value_transform.decode(agent.critic(last_obs).squeeze(1))
-    final_values = torch.zeros_like(values_raw)
-    if truncated.any():
-        final_values[truncated] = value_transform.decode(agent.critic(final_obs[truncated]).squeeze(1))
-    next_values = next_values_from(values_raw, last_values, final_values, truncated)
-    advantages, returns = gae(
-        rewards, values_raw, next_values, terminated, terminated | truncated, args.gamma, args.gae_lambda
-    )
-    return values, advantages, returns
-
-
-def compute_loss(agent, value_transform, batch, args: Args):
-    """A2C loss on the whole rollout ``batch`` (obs, actions, advantages, returns).
+def compute_loss(agent, value_transform, mb, args: Args):
+    """A2C loss on one minibatch ``mb``, the whole rollout (obs, actions, advantages, returns).
 
     Returns the total loss and a tensor of [policy_loss, value_loss, entropy].
     """
-    obs, actions, advantages, returns = batch
+    obs, actions, advantages, returns = mb
     log_probs = gaussian_log_prob(actions, agent.actor_mean(obs), agent.actor_logstd)
     entropy = gaussian_entropy(agent.actor_logstd)
     if args.norm_adv:
@@ -318,128 +234,119 @@ def compute_loss(agent, value_transform, batch, args: Args):
 
 def train(args: Args, report=None) -> dict:
     check_args(args)
+    check_action_space(args.env_id, gym.spaces.Box, use_instead="algos/a2c.py")
     batch_size = args.num_envs * args.num_steps
     num_iterations = whole_rollouts(args.total_timesteps, batch_size)
-    spec = check_env_id(args.env_id)
-    checkpoint = load_checkpoint(args.resume) if args.resume else None
-    if checkpoint is not None:
-        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
-
-    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
-    seed_everything(args.seed, args.torch_deterministic)
-    device = pick_device(args.cuda)
-    probe = gym.make(spec)  # checks the action space before any run folder or vector env exists
-    action_space, obs_space = probe.action_space, probe.observation_space
-    probe.close()
-    if not isinstance(action_space, gym.spaces.Box):
-        fail(f"{args.env_id} has a {action_space} action space: use algos/a2c.py")
-    if not isinstance(obs_space, gym.spaces.Box):
-        fail(f"{args.env_id} has a {obs_space} observation space: this script needs a Box")
-    run = Run(args, report, resume=checkpoint)
-    envs = make_envs(args, str(run.dir / "videos"))
+    run = Run(args, report, RESUME_MUST_MATCH)
+    device = run.device
+    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
+    envs = envs(
+        [
+            make_env(
+                args.env_id, i, args.capture_video, str(run.dir / "videos"), args.norm_obs, args.obs_clip
+            )
+            for i in range(args.num_envs)
+        ],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        copy=False,  # the rollout copies each observation into its buffer before the next step
+    )
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    if args.norm_reward:  # outside RecordEpisodeStatistics: logged returns are the raw ones
+        envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
+        envs = gym.wrappers.vector.TransformReward(
+            envs, partial(np.clip, a_min=-args.reward_clip, a_max=args.reward_clip)
+        )
     obs_dim = int(np.prod(envs.single_observation_space.shape))
     act_dim = int(np.prod(envs.single_action_space.shape))
     action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
 
     agent = Agent(obs_dim, act_dim, args).to(device)
-    torch.set_num_threads(threads_for(args.torch_threads, agent))
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
     if args.optimizer == "rmsprop":
         optimizer = torch.optim.RMSprop(
             agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5, weight_decay=args.weight_decay
         )
-    else:
+    else:  # fused Adam: its rounding differs from foreach's, and the Pendulum and LunarLander results used it
         adam = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam
         optimizer = adam(
             agent.parameters(), lr=args.learning_rate, eps=1e-5, weight_decay=args.weight_decay, fused=True
         )
-
-    global_step, first_iteration = 0, 1
     next_obs, _ = envs.reset(seed=args.seed)
-    if checkpoint is not None:
-        agent.load_state_dict(checkpoint["agent"])
-        value_transform.load_state_dict(checkpoint["value_transform"])
-        load_optimizer(optimizer, checkpoint["optimizer"])
-        global_step, first_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
-        set_rng_states(checkpoint["rng"])
-        # Classic-control envs come back mid-episode (exact resume); others (MuJoCo, Box2D) start
-        # new episodes, with the normalisation statistics they had.
-        if set_env_state(envs, checkpoint["envs"]):
-            next_obs = checkpoint["next_obs"]
-        else:
-            set_norm_stats(envs, checkpoint["norm_stats"])
-            next_obs, _ = envs.reset(seed=args.seed + global_step)
+    global_step, next_obs = run.resume(
+        envs,
+        next_obs,
+        agent=agent,
+        value_transform=value_transform,
+        optimizer=optimizer,
+        norm_stats=NormStats(envs),
+    )
 
-    def save() -> None:
-        state = {
-            "agent": agent.state_dict(),
-            "value_transform": value_transform.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "global_step": global_step,
-            "iteration": iteration,
-            "rng": rng_states(),
-            "envs": env_state(envs),
-            "next_obs": next_obs,
-            "norm_stats": norm_stats(envs),
-            "args": vars(args),
-        }
-        run.save_checkpoint(state)
-
-    # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...). Numpy where the env
-    # writes (cheaper per step than torch indexing); torch views of the same memory for the update.
+    # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...). Numpy (cheaper per step
+    # than torch indexing); torch views of the same memory for the update.
     obs_np = np.zeros((args.num_steps, args.num_envs, obs_dim), dtype=np.float32)
     final_obs_np = np.zeros((args.num_steps, args.num_envs, obs_dim), dtype=np.float32)
+    actions_np = np.zeros((args.num_steps, args.num_envs, act_dim), dtype=np.float32)
     rewards_np = np.zeros((args.num_steps, args.num_envs), dtype=np.float32)
     terminated_np = np.zeros((args.num_steps, args.num_envs), dtype=np.bool_)
     truncated_np = np.zeros((args.num_steps, args.num_envs), dtype=np.bool_)
-    actions = torch.zeros((args.num_steps, args.num_envs, act_dim), device=device)
 
-    iteration = first_iteration - 1
-    for iteration in range(first_iteration, num_iterations + 1):
+    for iteration in range(global_step // batch_size + 1, num_iterations + 1):
         if args.anneal_lr:
             optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
 
-        with torch.no_grad():  # not inference_mode: the update takes gradients through these tensors
+        with torch.no_grad():
             # All the rollout's Gaussian noise at once: a_t = mu(s_t) + std * noise_t.
             scaled_noise = torch.randn((args.num_steps, args.num_envs, act_dim), device=device)
-            scaled_noise *= agent.actor_logstd.exp()
-            for step in range(args.num_steps):
-                global_step += args.num_envs
-                obs_np[step] = next_obs
-                obs = torch.from_numpy(obs_np[step]).to(device)
-                action = agent.actor_mean(obs) + scaled_noise[step]
-                actions[step] = action
+            scaled_noise = (scaled_noise * agent.actor_logstd.exp()).cpu().numpy()
+        for step in range(args.num_steps):
+            global_step += args.num_envs
+            obs_np[step] = next_obs
+            with torch.no_grad():
+                mean = agent.actor_mean(torch.as_tensor(obs_np[step], device=device)).cpu().numpy()
+            actions_np[step] = action = mean + scaled_noise[step]
 
-                next_obs, reward, term, trunc, info = envs.step(
-                    np.clip(action.cpu().numpy(), action_low, action_high)
-                )
-                rewards_np[step] = reward
-                terminated_np[step] = term
-                truncated_np[step] = trunc
-                # Easy to overlook: a truncated episode bootstraps from its *final* observation,
-                # which SAME_STEP autoreset hands over in info["final_obs"] (next_obs is the reset one).
-                if trunc.any():
-                    final_obs_np[step, trunc] = np.stack(info["final_obs"][trunc])
-                run.log_episodes(global_step, info)
+            next_obs, reward, term, trunc, info = envs.step(action.clip(action_low, action_high))
+            rewards_np[step] = reward
+            terminated_np[step] = term
+            truncated_np[step] = trunc
+            # Easy to overlook: a truncated episode bootstraps from its *final* observation,
+            # which SAME_STEP autoreset hands over in info["final_obs"] (next_obs is the reset one).
+            if trunc.any():
+                final_obs_np[step, trunc] = np.stack(info["final_obs"][trunc])
+            run.log_episodes(global_step, info)
 
-            obs_buf = torch.from_numpy(obs_np).to(device)
-            rollout = (
-                obs_buf,
-                torch.from_numpy(final_obs_np).to(device),
-                torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1),
-                torch.from_numpy(rewards_np).to(device),
-                torch.from_numpy(terminated_np).to(device),
-                torch.from_numpy(truncated_np).to(device),
+        with torch.no_grad():  # not inference_mode: the update takes gradients through these tensors
+            # V(s_t), V(final obs) in one batched forward over the rollout.
+            b_obs = torch.from_numpy(obs_np).to(device).view(batch_size, -1)
+            b_actions = torch.from_numpy(actions_np).to(device).view(batch_size, -1)
+            values = agent.critic(b_obs).view(args.num_steps, args.num_envs)  # critic space
+            rewards, terminated, truncated = (
+                torch.from_numpy(x).to(device) for x in (rewards_np, terminated_np, truncated_np)
             )
-            values, advantages, returns = compute_advantages(agent, value_transform, rollout, args)
+            final_values = torch.zeros_like(values)  # return space
+            if truncated.any():
+                final_obs = torch.from_numpy(final_obs_np).to(device)[truncated]
+                final_values[truncated] = value_transform.decode(agent.critic(final_obs).squeeze(1))
+
+            last_obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
+            last_values = value_transform.decode(agent.critic(last_obs).squeeze(1))
             values_raw = value_transform.decode(values)
-            b_obs, b_actions = obs_buf.view(batch_size, -1), actions.view(batch_size, -1)
+            next_values = next_values_from(values_raw, last_values, final_values, truncated)
+            advantages, returns = gae(
+                rewards,
+                values_raw,
+                next_values,
+                terminated,
+                terminated | truncated,
+                args.gamma,
+                args.gae_lambda,
+            )
         value_transform.update(returns)
 
         # Learn: one gradient step on the whole rollout.
         b_advantages, b_returns = advantages.view(-1), returns.view(-1)
-        batch = (b_obs, b_actions, b_advantages, b_returns)
-        loss, stats = compute_loss(agent, value_transform, batch, args)
+        mb = (b_obs, b_actions, b_advantages, b_returns)
+        loss, stats = compute_loss(agent, value_transform, mb, args)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm, foreach=True)
@@ -451,68 +358,38 @@ def train(args: Args, report=None) -> dict:
         with torch.no_grad():
             y_pred, y_true = values_raw.view(-1), b_returns
             explained_var = (1 - (y_true - y_pred).var() / y_true.var()).item()
+        action_std = agent.actor_logstd.exp().mean().item()
         run.log(
             global_step,
             {
                 "charts/learning_rate": optimizer.param_groups[0]["lr"],
-                "charts/action_std": agent.actor_logstd.exp().mean().item(),
+                "charts/action_std": action_std,
                 "losses/policy_loss": policy_loss,
                 "losses/value_loss": value_loss,
                 "losses/entropy": entropy,
                 "losses/explained_variance": explained_var,
             },
         )
-        if args.checkpoint_every and global_step // args.checkpoint_every != (
-            (global_step - batch_size) // args.checkpoint_every
-        ):
-            save()
-        if run.progress(global_step, f"std {agent.actor_logstd.exp().mean().item():.3f}"):
+        if run.progress(global_step, f"std {action_std:.3f}", next_obs):
             break
-
-    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
-    if args.save_model or run.stop_signal is not None:
-        save()
-    envs.close()
-    summary = run.finish(global_step)
-    return summary
+    return run.finish(global_step, next_obs)
 
 
-def evaluate(
-    checkpoint: str,
-    episodes: int = 10,
-    greedy: bool = True,
-    capture_video: bool = False,
-    render: bool = False,
-    seed: int = 10_000,
-) -> dict:
-    """Play a saved agent for ``episodes`` episodes (the Gaussian's mean if ``greedy``, else sampled,
-    clipped to the action space), observations normalised with env 0's frozen training statistics;
-    returns ``{"mean", "std", "returns", "lengths"}`` of the raw episodic return."""
-    state = load_checkpoint(checkpoint)
-    args = args_from_checkpoint(Args, state)
-
-    def wrap(env):
-        if args.norm_obs:
-            env = gym.wrappers.NormalizeObservation(env)
-            env.obs_rms, env.update_running_mean = state["norm_stats"]["obs_rms"][0], False
-            env = gym.wrappers.TransformObservation(
-                env, partial(np.clip, a_min=-args.obs_clip, a_max=args.obs_clip), env.observation_space
-            )
-        return env
-
-    env = eval_env(args.env_id, checkpoint, capture_video, render, wrap=wrap)
-    obs_dim, act_dim = int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape))
-    agent = Agent(obs_dim, act_dim, args)
+def policy(state: dict, args: Args, env, greedy: bool):
+    """The saved agent as ``act(obs) -> action`` for evaluate.py: the Gaussian's mean, or a sample, clipped
+    to the action space; observations normalised with env 0's frozen statistics of training."""
+    agent = Agent(int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape)), args)
     agent.load_state_dict(state["agent"])
-    low, high = env.action_space.low, env.action_space.high
+    obs_rms = state["norm_stats"]["obs_rms"][0] if state["norm_stats"]["obs_rms"] else None
 
-    @torch.inference_mode()
     def act(obs):
+        if obs_rms is not None:
+            obs = np.clip((obs - obs_rms.mean) / np.sqrt(obs_rms.var + 1e-8), -args.obs_clip, args.obs_clip)
         mean = agent.actor_mean(torch.as_tensor(obs, dtype=torch.float32).view(1, -1))[0]
         action = mean if greedy else mean + agent.actor_logstd.exp() * torch.randn_like(mean)
-        return np.clip(action.numpy(), low, high)
+        return np.clip(action.numpy(), env.action_space.low, env.action_space.high)
 
-    return run_episodes(env, act, episodes, seed)
+    return act
 
 
 if __name__ == "__main__":

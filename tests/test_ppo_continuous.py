@@ -2,6 +2,7 @@
 the normalisation the critic saw, they learn Pendulum, run as a user runs them (MuJoCo Hopper-v5),
 keep their normalisation statistics in checkpoints and refuse bad input in one line."""
 
+import difflib
 import glob
 import importlib
 
@@ -9,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, run_script
+from conftest import ROOT, assert_one_line_error, run_script
 from gymnasium.wrappers.utils import RunningMeanStd
 
 from common import evaluation
@@ -47,11 +48,12 @@ def normalised(raw_obs_seen):
 
 
 def test_normalizer_matches_gymnasium_wrappers():
-    """ppo_continuous normalises in the script, once per vector step: on Pendulum-v1 (one env,
-    truncated every 200 steps) its observations, final observations and scaled rewards are those of
-    the Gymnasium wrappers it replaced (per-env NormalizeObservation + clip, vector NormalizeReward
-    + clip), the final observation normalised with the statistics of the observations before it."""
-    from algos.ppo_continuous import Args, Normalizer, make_envs
+    """ppo_continuous normalises once per vector step (its ``Normalize`` vector wrapper): on Pendulum-v1
+    (one env, truncated every 200 steps) its observations, final observations and scaled rewards are
+    those of the Gymnasium wrappers it replaced (per-env NormalizeObservation + clip, vector
+    NormalizeReward + clip), the final observation normalised with the statistics of the observations
+    before it."""
+    from algos.ppo_continuous import Args, Normalize
 
     args = Args(env_id="Pendulum-v1", num_envs=1)
 
@@ -59,26 +61,29 @@ def test_normalizer_matches_gymnasium_wrappers():
         env = gym.wrappers.NormalizeObservation(gym.make(args.env_id))
         return gym.wrappers.TransformObservation(env, lambda o: np.clip(o, -10, 10), env.observation_space)
 
-    ref = gym.vector.SyncVectorEnv([wrapped], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    same_step = gym.vector.AutoresetMode.SAME_STEP
+    ref = gym.vector.SyncVectorEnv([wrapped], autoreset_mode=same_step)
     ref = gym.wrappers.vector.NormalizeReward(gym.wrappers.vector.RecordEpisodeStatistics(ref), args.gamma)
     ref = gym.wrappers.vector.TransformReward(ref, lambda r: np.clip(r, -10, 10))
-    envs = make_envs(args, "unused")
-    normalizer = Normalizer(envs.single_observation_space, 1, args)
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make(args.env_id)], autoreset_mode=same_step)
+    envs = Normalize(gym.wrappers.vector.RecordEpisodeStatistics(envs), args)
     ref_obs, _ = ref.reset(seed=3)
-    np.testing.assert_allclose(normalizer.obs(envs.reset(seed=3)[0]), ref_obs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(envs.reset(seed=3)[0], ref_obs, rtol=1e-5, atol=1e-6)
     actions = np.random.default_rng(0).uniform(-2, 2, (450, 1, 1)).astype(np.float32)
     truncations = 0
     for action in actions:
         ref_obs, ref_rewards, _, _, ref_info = ref.step(action)
-        raw_obs, rewards, term, trunc, info = envs.step(action)
+        obs, rewards, _, trunc, info = envs.step(action)
         if trunc.any():
             truncations += 1
-            final_obs = normalizer.obs(np.stack(info["final_obs"][trunc]))
             np.testing.assert_allclose(
-                final_obs, np.stack(ref_info["final_obs"][trunc]), rtol=1e-5, atol=1e-6
+                np.stack(info["final_obs"][trunc]),
+                np.stack(ref_info["final_obs"][trunc]),
+                rtol=1e-5,
+                atol=1e-6,
             )
-        np.testing.assert_allclose(normalizer.obs(raw_obs), ref_obs, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(normalizer.reward(rewards, term, trunc), ref_rewards, rtol=1e-6)
+        np.testing.assert_allclose(obs, ref_obs, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(rewards, ref_rewards, rtol=1e-6)
     assert truncations == 2
     envs.close()
     ref.close()
@@ -125,43 +130,55 @@ def test_flatten_parameters_keeps_the_update():
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_gae_across_truncation_uses_final_obs_value(script, runs_dir, monkeypatch):
-    """A real rollout on Ticker (truncated every 3 steps): the script hands compute_advantages the
-    normalised final observation of each truncated episode, and the advantage of the truncated step
-    is r + gamma * V(final obs) - V(s), not r + gamma * V(reset obs) - V(s), nor r - V(s)."""
+    """A real rollout on Ticker (truncated every 3 steps): the script bootstraps the truncated step from
+    V(normalised final observation), so its advantage is r + gamma * V(final obs) - V(s), not
+    r + gamma * V(reset obs) - V(s), nor r - V(s); the reset observation is normalised after it."""
     module = importlib.import_module(f"algos.{script}")
-    seen, real = {}, module.compute_advantages
+    seen, agents = {}, []
+    real_gae, real_next_values = module.gae, module.next_values_from
 
-    def spy(agent, value_transform, rollout, args):
-        out = real(agent, value_transform, rollout, args)
-        if not seen:
-            with torch.no_grad():
-                v = lambda x: agent.critic(x.view(-1, 1)).view(x.shape[:-1])  # noqa: E731
-                seen.update(rollout=rollout, out=out, v_obs=v(rollout[0]), v_final=v(rollout[1]))
-        return out
+    class Agent(module.Agent):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            agents.append(self)
 
-    monkeypatch.setattr(module, "compute_advantages", spy)
+    def next_values_spy(values, last_values, final_values, truncated):
+        seen.setdefault("final_values", final_values.clone())
+        return real_next_values(values, last_values, final_values, truncated)
+
+    def gae_spy(rewards, values, next_values, terminated, dones, gamma, gae_lambda):
+        advantages, returns = real_gae(rewards, values, next_values, terminated, dones, gamma, gae_lambda)
+        if "advantages" not in seen:
+            with torch.no_grad():  # V of the observations the test expects, before the update
+                v = lambda raw: agents[0].critic(torch.as_tensor(normalised(raw)).view(1, 1)).item()  # noqa: E731
+                seen.update(v_final=v([0, 1, 2, 3]), v_reset=v([0, 1, 2, 3, 0]))
+            seen.update(rewards=rewards, values=values, terminated=terminated, truncated=dones & ~terminated)
+            seen.update(advantages=advantages)
+        return advantages, returns
+
+    monkeypatch.setattr(module, "Agent", Agent)
+    monkeypatch.setattr(module, "next_values_from", next_values_spy)
+    monkeypatch.setattr(module, "gae", gae_spy)
     extra = {"num_minibatches": 1, "update_epochs": 1} if script == "ppo_continuous" else {}
     args = module.Args(
         env_id=TICKER, num_envs=1, num_steps=5, total_timesteps=5, gae_lambda=0.9, runs_dir=runs_dir, **extra
     )
     module.train(args)
 
-    obs, final_obs, _, rewards, terminated, truncated = seen["rollout"]
-    _, advantages, _ = seen["out"]
-    assert truncated[:, 0].tolist() == [False, False, True, False, False]
-    assert not terminated.any()
+    rewards, advantages, v_obs = seen["rewards"], seen["advantages"][:, 0], seen["values"][:, 0]
+    assert seen["truncated"][:, 0].tolist() == [False, False, True, False, False]
+    assert not seen["terminated"].any()
     # The rollout's observations are t = 0, 1, 2, (reset) 0, 1; the truncated step's final one is t = 3.
-    np.testing.assert_allclose(final_obs[2, 0].numpy(), normalised([0, 1, 2, 3]), rtol=1e-5)
-    np.testing.assert_allclose(obs[3, 0].numpy(), normalised([0, 1, 2, 3, 0]), rtol=1e-5)
-    v_obs, v_final, gamma = seen["v_obs"][:, 0], seen["v_final"][:, 0], args.gamma
-    r = rewards[2, 0]
-    expected = r + gamma * v_final[2] - v_obs[2]
-    torch.testing.assert_close(advantages[2, 0], expected)
+    np.testing.assert_allclose(seen["final_values"][2, 0].item(), seen["v_final"], rtol=1e-5)
+    np.testing.assert_allclose(v_obs[3].item(), seen["v_reset"], rtol=1e-5)
+    v_final, gamma, r = seen["final_values"][2, 0], args.gamma, rewards[2, 0]
+    expected = r + gamma * v_final - v_obs[2]
+    torch.testing.assert_close(advantages[2], expected)
     assert abs(expected - (r + gamma * v_obs[3] - v_obs[2])) > 1e-4
     assert abs(expected - (r - v_obs[2])) > 1e-4
     # Nothing flows back across the reset: A_1 = delta_1 + gamma * lambda * A_2.
     delta_1 = rewards[1, 0] + gamma * v_obs[2] - v_obs[1]
-    torch.testing.assert_close(advantages[1, 0], delta_1 + gamma * 0.9 * advantages[2, 0])
+    torch.testing.assert_close(advantages[1], delta_1 + gamma * 0.9 * advantages[2])
 
 
 class Target(gym.Env):
@@ -354,6 +371,27 @@ def test_ppo_continuous_cli_hopper(tmp_path):
     np.testing.assert_allclose(again["return_rms"].var, return_rms.var)
 
 
+def test_a2c_continuous_resume_keeps_wrapper_stats(runs_dir):
+    """a2c_continuous on MuJoCo Hopper-v5 (no exact env state): the checkpoint holds the per-env
+    observation statistics and the reward statistics of the Gymnasium wrappers, and a resumed run
+    starts new episodes with them."""
+    from algos.a2c_continuous import Args, train
+    from common.checkpoints import load_checkpoint
+
+    args = Args(num_envs=2, num_steps=64, total_timesteps=256, save_model=True, runs_dir=runs_dir)
+    ckpt = f"{train(args)['run_dir']}/checkpoints/latest.pt"
+    saved = load_checkpoint(ckpt)
+    assert saved["envs"] is None
+    obs_rms, return_rms = saved["norm_stats"]["obs_rms"], saved["norm_stats"]["return_rms"]
+    assert len(obs_rms) == 2 and all(rms.count > 128 for rms in obs_rms) and return_rms.count > 128
+    train(
+        Args(num_envs=2, num_steps=64, total_timesteps=256, resume=ckpt, save_model=True, runs_dir=runs_dir)
+    )
+    again = load_checkpoint(ckpt)["norm_stats"]
+    assert [rms.count for rms in again["obs_rms"]] == [rms.count + 1 for rms in obs_rms]  # + the reset obs
+    np.testing.assert_allclose(again["return_rms"].var, return_rms.var)
+
+
 def test_a2c_continuous_cli_smoke(tmp_path):
     out = run_script(
         "a2c_continuous.py",
@@ -399,3 +437,29 @@ def test_continuous_bad_input(script, tmp_path, capsys):
         assert exit_info.value.code == 2
         assert_one_line_error(capsys.readouterr().err, expected)
     assert not list(tmp_path.iterdir())  # refused before any run folder was made
+
+
+def test_a2c_continuous_is_ppo_continuous_minus_ppo():
+    """``diff algos/a2c_continuous.py algos/ppo_continuous.py`` is PPO's additions (ratio, clipping,
+    epochs, minibatches, old log-probabilities), the docstrings and Args, and the two ways of
+    normalising: a2c_continuous's per-env Gymnasium wrappers (NormStats) against ppo_continuous's
+    ``Normalize`` (one set of statistics, once per vector step) with its numpy actor and flat parameters."""
+    a2c = (ROOT / "algos" / "a2c_continuous.py").read_text().splitlines()
+    ppo = (ROOT / "algos" / "ppo_continuous.py").read_text().splitlines()
+    changed = [
+        line
+        for line in difflib.unified_diff(a2c, ppo, lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert len(changed) < 350, len(changed)  # 328 when written
+    ppo_only = "\n".join(line for line in changed if line.startswith("+"))
+    for addition in (
+        "ratio",
+        "clip_coef",
+        "update_epochs",
+        "num_minibatches",
+        "b_log_probs",
+        "class Normalize",
+    ):
+        assert addition in ppo_only
+    assert "NormStats" in "\n".join(line for line in changed if line.startswith("-"))
