@@ -67,6 +67,7 @@ from common.checks import check_args
 from common.cli import cli
 from common.envs import check_action_space
 from common.errors import fail
+from common.replay import ReplayBuffer
 from common.returns import td_targets
 from common.runs import Run
 
@@ -275,48 +276,6 @@ def policy_losses(log_probs, q_values, log_alpha, target_entropy: float) -> tupl
     alpha = log_alpha.detach().exp()
     pi_loss = -(probs * q_values.min(0).values).sum(-1).mean() - alpha * entropy
     return pi_loss, log_alpha * (entropy.detach() - target_entropy), entropy.detach()
-
-
-class ReplayBuffer:
-    """Preallocated circular buffer; observations keep their own dtype, sampled with an index array."""
-
-    fields = ("obs", "next_obs", "actions", "rewards", "terminated")
-
-    def __init__(self, size: int, obs_space: gym.spaces.Box, action_shape: tuple, action_dtype):
-        self.size, self.pos, self.full = size, 0, False
-        self.obs = np.zeros((size, *obs_space.shape), dtype=obs_space.dtype)
-        self.next_obs = np.zeros((size, *obs_space.shape), dtype=obs_space.dtype)
-        self.actions = np.zeros((size, *action_shape), dtype=action_dtype)
-        self.rewards = np.zeros(size, dtype=np.float32)
-        self.terminated = np.zeros(size, dtype=np.float32)
-
-    def __len__(self) -> int:
-        return self.size if self.full else self.pos
-
-    def add(self, obs, next_obs, actions, rewards, terminated) -> None:
-        idx = (self.pos + np.arange(len(obs))) % self.size
-        self.obs[idx], self.next_obs[idx], self.actions[idx] = obs, next_obs, actions
-        self.rewards[idx], self.terminated[idx] = rewards, terminated
-        self.full = self.full or self.pos + len(obs) >= self.size
-        self.pos = (self.pos + len(obs)) % self.size
-
-    def sample(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-        """(obs, actions, rewards, next_obs, terminated); observations as float32, actions as stored."""
-        idx = np.random.randint(0, len(self), size=batch_size)
-        obs = torch.as_tensor(self.obs[idx], dtype=torch.float32, device=device)
-        next_obs = torch.as_tensor(self.next_obs[idx], dtype=torch.float32, device=device)
-        actions = torch.as_tensor(self.actions[idx], device=device)
-        rewards = torch.as_tensor(self.rewards[idx], device=device)
-        return obs, actions, rewards, next_obs, torch.as_tensor(self.terminated[idx], device=device)
-
-    def state_dict(self) -> dict:
-        n = len(self)
-        return {"pos": self.pos, "full": self.full, **{k: getattr(self, k)[:n].copy() for k in self.fields}}
-
-    def load_state_dict(self, state: dict) -> None:
-        for key in self.fields:
-            getattr(self, key)[: len(state[key])] = state[key]
-        self.pos, self.full = state["pos"], state["full"]
 
 
 def train(args: Args, report=None) -> dict:
