@@ -58,17 +58,15 @@ until the device, the ``/ 255`` happens inside the networks. What each choice do
   wrapper's own flag resets the whole game at each lost life: scores would be one life's.)
 - ALE v5 truncates a game at 108k frames (30 min); no-op starts randomise the start.
 
-Replay memory: each 84x84 frame is stored once and stacks are rebuilt from indices (see
-``FrameReplayBuffer`` in common/replay.py, as in dqn_atari.py): ~7.07 KB per transition, ~7.1 GB for
-1M. ``--checkpoint-buffer auto`` puts it into checkpoints only up to 2 GiB (~300k frames), so not
-the default 1M: a run resumed without it refills ``learning_starts`` transitions with its current
-policy (not random play) before it learns again; ``--checkpoint-buffer on`` saves it. Either way a
-resumed run starts new games (ALE envs cannot be saved mid-game).
+Replay memory: ``FrameReplayBuffer`` (common/replay.py, as in dqn_atari.py) stores each 84x84 frame once:
+~7.07 KB a transition, ~7.1 GB for 1M. ``--checkpoint-buffer auto`` saves it only up to 2 GiB (~300k
+frames): a run resumed without it refills ``learning_starts`` transitions with its current policy (not
+random play) before it learns again. Either way it starts new games (ALE envs cannot be saved mid-game).
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
-real final one in ``info["final_obs"]``; the buffer stores its frame as next frame and only ``terminated``
-zeroes the bootstrap, so a truncated game bootstraps from V(final observation). No transition and no
-stack spans a reset.
+real final one in ``info["final_obs"]``; the buffer stores it as next_obs and only ``terminated`` zeroes
+the bootstrap, so a truncated transition bootstraps from V(final obs). The frame replay stores its
+newest frame; no transition and no stack spans a reset.
 """
 
 from __future__ import annotations
