@@ -397,7 +397,7 @@ def train(args: Args, report=None) -> dict:
         run.log_episodes(global_step, info)
 
         # Easy to overlook: for an ended episode next_obs is already the reset observation (SAME_STEP);
-        # the transition must end in the real final frame (info["final_obs"]): truncation bootstraps from it.
+        # the transition must end in the real final observation, so that truncation bootstraps from it.
         ended = terminated | truncated
         if args.terminal_on_life_loss:  # for learning only; the game goes on
             terminated = terminated | (info["lives"] < lives)
