@@ -10,18 +10,35 @@ pi(.|s), and every expectation over actions is exact (eqs. 10-12 of the paper):
     L_pi = E_s[ sum_a pi(a|s) * (alpha * log pi(a|s) - min_i Q_i(s, a)) ]
     L_alpha = E_s[ log(alpha) * (H(pi(.|s)) - target_entropy) ],  H = -sum_a pi log pi
 
-log pi comes from one log_softmax (then .exp() gives pi). target_entropy = ``target_entropy_scale * log|A|``.
+log pi comes from one log_softmax (then .exp() gives pi); the entropy H is computed once and shared
+by L_pi and L_alpha. target_entropy = ``target_entropy_scale * log|A|``, a fraction of the uniform
+policy's entropy log|A| (the largest possible); the paper uses 0.98, CleanRL's sac_atari 0.89.
 
 Deviations: the actor's loss uses the critics' Q(s, .) from the forward pass of the critic loss
 (detached, i.e. from just before this step's critic update) instead of a second forward pass after it
-(two CNN forwards saved; CleanRL recomputes them). The temperature is learned as log(alpha) and its loss
-uses log(alpha) and the exact entropy (SB3's convention; CleanRL averages alpha's loss over the actions).
+(CleanRL's sac_atari recomputes it). The temperature is learned as log(alpha) and its loss uses
+log(alpha) and the exact entropy (SB3's convention; CleanRL averages alpha's loss over the actions).
+Options, off by default: ``target_entropy_end_scale`` moves the target entropy's scale linearly to a
+second value over ``target_entropy_decay_steps`` env steps (explore while the critics know little, then
+commit: Acrobot's sparse reward), and ``alpha_min`` floors alpha (log(alpha) learned with Adam falls by
+about its learning rate per update while the entropy stays above target, and from alpha ~ 1e-9 it
+takes thousands of updates to climb back).
+``target_q="mean"`` averages the twin target critics instead of taking their minimum (clipped double Q,
+Fujimoto 2018). The minimum is lowest where the critics disagree, on the states they know little about;
+the mean leaves those states their optimistic initial value, and the policy seeks them out: the
+exploration a sparse reward needs (Acrobot: with the minimum some seeds never reach the goal;
+optimism against pessimism: Moskovitz et al. 2021, "Tactical Optimism and Pessimism"). The actor
+still maximises the minimum.
 
 Defaults: CleanRL's sac_atari.py (a Nature-CNN encoder, Mnih et al. 2015, in the actor and in each critic;
 1M replay, batch 64, learning from 20k steps, an update every 4 steps, target critics copied every 8000
 steps, target entropy 0.89 * log|A|), 5M steps.
 Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
 ``./benchmark.sh atari --print-jobs --rerun --seeds 1 --algos sac_atari --envs Pong``.
+
+Speed: each critic is its own Nature CNN (as in CleanRL), run one after the other.
+The actor and temperature losses share one backward pass and one Adam step; the target update is one
+in-place torch._foreach_lerp_.
 
 Env (the same lines in every *_atari.py): the game of ``ALE/<Game>-v5`` in ale_py's native
 ``AtariVectorEnv`` (in C++ threads: 4 skipped frames with max-pooling of the last two, 84x84
@@ -41,17 +58,15 @@ until the device, the ``/ 255`` happens inside the networks. What each choice do
   wrapper's own flag resets the whole game at each lost life: scores would be one life's.)
 - ALE v5 truncates a game at 108k frames (30 min); no-op starts randomise the start.
 
-Replay memory: each 84x84 frame is stored once and stacks are rebuilt from indices (see
-``FrameReplayBuffer`` in common/replay.py, as in dqn_atari.py): ~7.07 KB per transition, ~7.1 GB for
-1M. ``--checkpoint-buffer auto`` puts it into checkpoints only up to 2 GiB (~300k frames), so not
-the default 1M: a run resumed without it refills ``learning_starts`` transitions with its current
-policy (not random play) before it learns again; ``--checkpoint-buffer on`` saves it. Either way a
-resumed run starts new games (ALE envs cannot be saved mid-game).
+Replay memory: ``FrameReplayBuffer`` (common/replay.py, as in dqn_atari.py) stores each 84x84 frame once:
+~7.07 KB a transition, ~7.1 GB for 1M. ``--checkpoint-buffer auto`` saves it only up to 2 GiB (~300k
+frames): a run resumed without it refills ``learning_starts`` transitions with its current policy (not
+random play) before it learns again. Either way it starts new games (ALE envs cannot be saved mid-game).
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
-real final one in ``info["final_obs"]``; the buffer stores its frame as next frame and only ``terminated``
-zeroes the bootstrap, so a truncated game bootstraps from V(final observation). No transition and no
-stack spans a reset.
+real final one in ``info["final_obs"]``; the buffer stores it as next_obs and only ``terminated`` zeroes
+the bootstrap, so a truncated transition bootstraps from V(final obs). The frame replay stores its
+newest frame; no transition and no stack spans a reset.
 """
 
 from __future__ import annotations
@@ -125,12 +140,21 @@ class Args:
     """learn alpha towards the target entropy"""
     target_entropy_scale: float = 0.89
     """target entropy = this * log(number of actions) (the uniform policy's entropy)"""
+    target_entropy_end_scale: float | None = None
+    """if set, the target entropy's scale moves linearly from target_entropy_scale to this value over
+    target_entropy_decay_steps env steps, then stays (explore first, commit later); None: constant"""
+    target_entropy_decay_steps: int = 100_000
+    """env steps of the target entropy's linear decay (with target_entropy_end_scale)"""
+    alpha_min: float = 0.0
+    """lower bound of the learned alpha (log alpha is clamped after each step); 0: none"""
+    target_q: Literal["min", "mean"] = "min"
+    """how the twin target critics combine in the soft target: min (clipped double Q) or mean (optimistic)"""
     hidden_sizes: tuple[int, ...] = (512,)
     """widths of the dense layers after each Nature CNN's convolutions"""
     activation: Literal["relu", "tanh"] = "relu"
-    """activation of the dense layers"""
+    """activation of the hidden layers"""
     layer_norm: bool = False
-    """LayerNorm after each dense hidden layer"""
+    """LayerNorm after each hidden linear layer"""
     bf16: bool = False
     """run the CNN trunk in bfloat16 (autocast; the output layers (logits, Q values) stay float32): needs a CPU
     that multiplies bf16 natively (AVX512-BF16, AMX) or an Ampere+ GPU. Measured faster on an AMD EPYC
@@ -153,8 +177,8 @@ class Args:
     checkpoint_every: int = 0
     """also write a checkpoint every this many env steps, at the first log point past each multiple (0: never)"""
     checkpoint_buffer: Literal["auto", "on", "off"] = "auto"
-    """put the replay buffer into checkpoints for an exact resume (auto: where its arrays take <= 2 GiB, ~300k
-    frames); without it a resumed run refills it with the current policy before updating again"""
+    """put the replay buffer into checkpoints for an exact resume (auto: where its arrays take <= 2 GiB);
+    without it a resumed run refills it with the current policy before updating again"""
     resume: str | None = None
     """path of a checkpoint to continue training from"""
     runs_dir: str = "runs"
@@ -214,13 +238,38 @@ class TwinQNetwork(nn.Module):
         return torch.stack([critic(x) for critic in self.critics])
 
 
-def soft_q_targets(rewards, terminated, next_q_values, next_log_probs, alpha, gamma: float) -> torch.Tensor:
+class Actor(CNNHead):
+    """Nature CNN and a linear head giving the logits of pi(.|s)."""
+
+    def logits(self, obs: torch.Tensor) -> torch.Tensor:
+        return super().forward(obs)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """log pi(.|s), shape (B, |A|): one log_softmax; pi is its .exp()."""
+        return torch.log_softmax(self.logits(obs), dim=-1)
+
+
+def soft_q_targets(
+    rewards, terminated, next_q_values, next_log_probs, alpha, gamma: float, target_q: str = "min"
+) -> torch.Tensor:
     """Exact soft target, shapes rewards/terminated (B,), next_q_values (2, B, |A|), next_log_probs (B, |A|):
 
     y = r + gamma * (1 - terminated) * sum_a pi(a|s') (min_i Q_targ_i(s', a) - alpha * log pi(a|s'))
+    (with ``target_q="mean"``, mean_i in place of min_i)
     """
-    next_values = (next_log_probs.exp() * (next_q_values.min(0).values - alpha * next_log_probs)).sum(-1)
+    next_q = next_q_values.min(0).values if target_q == "min" else next_q_values.mean(0)
+    next_values = (next_log_probs.exp() * (next_q - alpha * next_log_probs)).sum(-1)
     return td_targets(rewards, next_values, terminated, gamma)
+
+
+def target_entropy_at(step: int, args: Args, n_actions: int) -> float:
+    """target_entropy_scale * log|A|, or with target_entropy_end_scale set the linear decay
+    scale(step) = start + min(step / target_entropy_decay_steps, 1) * (end - start), times log|A|."""
+    scale = args.target_entropy_scale
+    if args.target_entropy_end_scale is not None:
+        fraction = min(step / max(args.target_entropy_decay_steps, 1), 1.0)
+        scale += fraction * (args.target_entropy_end_scale - scale)
+    return scale * math.log(n_actions)
 
 
 def critic_loss(q_values: torch.Tensor, actions: torch.Tensor, q_targets: torch.Tensor) -> torch.Tensor:
@@ -248,6 +297,8 @@ def policy_losses(log_probs, q_values, log_alpha, target_entropy: float) -> tupl
 
 def train(args: Args, report=None) -> dict:
     check_args(args)
+    if args.autotune and args.alpha < args.alpha_min:
+        fail(f"--alpha-min {args.alpha_min} must be >= 0 and at most the initial --alpha {args.alpha}")
     if not args.env_id.startswith("ALE/"):
         fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use algos/sac_discrete.py")
     if args.capture_video and args.engine == "native":
@@ -264,12 +315,13 @@ def train(args: Args, report=None) -> dict:
     envs = make_envs(args, str(run.dir / "videos"))
     n_actions = int(envs.single_action_space.n)
 
-    actor = CNNHead(n_actions, args).to(device)
+    actor = Actor(n_actions, args).to(device)
     qf = TwinQNetwork(n_actions, args).to(device)
     qf_target = TwinQNetwork(n_actions, args).to(device)
     qf_target.load_state_dict(qf.state_dict())
     qf_target.requires_grad_(False)
-    target_entropy = args.target_entropy_scale * math.log(n_actions)
+    target_entropy = target_entropy_at(0, args, n_actions)
+    log_alpha_min = math.log(args.alpha_min) if args.alpha_min > 0 else None
     log_alpha = torch.tensor(math.log(args.alpha), device=device, requires_grad=args.autotune)
     q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr, eps=1e-4, foreach=True)
     # The actor and alpha step together: one backward of L_pi + L_alpha, one Adam step (two groups).
@@ -305,12 +357,13 @@ def train(args: Args, report=None) -> dict:
 
     def update() -> None:
         """One gradient step of the critics, the actor and alpha."""
+        nonlocal target_entropy
         obs, actions, rewards, next_obs, terminated = buffer.sample(args.batch_size, rng)
         with torch.no_grad():
             next_q_values = qf_target(next_obs)
             alpha = log_alpha.exp()
             q_targets = soft_q_targets(
-                rewards, terminated, next_q_values, torch.log_softmax(actor(next_obs), 1), alpha, args.gamma
+                rewards, terminated, next_q_values, actor(next_obs), alpha, args.gamma, args.target_q
             )
         q_values = qf(obs)
         qf_loss = critic_loss(q_values, actions, q_targets)
@@ -318,12 +371,17 @@ def train(args: Args, report=None) -> dict:
         qf_loss.backward()
         q_optimizer.step()
 
+        if args.target_entropy_end_scale is not None:
+            target_entropy = target_entropy_at(global_step, args, n_actions)
         pi_loss, temperature_loss, entropy = policy_losses(
-            torch.log_softmax(actor(obs), 1), q_values.detach(), log_alpha, target_entropy
+            actor(obs), q_values.detach(), log_alpha, target_entropy
         )
         actor_optimizer.zero_grad(set_to_none=True)
         (pi_loss + temperature_loss if args.autotune else pi_loss).backward()
         actor_optimizer.step()
+        if log_alpha_min is not None and args.autotune:
+            with torch.no_grad():
+                log_alpha.clamp_(min=log_alpha_min)
         stats[2:] = torch.stack([pi_loss.detach(), entropy])
         stats[:2] = torch.stack([qf_loss.detach(), q_values.detach().mean()])
 
@@ -332,14 +390,14 @@ def train(args: Args, report=None) -> dict:
             actions = rng.integers(0, n_actions, size=args.num_envs)
         else:
             with torch.inference_mode():
-                logits = actor(torch.as_tensor(next_obs, device=device))
+                logits = actor.logits(torch.as_tensor(next_obs, device=device))
                 actions = torch.multinomial(logits.softmax(1), 1).squeeze(1).cpu().numpy()
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
         global_step += args.num_envs
         run.log_episodes(global_step, info)
 
         # Easy to overlook: for an ended episode next_obs is already the reset observation (SAME_STEP);
-        # the transition must end in the real final frame (info["final_obs"]): truncation bootstraps from it.
+        # the transition must end in the real final observation, so that truncation bootstraps from it.
         ended = terminated | truncated
         if args.terminal_on_life_loss:  # for learning only; the game goes on
             terminated = terminated | (info["lives"] < lives)
@@ -369,6 +427,7 @@ def train(args: Args, report=None) -> dict:
                         "losses/policy_loss": pi_loss,
                         "losses/entropy": entropy,
                         "losses/alpha": log_alpha.exp().item(),
+                        "losses/target_entropy": target_entropy,
                     },
                 )
             if run.progress(global_step, f"alpha {log_alpha.exp().item():.3f}", next_obs, updates=updates):
@@ -378,11 +437,11 @@ def train(args: Args, report=None) -> dict:
 
 def policy(state: dict, args: Args, env, greedy: bool):
     """The saved actor as ``act(obs) -> action`` for evaluate.py: the argmax action, or a sampled one."""
-    actor = CNNHead(int(env.action_space.n), args)
+    actor = Actor(int(env.action_space.n), args)
     actor.load_state_dict(state["actor"])
 
     def act(obs):
-        logits = actor(torch.as_tensor(obs).unsqueeze(0))
+        logits = actor.logits(torch.as_tensor(obs).unsqueeze(0))
         return int(logits.argmax() if greedy else torch.multinomial(logits.softmax(-1), 1))
 
     return act

@@ -56,6 +56,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args
 from common.cli import cli
 from common.envs import check_action_space
+from common.replay import ReplayBuffer
 from common.returns import td_targets
 from common.runs import Run
 
@@ -258,48 +259,6 @@ def actor_loss(log_probs: torch.Tensor, q_values: torch.Tensor, alpha: torch.Ten
 def alpha_loss(log_alpha: torch.Tensor, log_probs: torch.Tensor, target_entropy: float) -> torch.Tensor:
     """-log(alpha) * (E[log pi] + target_entropy): alpha grows while the entropy is below the target."""
     return -log_alpha * (log_probs.detach().mean() + target_entropy)
-
-
-class ReplayBuffer:
-    """Preallocated circular buffer; observations keep their own dtype, sampled with an index array."""
-
-    fields = ("obs", "next_obs", "actions", "rewards", "terminated")
-
-    def __init__(self, size: int, obs_space: gym.spaces.Box, action_shape: tuple, action_dtype):
-        self.size, self.pos, self.full = size, 0, False
-        self.obs = np.zeros((size, *obs_space.shape), dtype=obs_space.dtype)
-        self.next_obs = np.zeros((size, *obs_space.shape), dtype=obs_space.dtype)
-        self.actions = np.zeros((size, *action_shape), dtype=action_dtype)
-        self.rewards = np.zeros(size, dtype=np.float32)
-        self.terminated = np.zeros(size, dtype=np.float32)
-
-    def __len__(self) -> int:
-        return self.size if self.full else self.pos
-
-    def add(self, obs, next_obs, actions, rewards, terminated) -> None:
-        idx = (self.pos + np.arange(len(obs))) % self.size
-        self.obs[idx], self.next_obs[idx], self.actions[idx] = obs, next_obs, actions
-        self.rewards[idx], self.terminated[idx] = rewards, terminated
-        self.full = self.full or self.pos + len(obs) >= self.size
-        self.pos = (self.pos + len(obs)) % self.size
-
-    def sample(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-        """(obs, actions, rewards, next_obs, terminated); observations as float32, actions as stored."""
-        idx = np.random.randint(0, len(self), size=batch_size)
-        obs = torch.as_tensor(self.obs[idx], dtype=torch.float32, device=device)
-        next_obs = torch.as_tensor(self.next_obs[idx], dtype=torch.float32, device=device)
-        actions = torch.as_tensor(self.actions[idx], device=device)
-        rewards = torch.as_tensor(self.rewards[idx], device=device)
-        return obs, actions, rewards, next_obs, torch.as_tensor(self.terminated[idx], device=device)
-
-    def state_dict(self) -> dict:
-        n = len(self)
-        return {"pos": self.pos, "full": self.full, **{k: getattr(self, k)[:n].copy() for k in self.fields}}
-
-    def load_state_dict(self, state: dict) -> None:
-        for key in self.fields:
-            getattr(self, key)[: len(state[key])] = state[key]
-        self.pos, self.full = state["pos"], state["full"]
 
 
 def train(args: Args, report=None) -> dict:

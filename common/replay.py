@@ -1,8 +1,9 @@
-"""Replay memory for Atari that stores each frame once and rebuilds the frame stacks on sampling.
+"""Replay memories: the plain uniform one of sac_continuous.py and sac_discrete.py, and for Atari one
+that stores each frame once and rebuilds the frame stacks on sampling (dqn_atari.py, sac_atari.py).
 
-Used by dqn_atari.py and sac_atari.py. A uniform buffer of 4-frame stacks stores every frame 8 times
-(4 in obs, 4 in next_obs); this one stores it once, at about an eighth of the memory, and never
-lets a stack reach into another episode (the class docstring says how).
+A uniform buffer of 4-frame stacks stores every frame 8 times (4 in obs, 4 in next_obs); the Atari
+one stores it once, at about an eighth of the memory, and never lets a stack reach into another
+episode (its class docstring says how).
 """
 
 from __future__ import annotations
@@ -11,6 +12,49 @@ import numpy as np
 import torch
 
 from common.errors import fail
+
+
+class ReplayBuffer:
+    """Preallocated circular buffer; observations keep their own dtype (``obs_space``: a Box), sampled
+    uniformly with numpy's global random stream."""
+
+    fields = ("obs", "next_obs", "actions", "rewards", "terminated")
+
+    def __init__(self, size: int, obs_space, action_shape: tuple, action_dtype):
+        self.size, self.pos, self.full = size, 0, False
+        self.obs = np.zeros((size, *obs_space.shape), dtype=obs_space.dtype)
+        self.next_obs = np.zeros((size, *obs_space.shape), dtype=obs_space.dtype)
+        self.actions = np.zeros((size, *action_shape), dtype=action_dtype)
+        self.rewards = np.zeros(size, dtype=np.float32)
+        self.terminated = np.zeros(size, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return self.size if self.full else self.pos
+
+    def add(self, obs, next_obs, actions, rewards, terminated) -> None:
+        idx = (self.pos + np.arange(len(obs))) % self.size
+        self.obs[idx], self.next_obs[idx], self.actions[idx] = obs, next_obs, actions
+        self.rewards[idx], self.terminated[idx] = rewards, terminated
+        self.full = self.full or self.pos + len(obs) >= self.size
+        self.pos = (self.pos + len(obs)) % self.size
+
+    def sample(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """(obs, actions, rewards, next_obs, terminated); observations as float32, actions as stored."""
+        idx = np.random.randint(0, len(self), size=batch_size)
+        obs = torch.as_tensor(self.obs[idx], dtype=torch.float32, device=device)
+        next_obs = torch.as_tensor(self.next_obs[idx], dtype=torch.float32, device=device)
+        actions = torch.as_tensor(self.actions[idx], device=device)
+        rewards = torch.as_tensor(self.rewards[idx], device=device)
+        return obs, actions, rewards, next_obs, torch.as_tensor(self.terminated[idx], device=device)
+
+    def state_dict(self) -> dict:
+        n = len(self)
+        return {"pos": self.pos, "full": self.full, **{k: getattr(self, k)[:n].copy() for k in self.fields}}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key in self.fields:
+            getattr(self, key)[: len(state[key])] = state[key]
+        self.pos, self.full = state["pos"], state["full"]
 
 
 class FrameReplayBuffer:
