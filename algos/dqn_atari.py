@@ -175,7 +175,7 @@ class Args:
     save_model: bool = False
     """write a checkpoint at the end of training"""
     checkpoint_every: int = 0
-    """also write a checkpoint every this many env steps (0: never)"""
+    """also write a checkpoint every this many env steps (0: never), at the next progress check (<= 1000 steps on)"""
     checkpoint_buffer: Literal["auto", "on", "off"] = "auto"
     """put the replay buffer into checkpoints for an exact resume (auto: where its arrays take <= 2 GiB, i.e.
     up to ~300k frames: not the default 1M, ~6.6 GiB); without it a resumed run refills it with the current

@@ -148,7 +148,7 @@ class Args:
     save_model: bool = False
     """write a checkpoint at the end of training"""
     checkpoint_every: int = 0
-    """also write a checkpoint every this many env steps (0: never)"""
+    """also write a checkpoint every this many env steps (0: never), at the next progress check (<= 1000 steps on)"""
     checkpoint_buffer: Literal["auto", "on", "off"] = "auto"
     """put the replay buffer and its priorities into checkpoints for an exact resume (auto: where they take
     <= 2 GiB); without them a resumed run refills the buffer with the current policy before updating again"""
