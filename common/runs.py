@@ -134,8 +134,9 @@ class Run:
         Returns ``(global_step, obs)``: ``(0, obs)`` for a new run; when resuming, the checkpoint's
         step, with every object loaded, and its observation where the envs came back mid-episode
         (classic control), else the first observation of new episodes. ``run.loop`` holds the loop
-        values saved by ``progress`` / ``finish`` (empty for a new run)."""
-        self.envs, self.objects = envs, objects
+        values saved by ``progress`` / ``finish`` (empty for a new run); ``run.envs_restored`` says whether the
+        envs came back mid-episode (what belongs to the episodes, e.g. an n-step window, holds only then)."""
+        self.envs, self.objects, self.envs_restored = envs, objects, False
         optimizers = [x for x in objects.values() if isinstance(x, torch.optim.Optimizer)]
         torch.set_num_threads(threads_for(self.args.torch_threads, *optimizers))
         buffers = objects.get("buffer", ())
@@ -152,7 +153,8 @@ class Run:
                 buffer_not_saved(global_step, self.args.learning_starts, self.args.num_envs)
         set_rng_states(checkpoint["rng"])
         self.loop = checkpoint.get("loop", {})
-        if set_env_state(envs, checkpoint.get("envs")):
+        self.envs_restored = set_env_state(envs, checkpoint.get("envs"))
+        if self.envs_restored:
             return global_step, checkpoint["obs"]
         return global_step, envs.reset(seed=self.args.seed + global_step)[0]
 

@@ -97,6 +97,12 @@ class SumTree:
             raise IndexError(f"indices must lie in [0, {self.capacity})")
         return self.tree[indices + self.size]
 
+    def state_dict(self) -> dict:
+        return {"tree": self.tree, "max_priority": self.max_priority}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.tree[:], self.max_priority = state["tree"], state["max_priority"]
+
     def __getitem__(self, indices: int | np.ndarray) -> float | np.ndarray:
         result = self.priorities(indices)
         return float(result) if result.ndim == 0 else result
