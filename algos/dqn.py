@@ -268,15 +268,8 @@ def train(args: Args, report=None) -> dict:
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
     buffer = ReplayBuffer(args.buffer_size, obs_space.shape, obs_space.dtype, device)
     obs, _ = envs.reset(seed=args.seed)
-    global_step, obs = run.resume(
-        envs,
-        obs,
-        q_network=q_network,
-        target_network=target_network,
-        optimizer=optimizer,
-        rng=rng,
-        buffer=buffer,
-    )
+    networks = {"q_network": q_network, "target_network": target_network}
+    global_step, obs = run.resume(envs, obs, **networks, optimizer=optimizer, buffer_rng=rng, buffer=buffer)
 
     n = args.num_envs
     progress_every = max(1, 1000 // n)  # vector steps between progress lines / report calls
