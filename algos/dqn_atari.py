@@ -59,7 +59,6 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
@@ -67,26 +66,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import checks
+from common.atari import make_envs
+from common.cli import cli
+from common.errors import fail
+from common.replay import FrameReplayBuffer
 from common.returns import td_targets
-from common.runs import (
-    Run,
-    args_from_checkpoint,
-    buffer_not_saved,
-    check_env_id,
-    check_resume_args,
-    cli,
-    eval_env,
-    fail,
-    keeps_buffer,
-    load_checkpoint,
-    load_optimizer,
-    pick_device,
-    rng_states,
-    run_episodes,
-    seed_everything,
-    set_rng_states,
-    threads_for,
-)
+from common.runs import Run
 from common.sumtree import SumTree, importance_weights
 
 
@@ -187,85 +172,8 @@ class Args:
 
 
 # Arguments that shape the saved state: a resumed run must use the checkpoint's values.
-RESUME_MUST_MATCH = (
-    "env_id",
-    "num_envs",
-    "hidden_sizes",
-    "activation",
-    "layer_norm",
-    "buffer_size",
-    "per",
-    "per_alpha",
-)
-
-
-def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args: Args):
-    def thunk():
-        render_mode = "rgb_array" if capture_video and idx == 0 else None
-        env = gym.make(
-            env_id,
-            frameskip=1,
-            repeat_action_probability=args.repeat_action_probability,
-            render_mode=render_mode,
-        )
-        if render_mode:
-            env = gym.wrappers.RecordVideo(env, video_dir)
-        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
-        return gym.wrappers.FrameStackObservation(env, 4)
-
-    return thunk
-
-
-class RepeatFirstFrame(gym.vector.VectorWrapper):
-    """ale_py's native stacks start an episode as [0, 0, 0, x0]; this fills the zeros with x0, as
-    Gymnasium's ``FrameStackObservation`` and the replay memory's stacks do: [x0, x0, x0, x0]."""
-
-    def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)
-        self.frames = np.ones(self.num_envs, dtype=np.int64)  # frames of its episode in each stack
-        return self.fill(obs, self.frames), info
-
-    def step(self, actions):
-        obs, rewards, terminated, truncated, info = self.env.step(actions)
-        ended = terminated | truncated
-        if "final_obs" in info:  # SAME_STEP: the ended episodes' real last stacks
-            self.fill(info["final_obs"], np.where(ended, self.frames + 1, 4))
-        self.frames = np.where(ended, 1, np.minimum(self.frames + 1, 4))
-        return self.fill(obs, self.frames), rewards, terminated, truncated, info
-
-    @staticmethod
-    def fill(stacks: np.ndarray, frames: np.ndarray) -> np.ndarray:
-        for e in np.flatnonzero(frames < 4):
-            stacks[e, : 4 - frames[e]] = stacks[e, 4 - frames[e]]
-        return stacks
-
-
-def make_envs(args: Args, video_dir: str) -> gym.vector.VectorEnv:
-    """SAME_STEP autoreset; statistics of the raw score, then sign(r) for the learner (order matters)."""
-    if args.engine == "native":
-        from ale_py.vector_env import AtariVectorEnv
-
-        spec = gym.spec(args.env_id).kwargs  # its defaults: frame skip 4 with max-pool, 84x84 gray, stack 4
-        envs = AtariVectorEnv(
-            spec["game"],
-            args.num_envs,
-            num_threads=args.env_threads,
-            max_num_frames_per_episode=spec["max_num_frames_per_episode"],
-            repeat_action_probability=args.repeat_action_probability,
-            noop_max=args.noop_max,
-            reward_clipping=False,  # the raw score: sign(r) comes last, outside the statistics
-            use_fire_reset=False,  # as AtariPreprocessing
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        )
-        envs = RepeatFirstFrame(envs)
-    else:
-        vector_env = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
-        envs = vector_env(
-            [make_env(args.env_id, i, args.capture_video, video_dir, args) for i in range(args.num_envs)],
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        )
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    return gym.wrappers.vector.TransformReward(envs, np.sign)
+RESUME_MUST_MATCH = ("env_id", "num_envs", "hidden_sizes", "activation", "layer_norm", "buffer_size")
+RESUME_MUST_MATCH += ("per", "per_alpha")  # the priorities p^alpha
 
 
 def nature_cnn(hidden_sizes, activation: str, layer_norm: bool) -> nn.Sequential:
@@ -305,123 +213,6 @@ class QNetwork(nn.Module):
         return self.net[1](hidden.float())  # the output layer in float32: Q needs more than bf16's ~3 digits
 
 
-class FrameReplayBuffer:
-    """Replay memory that stores each 84x84 frame once and rebuilds the 4-frame stacks from indices.
-
-    One ring of ``capacity // num_envs`` slots per env. Each env step writes one slot per env: the
-    newest frame of the transition's *real* next observation (``info["final_obs"]`` where the
-    episode ended) with the transition's action, reward and terminated flag. An episode's first
-    observation takes a slot of its own (``depth`` 0, not a transition). ``depth[e, j]`` counts the
-    frames of the same episode before slot j (capped at 4), so the stacks ending at slots j - 1
-    and j are the frames at ``j - min(i, depth)`` for i = 4..1 and 3..0: frames of an earlier
-    episode never enter, and an episode's first frame pads the start exactly as the env's
-    ``FrameStackObservation(padding_type="reset")`` does. Writing slot w takes the oldest frames
-    from the stacks of slots w+1..w+4, so those stop being sampleable (``valid``).
-
-    Memory: 84 * 84 + 15 bytes per slot (~7.07 KB; ~7.1 GB for 1M slots), against 2 * 28 KB for
-    storing obs and next_obs stacks. Episode starts take a slot each, so a full buffer holds
-    slightly fewer transitions than slots (one per episode, plus 4 per env at the write head).
-    """
-
-    def __init__(self, capacity: int, num_envs: int, obs_shape: tuple, device: torch.device):
-        self.stack, *frame_shape = obs_shape
-        self.num_envs, self.slots, self.device = num_envs, capacity // num_envs, device
-        self.frames = np.zeros((num_envs, self.slots, *frame_shape), dtype=np.uint8)
-        self.actions = np.zeros((num_envs, self.slots), dtype=np.int64)
-        self.rewards = np.zeros((num_envs, self.slots), dtype=np.float32)
-        self.terminated = np.zeros((num_envs, self.slots), dtype=np.bool_)
-        self.depth = np.zeros((num_envs, self.slots), dtype=np.uint8)
-        self.valid = np.zeros((num_envs, self.slots), dtype=np.bool_)
-        self.pos = np.zeros(num_envs, dtype=np.int64)  # next slot to write, per env
-        self.filled = np.zeros(num_envs, dtype=np.int64)  # slots written so far, per env (<= slots)
-        self.offsets = np.arange(self.stack, -1, -1)  # 4, 3, 2, 1, 0 frames back
-        self.fields = ("frames", "actions", "rewards", "terminated", "depth", "valid")
-
-    def _write(self, envs: np.ndarray, frames: np.ndarray, depth: np.ndarray, valid: bool) -> np.ndarray:
-        """Write one slot for each env in ``envs``; returns the flat indices whose ``valid`` changed."""
-        slots = self.pos[envs]
-        self.frames[envs, slots] = frames
-        self.depth[envs, slots] = depth
-        self.valid[envs, slots] = valid
-        ahead = (slots[:, None] + np.arange(1, self.stack + 1)) % self.slots
-        self.valid[envs[:, None], ahead] = False
-        self.pos[envs] = (slots + 1) % self.slots
-        self.filled[envs] = np.minimum(self.filled[envs] + 1, self.slots)
-        return np.concatenate([envs * self.slots + slots, (envs[:, None] * self.slots + ahead).ravel()])
-
-    def start(self, obs: np.ndarray) -> np.ndarray:
-        """The first observations after ``envs.reset()`` (N, 4, 84, 84)."""
-        return self._write(np.arange(self.num_envs), obs[:, -1], np.zeros(self.num_envs), False)
-
-    def add(self, actions, rewards, terminated, next_obs, ended, final_obs) -> np.ndarray:
-        """One vector step. Easy to overlook: with SAME_STEP autoreset ``next_obs[e]`` of an env whose
-        episode ``ended`` is the reset observation; the transition's next frame comes from
-        ``final_obs[e]`` (``info["final_obs"]``) and the reset frame starts a new episode.
-
-        Returns the flat indices (e * slots + j) whose ``valid`` flag may have changed.
-        """
-        all_envs = np.arange(self.num_envs)
-        new_frames = next_obs[:, -1].copy()
-        if ended.any():
-            new_frames[ended] = np.stack(final_obs[ended])[:, -1]
-        slots = self.pos.copy()
-        self.actions[all_envs, slots] = actions
-        self.rewards[all_envs, slots] = rewards
-        self.terminated[all_envs, slots] = terminated
-        depth = np.minimum(self.depth[all_envs, (slots - 1) % self.slots] + 1, self.stack)
-        changed = self._write(all_envs, new_frames, depth, True)
-        if ended.any():
-            envs = np.flatnonzero(ended)
-            changed = np.concatenate(
-                [changed, self._write(envs, next_obs[envs, -1], np.zeros(len(envs)), False)]
-            )
-        return changed
-
-    def get(self, indices: np.ndarray) -> tuple[torch.Tensor, ...]:
-        """(obs, actions, rewards, next_obs, terminated) of the transitions ending at flat ``indices``.
-
-        Stacks stay uint8 here; the network scales them on the device.
-        """
-        envs, slots = np.divmod(indices, self.slots)
-        back = np.minimum(self.offsets, self.depth[envs, slots][:, None].astype(np.int64))
-        # One copy of 5 frames per transition serves both stacks: obs and next_obs are views of it.
-        window = torch.from_numpy(self.frames[envs[:, None], (slots[:, None] - back) % self.slots])
-        window = window.to(self.device)  # (B, 5, 84, 84)
-        rest = (self.actions[envs, slots], self.rewards[envs, slots], self.terminated[envs, slots])
-        actions, rewards, terminated = (torch.from_numpy(a).to(self.device) for a in rest)
-        return window[:, :-1], actions, rewards, window[:, 1:], terminated
-
-    def sample_indices(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-        """Uniform over each env's written slots, redrawing the few that hold no transition."""
-        indices = np.empty(batch_size, dtype=np.int64)
-        todo = np.arange(batch_size)
-        while todo.size:
-            envs = rng.integers(0, self.num_envs, todo.size)
-            slots = (rng.random(todo.size) * self.filled[envs]).astype(np.int64)
-            indices[todo] = envs * self.slots + slots
-            todo = todo[~self.valid[envs, slots]]
-        return indices
-
-    def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
-        return self.get(self.sample_indices(batch_size, rng))
-
-    def state_dict(self) -> dict:
-        """The written part of every array (gigabytes for a big, full buffer)."""
-        n = int(self.filled.max())
-        arrays = {k: getattr(self, k)[:, :n].copy() for k in self.fields}
-        return {"pos": self.pos.copy(), "filled": self.filled.copy(), **arrays}
-
-    def load_state_dict(self, state: dict) -> None:
-        if state["frames"].shape[0] != self.num_envs or state["frames"].shape[1] > self.slots:
-            fail(
-                f"--resume: the checkpoint's replay has {state['frames'].shape[:2]} (envs, slots), not "
-                f"({self.num_envs}, {self.slots}): pass the same --num-envs and --buffer-size"
-            )
-        for key in self.fields:
-            getattr(self, key)[:, : state[key].shape[1]] = state[key]
-        self.pos[:], self.filled[:] = state["pos"], state["filled"]
-
-
 def linear_schedule(start: float, end: float, duration: float, t: int) -> float:
     return end if t >= duration else start + (end - start) * t / duration
 
@@ -447,16 +238,6 @@ def compute_loss(q_network, target_network, batch, weights, args: Args):
     return loss, (q_values - q_targets).detach(), q_values.detach()
 
 
-def update_target(target_network: nn.Module, q_network: nn.Module, tau: float) -> None:
-    """theta^- <- theta (tau = 1) or theta^- <- theta^- + tau (theta - theta^-), in place."""
-    target_params, params = list(target_network.parameters()), list(q_network.parameters())
-    with torch.no_grad():
-        if tau == 1.0:
-            torch._foreach_copy_(target_params, params)
-        else:
-            torch._foreach_lerp_(target_params, params, tau)
-
-
 def check_args(args: Args) -> None:
     checks.check_args(args)  # ranges and the checks between fields, as in every script
     if not args.env_id.startswith("ALE/"):
@@ -473,76 +254,38 @@ def check_args(args: Args) -> None:
 
 def train(args: Args, report=None) -> dict:
     check_args(args)
-    check_env_id(args.env_id)
-    checkpoint = load_checkpoint(args.resume) if args.resume else None
-    if checkpoint is not None:
-        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
-
-    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
-    seed_everything(args.seed, args.torch_deterministic)
+    run = Run(args, report, RESUME_MUST_MATCH)
+    device = run.device
     rng = np.random.default_rng(args.seed)
-    device = pick_device(args.cuda)
-    run = Run(args, report, resume=checkpoint)
     envs = make_envs(args, str(run.dir / "videos"))
     obs_shape, n_actions = envs.single_observation_space.shape, int(envs.single_action_space.n)
 
     q_network = QNetwork(n_actions, args).to(device)
-    torch.set_num_threads(threads_for(args.torch_threads, q_network))
     target_network = QNetwork(n_actions, args).to(device)
     target_network.load_state_dict(q_network.state_dict())
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, foreach=True)
     buffer = FrameReplayBuffer(args.buffer_size, args.num_envs, obs_shape, device)
     tree = SumTree(buffer.num_envs * buffer.slots) if args.per else None
-    save_buffer = keeps_buffer(args.checkpoint_buffer, buffer, tree)
-
-    global_step, updates_from = 0, args.learning_starts
-    if checkpoint is not None:
-        q_network.load_state_dict(checkpoint["q_network"])
-        target_network.load_state_dict(checkpoint["target_network"])
-        load_optimizer(optimizer, checkpoint["optimizer"])
-        global_step = checkpoint["global_step"]
-        set_rng_states(checkpoint["rng"])
-        rng.bit_generator.state = checkpoint["buffer_rng"]
-        if checkpoint.get("buffer") is not None:
-            buffer.load_state_dict(checkpoint["buffer"])
-            if tree is not None:
-                tree.tree[:], tree.max_priority = checkpoint["priorities"]
-        else:  # refill the buffer with the current policy before updating again
-            updates_from = global_step + args.learning_starts
-            buffer_not_saved(global_step, args.learning_starts, args.num_envs)
-    # ALE envs cannot be saved mid-game: a resumed run starts new games, which the buffer records
-    # as episode starts (a saved buffer's last episode just ends there).
-    obs, info = envs.reset(seed=args.seed + global_step)
-    lives = info["lives"]
+    obs, info = envs.reset(seed=args.seed)
+    lives = info["lives"]  # ALE envs cannot be saved mid-game: a resumed run starts new games
+    networks = {"q_network": q_network, "target_network": target_network}
+    global_step, obs = run.resume(
+        envs, obs, **networks, optimizer=optimizer, buffer_rng=rng, buffer=(buffer, tree) if tree else buffer
+    )
+    # Without a saved buffer the current policy refills learning_starts steps of it before updates.
+    updates_from = args.learning_starts if buffer.filled.any() else global_step + args.learning_starts
 
     def store(changed: np.ndarray) -> None:
         """New transitions get the largest priority so far; slots that hold none get 0."""
         if tree is not None:
             tree.update(changed, np.where(buffer.valid.flat[changed], tree.max_priority, 0.0))
 
-    store(buffer.start(obs))
-
-    def save() -> None:
-        state = {
-            "q_network": q_network.state_dict(),
-            "target_network": target_network.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "global_step": global_step,
-            "rng": rng_states(),
-            "buffer_rng": rng.bit_generator.state,
-            "buffer": buffer.state_dict() if save_buffer else None,
-            "priorities": (tree.tree, tree.max_priority) if save_buffer and tree else None,
-            "args": vars(args),
-        }
-        run.save_checkpoint(state)
-
-    def check_finite(td_loss: float) -> None:
-        run.check_finite(global_step, {"td_loss": td_loss}, q_network)
+    store(buffer.start(obs))  # (a saved buffer's last episode just ends there)
 
     n = args.num_envs
     progress_every = max(1, 1000 // n)  # vector steps between progress lines / report calls
     exploration_steps = args.exploration_fraction * args.total_timesteps
-    num_updates, stats = 0, []
+    stats = []
     for step in range(global_step // n, args.total_timesteps // n):
         epsilon = linear_schedule(args.start_e, args.end_e, exploration_steps, global_step)
         global_step += n
@@ -550,8 +293,8 @@ def train(args: Args, report=None) -> dict:
         greedy = rng.random(n) >= epsilon
         if greedy.any():  # no forward pass while every env explores
             with torch.inference_mode():
-                q = q_network(torch.as_tensor(obs, device=device))
-            actions = np.where(greedy, q.argmax(1).cpu().numpy(), actions)
+                q = q_network(torch.as_tensor(obs, device=device)).cpu().numpy()
+            actions = np.where(greedy, q.argmax(1), actions)
 
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
         ended = terminated | truncated
@@ -566,15 +309,13 @@ def train(args: Args, report=None) -> dict:
             tf = args.train_frequency
             for _ in range((global_step // tf - (global_step - n) // tf) * args.gradient_steps):
                 if tree is None:
-                    indices, weights = buffer.sample_indices(args.batch_size, rng), None
+                    idx, weights = buffer.sample_indices(args.batch_size, rng), None
                 else:
-                    indices, priorities = tree.sample(args.batch_size, rng)
-                    beta = min(
-                        1.0, args.per_beta + (1.0 - args.per_beta) * global_step / args.total_timesteps
-                    )
+                    idx, priorities = tree.sample(args.batch_size, rng)
+                    beta = linear_schedule(args.per_beta, 1.0, args.total_timesteps, global_step)
                     weights = importance_weights(priorities, tree.total, int(buffer.valid.sum()), beta)
                     weights = torch.as_tensor(weights, dtype=torch.float32, device=device)
-                batch = buffer.get(indices)
+                batch = buffer.get(idx)
                 loss, td_errors, q_values = compute_loss(q_network, target_network, batch, weights, args)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -582,77 +323,38 @@ def train(args: Args, report=None) -> dict:
                     nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm, foreach=True)
                 optimizer.step()
                 if tree is not None:
-                    tree.update(indices, (td_errors.abs().cpu().numpy() + args.per_eps) ** args.per_alpha)
-                num_updates += 1
+                    tree.update(idx, (td_errors.abs().cpu().numpy() + args.per_eps) ** args.per_alpha)
                 stats.append(torch.stack([loss.detach(), q_values.mean()]))
                 if len(stats) == 100:
                     td_loss, mean_q = torch.stack(stats).mean(0).tolist()
                     stats.clear()
-                    check_finite(td_loss)
+                    run.check_finite(global_step, {"td_loss": td_loss}, q_network)
                     run.log(global_step, {"losses/td_loss": td_loss, "losses/q_values": mean_q})
             tnf = args.target_network_frequency
-            if global_step // tnf != (global_step - n) // tnf:
-                update_target(target_network, q_network, args.tau)
+            if global_step // tnf != (global_step - n) // tnf:  # theta^- <- theta^- + tau (theta - theta^-)
+                with torch.no_grad():  # tau = 1: lerp_ copies exactly (end - diff * 0)
+                    for target_param, param in zip(target_network.parameters(), q_network.parameters()):
+                        target_param.lerp_(param, args.tau)
 
-        if args.checkpoint_every and global_step // args.checkpoint_every != (
-            (global_step - n) // args.checkpoint_every
-        ):
-            if stats:
-                check_finite(stats[-1][0].item())
-            save()
         if step % progress_every == 0 or step == args.total_timesteps // n - 1:
             run.log(global_step, {"charts/epsilon": epsilon})
-            if run.progress(global_step, f"epsilon {epsilon:.3f}  updates {num_updates}"):
+            if run.progress(global_step, f"epsilon {epsilon:.3f}", obs):
                 break
-
-    if stats:
-        check_finite(torch.stack(stats)[:, 0].mean().item())
-    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
-    if args.save_model or run.stop_signal is not None:
-        save()
-    envs.close()
-    summary = run.finish(global_step)
-    return summary
+    return run.finish(global_step, obs)
 
 
-def evaluate(
-    checkpoint: str,
-    episodes: int = 10,
-    greedy: bool = True,
-    capture_video: bool = False,
-    render: bool = False,
-    seed: int = 10_000,
-) -> dict:
-    """Play a saved agent for ``episodes`` whole games (argmax Q if ``greedy``, else epsilon-greedy
-    with ``end_e``); returns ``{"mean", "std", "returns", "lengths"}`` of the raw game score (no
-    reward clipping)."""
-    state = load_checkpoint(checkpoint)
-    args = args_from_checkpoint(Args, state)
-
-    def preprocess(env):
-        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
-        return gym.wrappers.FrameStackObservation(env, 4)
-
-    env = eval_env(
-        args.env_id,
-        checkpoint,
-        capture_video,
-        render,
-        wrap=preprocess,
-        frameskip=1,
-        repeat_action_probability=args.repeat_action_probability,
-    )
+def policy(state: dict, args: Args, env, greedy: bool):
+    """The saved Q-network as ``act(obs) -> action`` for evaluate.py: argmax_a Q(s, a), or epsilon-greedy
+    with the final ``end_e``."""
     q_network = QNetwork(int(env.action_space.n), args)
     q_network.load_state_dict(state["q_network"])
-    rng = np.random.default_rng(seed)
 
-    @torch.inference_mode()
     def act(obs):
-        if not greedy and rng.random() < args.end_e:
-            return int(rng.integers(env.action_space.n))
+        if not greedy and torch.rand(()) < args.end_e:
+            return int(torch.randint(int(env.action_space.n), ()))
         return int(q_network(torch.as_tensor(obs).unsqueeze(0)).argmax())
 
-    return run_episodes(env, act, episodes, seed)
+    return act
 
 
 if __name__ == "__main__":
