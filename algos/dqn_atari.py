@@ -160,7 +160,7 @@ class Args:
     save_model: bool = False
     """write a checkpoint at the end of training"""
     checkpoint_every: int = 0
-    """also write a checkpoint every this many env steps (0: never), at the next progress check (<= 1000 steps on)"""
+    """also write a checkpoint every this many env steps (0: never)"""
     checkpoint_buffer: Literal["auto", "on", "off"] = "auto"
     """put the replay buffer into checkpoints for an exact resume (auto: where its arrays take <= 2 GiB, i.e.
     up to ~300k frames: not the default 1M, ~6.6 GiB); without it a resumed run refills it with the current
@@ -336,6 +336,7 @@ def train(args: Args, report=None) -> dict:
                     for target_param, param in zip(target_network.parameters(), q_network.parameters()):
                         target_param.lerp_(param, args.tau)
 
+        run.checkpoint(global_step, obs)  # at --checkpoint-every
         if step % progress_every == 0 or step == args.total_timesteps // n - 1:
             run.log(global_step, {"charts/epsilon": epsilon})
             if run.progress(global_step, f"epsilon {epsilon:.3f}", obs):

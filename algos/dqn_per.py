@@ -131,7 +131,7 @@ class Args:
     save_model: bool = False
     """write a checkpoint at the end of training"""
     checkpoint_every: int = 0
-    """also write a checkpoint every this many env steps (0: never), at the next progress check (<= 1000 steps on)"""
+    """also write a checkpoint every this many env steps (0: never)"""
     checkpoint_buffer: Literal["auto", "on", "off"] = "auto"
     """put the replay buffer and its priorities into checkpoints for an exact resume (auto: where they take
     <= 2 GiB); without them a resumed run refills the buffer with the current policy before updating again"""
@@ -233,6 +233,11 @@ class PrioritizedReplayBuffer:
         # ndarray.take(idx, axis=0) gathers rows several times faster than fancy indexing a[idx].
         batch = tuple(torch.from_numpy(a.take(idx, axis=0)).to(self.device) for a in arrays)
         return idx, batch, torch.from_numpy(weights.astype(np.float32)).to(self.device)
+
+    def update_priorities(self, idx: np.ndarray, td_errors: torch.Tensor, alpha: float, eps: float) -> None:
+        self.tree.update(
+            idx, (np.abs(td_errors.cpu().numpy().astype(np.float64)) + eps) ** alpha
+        )  # p_i^alpha
 
     def state_dict(self) -> dict:
         self.add_new_slots()
@@ -343,8 +348,7 @@ def train(args: Args, report=None) -> dict:
                 if args.max_grad_norm > 0:
                     nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm, foreach=True)
                 optimizer.step()
-                td_errors = np.abs(td_errors.cpu().numpy().astype(np.float64))
-                buffer.tree.update(idx, (td_errors + args.prior_eps) ** args.alpha)  # p_i^alpha
+                buffer.update_priorities(idx, td_errors, args.alpha, args.prior_eps)
                 stats.append(torch.stack([loss.detach(), q_values.mean()]))
                 if len(stats) == 100:
                     td_loss, mean_q = torch.stack(stats).mean(0).tolist()
@@ -357,6 +361,7 @@ def train(args: Args, report=None) -> dict:
                     for target_param, param in zip(target_network.parameters(), q_network.parameters()):
                         target_param.lerp_(param, args.tau)
 
+        run.checkpoint(global_step, obs)  # at --checkpoint-every
         if step % progress_every == 0 or step == args.total_timesteps // n - 1:
             lr = optimizer.param_groups[0]["lr"]
             run.log(global_step, {"charts/epsilon": epsilon, "charts/learning_rate": lr})
