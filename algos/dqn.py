@@ -314,7 +314,7 @@ def train(args: Args, report=None) -> dict:
                     for target_param, param in zip(target_network.parameters(), q_network.parameters()):
                         target_param.lerp_(param, args.tau)
 
-        run.checkpoint(global_step, obs)  # at --checkpoint-every
+        run.maybe_save(global_step, obs)  # at --checkpoint-every
         if step % progress_every == 0 or step == args.total_timesteps // n - 1:
             run.log(global_step, {"charts/epsilon": epsilon})
             if run.progress(global_step, f"epsilon {epsilon:.3f}", obs):
