@@ -1,19 +1,22 @@
-"""Double DQN for Atari: Mnih et al. 2015, "Human-level control through deep reinforcement learning"
-(Nature CNN, replay, target network) with the Double DQN target of van Hasselt, Guez, Silver 2016;
-``--per``: proportional prioritized replay, Schaul et al. 2016, on ``common/sumtree.py``.
+"""DQN for Atari: Mnih et al. 2015, "Human-level control through deep reinforcement learning" (Nature).
+``--double`` (on by default): Double DQN, van Hasselt, Guez, Silver 2016, "Deep RL with Double Q-learning".
 
-The Q-network minimises the Huber loss between Q(s, a) and
+The Q-network minimises the Huber loss between Q(s, a) and a target computed with a target
+network Q' (weights theta^-) from transitions sampled uniformly from a replay buffer:
 
-    y = r + gamma * (1 - terminated) * Q'(s', argmax_a' Q(s', a'))      (``--no-double``: max_a' Q'(s', a'))
+    DQN:         y = r + gamma * (1 - terminated) * max_a' Q'(s', a')
+    Double DQN:  y = r + gamma * (1 - terminated) * Q'(s', argmax_a' Q(s', a'))
 
-on minibatches drawn uniformly (or with P(i) = p_i^alpha / sum_k p_k^alpha, p_i = |delta_i| + eps,
-losses scaled by w_i = (N P(i))^-beta / max_j w_j, beta annealed to 1, with ``--per``).
-Epsilon-greedy actions, epsilon decayed linearly from ``start_e`` to ``end_e`` over
-``exploration_fraction * total_timesteps`` steps; the target network is copied every
-``target_network_frequency`` env steps.
+Actions are epsilon-greedy with epsilon decayed linearly from ``start_e`` to ``end_e`` over
+``exploration_fraction * total_timesteps`` steps. The target network is copied every
+``target_network_frequency`` env steps (``tau=1``, the paper) or moved towards the online network
+by Polyak averaging ``theta^- <- (1 - tau) theta^- + tau theta`` (in place, ``lerp_``).
+``--per``: proportional prioritized replay (Schaul et al. 2016, on ``common/sumtree.py``): transition i
+is drawn with P(i) = p_i^alpha / sum_k p_k^alpha, p_i = |delta_i| + eps, and its loss scaled by
+w_i = (N P(i))^-beta / max_j w_j, beta annealed linearly to 1 (algos/dqn_per.py says more).
 
-Deviations from the paper: Adam instead of RMSProp; gradients clipped at norm 10; target updates
-and training frequency count env steps summed over the parallel envs.
+Deviations from the paper: gradients clipped at global norm ``max_grad_norm`` = 10; Adam
+instead of RMSProp; target updates and training frequency count env steps summed over the envs.
 
 Defaults: CleanRL's dqn_atari.py (10M steps, 1M replay, learning from 80k steps, one update of 32 every
 4 steps, Adam 1e-4).
@@ -25,7 +28,7 @@ Env (the same lines in every *_atari.py): the game of ``ALE/<Game>-v5`` in ale_p
 grayscale, up to 30 no-op starts, stacks of 4 frames padded with the episode's first frame).
 ``--engine gymnasium`` builds the same from ``frameskip=1``, Gymnasium's ``AtariPreprocessing`` and
 ``FrameStackObservation(4)``: the same frames, rewards and episode ends (tests/test_atari_engines.py),
-~1.6x slower to step (8 envs, 2 cores); it records videos (``--capture-video``) and evaluate() uses it. Obs stay uint8
+~1.6x slower to step (8 envs, 2 cores); it records videos (``--capture-video``) and evaluate.py uses it. Obs stay uint8
 until the device, the ``/ 255`` happens inside the network. What each choice does to the scores:
 
 - Logged ``charts/episodic_return`` is the raw game score of a whole game (all lives):
@@ -95,7 +98,7 @@ class Args:
     """parallel envs in the vector env"""
     engine: Literal["native", "gymnasium"] = "native"
     """native: ale_py's C++ AtariVectorEnv (frame skip, resize, stack in threads); gymnasium: the Python
-    wrappers of evaluate() (same frames, rewards and episode ends; needed for --capture-video)"""
+    wrappers of evaluate.py (same frames, rewards and episode ends; needed for --capture-video)"""
     env_threads: int = 0
     """native engine: threads that step the envs (0: one per env, at most the CPU count; same results)"""
     vector_mode: Literal["sync", "async"] = "sync"
@@ -139,9 +142,9 @@ class Args:
     hidden_sizes: tuple[int, ...] = (512,)
     """widths of the dense layers after the Nature CNN's convolutions"""
     activation: Literal["relu", "tanh"] = "relu"
-    """activation of the dense layers"""
+    """activation of the hidden layers"""
     layer_norm: bool = False
-    """LayerNorm after each dense hidden layer"""
+    """LayerNorm after each hidden linear layer"""
     bf16: bool = False
     """run the CNN trunk in bfloat16 (autocast; the Q head stays float32): needs a CPU
     that multiplies bf16 natively (AVX512-BF16, AMX) or an Ampere+ GPU. Measured faster on an AMD EPYC

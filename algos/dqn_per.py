@@ -1,12 +1,21 @@
-"""Double DQN with proportional prioritized experience replay.
+"""DQN with prioritized replay: Schaul, Quan, Antonoglou, Silver 2016, "Prioritized Experience Replay".
+``--double`` (on by default): Double DQN, van Hasselt, Guez, Silver 2016, "Deep RL with Double Q-learning".
 
-Schaul, Quan, Antonoglou, Silver 2016, "Prioritized Experience Replay" (ICLR), on top of Double DQN
-(van Hasselt, Guez, Silver 2016) and DQN (Mnih et al. 2015). Transition i is replayed with
-probability P(i) and its loss scaled by an importance-sampling weight w_i:
+The Q-network minimises the Huber loss between Q(s, a) and a target computed with a target
+network Q' (weights theta^-) from transitions sampled by priority from a replay buffer:
 
-    P(i) = p_i^alpha / sum_k p_k^alpha,   p_i = |delta_i| + eps
+    DQN:         y = r + gamma * (1 - terminated) * max_a' Q'(s', a')
+    Double DQN:  y = r + gamma * (1 - terminated) * Q'(s', argmax_a' Q(s', a'))
+
+Actions are epsilon-greedy with epsilon decayed linearly from ``start_e`` to ``end_e`` over
+``exploration_fraction * total_timesteps`` steps. The target network is copied every
+``target_network_frequency`` env steps (``tau=1``, the paper) or moved towards the online network
+by Polyak averaging ``theta^- <- (1 - tau) theta^- + tau theta`` (in place, ``lerp_``).
+Proportional prioritized replay (ICLR 2016): transition i is replayed with probability P(i)
+and its loss scaled by an importance-sampling weight w_i:
+
+    P(i) = p_i^alpha / sum_k p_k^alpha,   p_i = |delta_i| + eps,   delta_i = y_i - Q(s_i, a_i)
     w_i  = (N * P(i))^-beta / max_j w_j,  beta annealed linearly from beta_start to 1
-    delta_i = y_i - Q(s_i, a_i),          y_i = r_i + gamma * (1 - terminated_i) * Q'(s'_i, argmax_a' Q(s'_i, a'))
     loss = mean_i w_i * Huber(delta_i)
 
 New transitions get the largest priority seen so far; sampled ones get p_i from their new TD
@@ -14,9 +23,9 @@ error. The sum tree (common/sumtree.py) samples and updates a whole batch at onc
 into ``batch_size`` equal segments of the total priority (the paper's Algorithm 1).
 
 Deviations from the paper: vector observations and an MLP instead of frames and a CNN; Adam
-instead of RMSProp; the weighted Huber loss with threshold ``huber_delta`` (default 10) instead of
-the paper's weighted squared error with TD errors clipped to [-1, 1] (algos/dqn.py says why not 1
-with unclipped rewards); target updates and training frequency count env steps summed over the envs.
+instead of RMSProp; target updates and training frequency count env steps summed over the envs.
+The weighted Huber loss has threshold ``huber_delta`` (default 10), not the paper's weighted squared
+error with TD errors clipped to [-1, 1] (algos/dqn.py says why not 1 with unclipped rewards).
 
 Option, off by default: ``--n-step m`` learns from m-step transitions (Sutton & Barto 2018, eq. 7.1;
 one of Rainbow's parts, Hessel et al. 2018): r_i becomes R_i = sum_{k<m} gamma^k r_{i+k} and gamma
@@ -32,7 +41,8 @@ Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this print
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``; the buffer stores it as next observation and only ``terminated``
-zeroes the bootstrap, so a truncation bootstraps from Q'(final observation). No transition spans a reset.
+zeroes the bootstrap, so a truncation bootstraps from Q'(final observation) (CleanRL's dqn.py: the same,
+with ``infos["final_observation"]``). No transition spans a reset.
 """
 
 from __future__ import annotations
