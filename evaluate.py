@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> dict:
     state = load_checkpoint(cli.checkpoint, mmap=True)  # a cheap look at what wrote it
     script, env_id = state.get("script", "?"), state.get("args", {}).get("env_id", "?")
     del state
-    result = evaluate(cli.checkpoint, cli.episodes, not cli.stochastic, cli.capture_video, cli.render, cli.seed)
+    result = evaluate(
+        cli.checkpoint, cli.episodes, not cli.stochastic, cli.capture_video, cli.render, cli.seed
+    )
     mode = "stochastic" if cli.stochastic else "greedy"
     print(
         f"{script} on {env_id}: return {result['mean']:.2f} +/- {result['std']:.2f} "

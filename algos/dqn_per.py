@@ -322,7 +322,7 @@ def train(args: Args, report=None) -> dict:
     global_step, obs = run.resume(
         envs, obs, **networks, optimizer=optimizer, buffer_rng=rng, buffer=buffer, window=window
     )
-    if not run.envs_restored:  # new episodes: none of the window's steps belongs to them
+    if not run.mid_episode:  # new episodes: none of the window's steps belongs to them
         window.length[:] = 0
 
     n = args.num_envs

@@ -52,6 +52,18 @@ NOT_CONFIG = frozenset(
 )
 
 
+# A result line's learning curve: at most this many (global_step, mean_return) points.
+CURVE_POINTS = 200
+
+
+def thin_curve(rows: list) -> list[list[float]]:
+    """(global_step, mean_return) pairs thinned to at most CURVE_POINTS, evenly, the last kept."""
+    if len(rows) > CURVE_POINTS:
+        stride = len(rows) / CURVE_POINTS
+        rows = [rows[int(i * stride)] for i in range(CURVE_POINTS - 1)] + [rows[-1]]
+    return [[int(step), round(float(ret), 4)] for step, ret in rows]
+
+
 def config_value(value):
     """A hashable, JSON-independent form of an Args value (lists and tuples compare equal)."""
     if isinstance(value, list | tuple):

@@ -7,7 +7,9 @@ Reads every line of ``<results-dir>/{classic,mujoco,mujoco1m,atari,throughput}.j
 is only ever computed from those lines; the peers' columns come from benchmarks/reference_scores.json.
 A (script, env) pair of a suite with no result at the suite's budget says "not run". A suite run at a
 budget the peers publish (mujoco1m: 1M steps) also gets one row per env with ours beside the peers'
-numbers at that budget.
+numbers at that budget. Where a learning suite also ran Stable-Baselines3's same algorithm beside
+ours (``--sb3-python``: lines with ``measure`` "sb3"), its tables get an "SB3 (same budget)" column and
+its curves a dashed SB3 curve in the colour of ours.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 import warnings
 from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.record import (  # noqa: E402
@@ -35,7 +38,7 @@ from benchmarks.record import (  # noqa: E402
     without_flags,
 )
 from benchmarks.run import script_defaults, script_fields  # noqa: E402
-from benchmarks.suites import ALGORITHM, SUITES  # noqa: E402
+from benchmarks.suites import ALGORITHM, SB3_ALGORITHM, SUITES  # noqa: E402
 from common.scripts import to_argv  # noqa: E402
 
 REFERENCES = Path(__file__).resolve().parent / "reference_scores.json"
@@ -172,6 +175,50 @@ def latest_config(runs: list[dict], settings: tuple = ()) -> tuple[list[dict], i
     return list(per_seed.values()), len(runs) - len(per_seed)
 
 
+def _sb3_config(record: dict) -> tuple:
+    return json.dumps(record.get("sb3_hparams"), sort_keys=True), record.get("num_envs", 1)
+
+
+def _translated(ours: dict) -> tuple | None:
+    """The SB3 configuration ``sb3_job`` runs for a result line of ours (None: it has no Args)."""
+    from benchmarks.sb3_params import sb3_hparams
+
+    algo = SB3_ALGORITHM.get(Path(ours["script"]).stem)
+    if not algo or not ours.get("args"):
+        return None
+    hparams, _ = sb3_hparams(algo, SimpleNamespace(**ours["args"]))
+    return _sb3_config(
+        {"sb3_hparams": json.loads(json.dumps(hparams)), "num_envs": ours["args"].get("num_envs", 1)}
+    )
+
+
+def sb3_runs(records: list[dict], env_id: str, script: str, steps: int, ours: list[dict]) -> list[dict]:
+    """SB3's learning runs of a cell (``measure`` "sb3", same env, script and budget), the latest per
+    seed of one configuration: the translation of the Args of ``ours`` (the runs of ours the cell
+    shows) where SB3 ran it, else SB3's newest configuration."""
+    by_config = defaultdict(list)
+    for r in records:
+        if r.get("measure") == "sb3" and r["env_id"] == env_id and Path(r["script"]).stem == script:
+            if r["total_timesteps"] == steps:
+                by_config[_sb3_config(r)].append(r)
+    if not by_config:
+        return []
+    wanted = _translated(ours[0]) if ours else None
+    newest = max(by_config.values(), key=lambda group: max(r.get("date", "") for r in group))
+    per_seed = {}
+    for r in sorted(by_config.get(wanted, newest), key=lambda r: r.get("date", "")):
+        per_seed[r.get("seed")] = r
+    return list(per_seed.values())
+
+
+def sb3_cell(runs: list[dict]) -> str:
+    """SB3's final returns: mean ± std over seeds (number of seeds); – where SB3 did not run."""
+    returns = [r["final_return"] for r in runs if r.get("final_return") is not None]
+    if not runs:
+        return "–"
+    return f"{mean_std(returns)} ({len(returns)})" if returns else "no episode finished"
+
+
 def suite_table(
     suite: str, records: list[dict], refs: dict, hardware: Hardware
 ) -> tuple[list[str], list[str]]:
@@ -179,10 +226,15 @@ def suite_table(
     by_pair = defaultdict(list)
     for r in training_records(records):
         by_pair[(r["env_id"], Path(r["script"]).stem)].append(r)
+    sb3_budgets = defaultdict(set)  # SB3's side-by-side runs: the column shows only where there are some
+    for r in records:
+        if r.get("measure") == "sb3":
+            sb3_budgets[(r["env_id"], Path(r["script"]).stem)].add(r["total_timesteps"])
+    sb3_title = " SB3 (same budget): mean ± std (seeds) |" if sb3_budgets else ""
     header = [
-        "| env | script | budget | ours: final return (mean ± std) | runs (seeds) | wall / run | SPS | hardware "
-        "| SLM-Lab | CleanRL | SB3 / RL Zoo |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| env | script | budget | ours: final return (mean ± std) |{sb3_title} runs (seeds) | wall / run | SPS "
+        "| hardware | SLM-Lab | CleanRL | SB3 / RL Zoo |",
+        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if sb3_budgets else ""),
     ]
     rows, hidden = [], []
     for entry in SUITES[suite]["entries"]:
@@ -195,7 +247,8 @@ def suite_table(
             continue
         for script, budget in entry["budgets"].items():
             runs = by_pair.get((env_id, script), [])
-            budgets = sorted({r["total_timesteps"] for r in runs} | {budget}, reverse=True)
+            sb3_steps = sb3_budgets.get((env_id, script), set())
+            budgets = sorted({r["total_timesteps"] for r in runs} | sb3_steps | {budget}, reverse=True)
             peers = [peer_cell(refs, src, script, env_id) for src in PEERS]
             exists = (ROOT / "algos" / f"{script}.py").exists()
             for steps in budgets:
@@ -204,9 +257,12 @@ def suite_table(
                     current_settings(env_id, script, suite),
                 )
                 label = steps_str(steps) + ("" if steps == budget else f" (×{steps / budget:.2g})")
+                sb3 = f" {sb3_cell(sb3_runs(records, env_id, script, steps, group))} |" if sb3_budgets else ""
                 if not group:
                     ours = "not run" if exists else "not run (script not written yet)"
-                    rows.append(f"| {env_id} | {script} | {label} | {ours} | 0 | | | | {' | '.join(peers)} |")
+                    rows.append(
+                        f"| {env_id} | {script} | {label} | {ours} |{sb3} 0 | | | | {' | '.join(peers)} |"
+                    )
                     continue
                 returns = [r["final_return"] for r in group if r.get("final_return") is not None]
                 seeds = sorted({r["seed"] for r in group})
@@ -218,7 +274,7 @@ def suite_table(
                 if superseded:
                     seed_text += f"; {superseded} earlier run(s) not shown"
                 rows.append(
-                    f"| {env_id} | {script} | {label} | **{ours}** | {seed_text} | {wall} | {sps} | {hw} "
+                    f"| {env_id} | {script} | {label} | **{ours}** |{sb3} {seed_text} | {wall} | {sps} | {hw} "
                     f"| {' | '.join(peers)} |"
                 )
     return header + rows, hidden
@@ -233,9 +289,11 @@ def peer_budget_table(suite: str, records: list[dict], refs: dict) -> list[str]:
     by_pair = defaultdict(list)
     for r in training_records(records):
         by_pair[(r["env_id"], Path(r["script"]).stem)].append(r)
-    columns = []  # (script, None: ours | peer source)
+    columns = []  # (script, None: ours | "sb3": SB3 run here | peer source)
     for script in dict.fromkeys(s for e in entries for s in e["budgets"]):
         columns.append((script, None))
+        if any(r.get("measure") == "sb3" and Path(r["script"]).stem == script for r in records):
+            columns.append((script, "sb3"))
         columns += [
             (script, src)
             for src in PEERS
@@ -246,18 +304,24 @@ def peer_budget_table(suite: str, records: list[dict], refs: dict) -> list[str]:
         if src is None:
             budgets = {e["budgets"][script] for e in entries if script in e["budgets"]}
             titles.append(f"{script}: ours ({'/'.join(steps_str(b) for b in sorted(budgets))})")
+        elif src == "sb3":
+            titles.append(f"{script}: SB3 {SB3_ALGORITHM[script]} (same budget)")
         else:
             titles.append(f"{refs['sources'][src]['name']} {ALGORITHM[script].upper()} ({steps_str(steps)})")
     lines = ["| env | " + " | ".join(titles) + " |", "|---" * (len(columns) + 1) + "|"]
     for entry in entries:
         env_id, cells = entry["env_id"], []
         for script, src in columns:
-            if src is not None:
+            if src not in (None, "sb3"):
                 cells.append(peer_cell(refs, src, script, env_id, steps))
                 continue
             budget = entry["budgets"].get(script)
             runs = [r for r in by_pair.get((env_id, script), []) if r["total_timesteps"] == budget]
             group, _ = latest_config(runs, current_settings(env_id, script, suite))
+            if src == "sb3":
+                sb3 = sb3_runs(records, env_id, script, budget, group) if budget else []
+                cells.append(sb3_cell(sb3))
+                continue
             returns = [r["final_return"] for r in group if r.get("final_return") is not None]
             if budget is None:
                 cells.append("–")
@@ -307,15 +371,39 @@ def provenance(records: list[dict]) -> str:
 
 def _curve_groups(
     records: list[dict], env_id: str, suite: str | None = None
-) -> dict[tuple[str, int], list[list]]:
+) -> dict[tuple[str, int], tuple[list[list], list[list]]]:
+    """Per (script, budget) with a curve on ``env_id``: (our curves, SB3's curves), one per seed shown."""
     cells = defaultdict(list)
     for r in training_records(records):
         if r["env_id"] == env_id and r.get("curve"):
             cells[(Path(r["script"]).stem, r["total_timesteps"])].append(r)
-    return {
-        cell: [r["curve"] for r in latest_config(runs, current_settings(env_id, cell[0], suite))[0]]
-        for cell, runs in cells.items()
-    }
+    for r in records:
+        if r.get("measure") == "sb3" and r["env_id"] == env_id:
+            cells.setdefault((Path(r["script"]).stem, r["total_timesteps"]), [])
+    groups = {}
+    for (script, steps), runs in cells.items():
+        ours = latest_config(runs, current_settings(env_id, script, suite))[0]
+        sb3 = sb3_runs(records, env_id, script, steps, ours)
+        curves = ([r["curve"] for r in ours], [r["curve"] for r in sb3 if r.get("curve")])
+        if curves[0] or curves[1]:
+            groups[(script, steps)] = curves
+    return groups
+
+
+def _mean_band(curves: list[list], grid):
+    """Mean, min and max over seeds of curves interpolated on ``grid`` (NaN before a curve's first point)."""
+    import numpy as np
+
+    ys = []
+    for curve in curves:
+        xs, rs = np.array(curve, dtype=float).T
+        y = np.interp(grid, xs, rs)
+        y[grid < xs[0]] = np.nan
+        ys.append(y)
+    ys = np.array(ys)
+    with warnings.catch_warnings():  # all-NaN columns before the first episode ends
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(ys, 0), np.nanmin(ys, 0), np.nanmax(ys, 0)
 
 
 REF_LINESTYLES = {"slm-lab": ":", "cleanrl": ":", "rl-zoo": "--"}
@@ -332,7 +420,8 @@ def plot_family(
     ref_steps: int | None = None,
 ) -> bool:
     """One PNG: a panel per env with results; mean over seeds (line) and min-max (band) per script,
-    and the final scores of ``ref_sources`` (at ``ref_steps`` if given) as horizontal lines."""
+    SB3's run of it beside ours (dashed, same colour) where there is one, and the final scores of
+    ``ref_sources`` (at ``ref_steps`` if given) as horizontal lines."""
     env_ids = [e for e in env_ids if _curve_groups(records, e, suite)]
     if not env_ids:
         return False
@@ -348,22 +437,18 @@ def plot_family(
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, env_id in zip(axes.flat, env_ids):
-        for i, ((script, steps), curves) in enumerate(sorted(_curve_groups(records, env_id, suite).items())):
+        groups = sorted(_curve_groups(records, env_id, suite).items())
+        for i, ((script, steps), (ours, sb3)) in enumerate(groups):
             color = colors[i % len(colors)]
             grid = np.linspace(0, steps, CURVE_POINTS)
-            ys = []
-            for curve in curves:
-                xs, rs = np.array(curve, dtype=float).T
-                y = np.interp(grid, xs, rs)
-                y[grid < xs[0]] = np.nan
-                ys.append(y)
-            ys = np.array(ys)
-            with warnings.catch_warnings():  # all-NaN columns before the first episode ends
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean, low, high = np.nanmean(ys, 0), np.nanmin(ys, 0), np.nanmax(ys, 0)
-            ax.plot(grid, mean, color=color, label=f"{script} ({steps_str(steps)}, {len(curves)} seeds)")
-            if len(curves) > 1:
-                ax.fill_between(grid, low, high, color=color, alpha=0.2)
+            for curves, style, name in ((ours, "-", script), (sb3, "--", f"SB3 {SB3_ALGORITHM.get(script)}")):
+                if not curves:
+                    continue
+                mean, low, high = _mean_band(curves, grid)
+                label = f"{name} ({steps_str(steps)}, {len(curves)} seeds)"
+                ax.plot(grid, mean, color=color, linestyle=style, label=label)
+                if len(curves) > 1:
+                    ax.fill_between(grid, low, high, color=color, alpha=0.2 if style == "-" else 0.1)
             for source in ref_sources:
                 for row in peer_rows(refs, source, script, env_id, ref_steps):
                     ax.axhline(row["score"], color=color, linestyle=REF_LINESTYLES[source], linewidth=1)
@@ -473,6 +558,8 @@ Jobs already in the results file are skipped, so a suite can be finished over se
 ./benchmark.sh classic --algos ppo --envs CartPole-v1,Acrobot-v1 --seeds 2 --jobs 1
 ./benchmark.sh mujoco --envs Hopper,HalfCheetah --scale 0.1   # a tenth of the budgets
 ./benchmark.sh throughput --sb3-python /tmp/sb3/bin/python    # ours vs env-only vs SB3, median of 3
+./benchmark.sh mujoco1m --algos sac_continuous --envs Hopper,HalfCheetah --seeds 2 \
+    --sb3-python /tmp/sb3/bin/python                   # + SB3's SAC beside each run: same budget, seed, Args
 ./benchmark.sh report                                  # -> docs/BENCHMARKS.md + docs/images/*.png
 ```
 
@@ -485,7 +572,9 @@ configuration that the suite runs today (the script's defaults under benchmarks/
 overrides), else its newest configuration. A run made by hand: `python benchmarks/run_job.py --suite mujoco --script
 algos/sac_continuous.py --from-run runs/<run folder>`. The SB3 venv: `python3 -m venv /tmp/sb3 && /tmp/sb3/bin/pip install "torch==2.13.0"
 stable-baselines3 "gymnasium[box2d,mujoco]" ale-py opencv-python-headless` (the last two for the Atari rows); without `--sb3-python` the SB3 column is skipped with
-a note.
+a note. In a learning suite `--sb3-python` adds SB3's same algorithm beside each job that has one
+(same budget, seed and translated Args; its curve recorded): the tables get an "SB3 (same budget)"
+column, the PNGs SB3's curve dashed.
 
 ### Full scale on a GPU machine
 
@@ -552,6 +641,13 @@ def render(results_dir: Path, out: Path, images_dir: Path) -> str:
             f"Suite `{suite}`: {SUITES[suite]['about']}. {provenance(records[suite])}",
             "",
         ]
+        if any(r.get("measure") == "sb3" for r in records[suite]):
+            lines += [
+                "**SB3 (same budget)**: Stable-Baselines3's same algorithm run on our machine beside ours",
+                f"(`./benchmark.sh {suite} --sb3-python PATH`): same env, seeds and budget, our Args translated",
+                "by `benchmarks/sb3_params.py`; mean ± std over seeds of its last-100-episode return (seeds).",
+                "",
+            ]
         ref_steps, ref_sources = PEER_BUDGET.get(suite, (None, ("slm-lab",)))
         ref_text = " and ".join(
             f"{'dotted' if REF_LINESTYLES[s] == ':' else 'dashed'} = {refs['sources'][s]['name']}'s"
@@ -563,12 +659,17 @@ def render(results_dir: Path, out: Path, images_dir: Path) -> str:
             # A second suite of a family (mujoco1m) gets its own image: curves_mujoco_1m.png.
             suffix = "_" + suite.removeprefix(family) if suite.startswith(family) and suite != family else ""
             name = f"curves_{family.replace(' ', '_')}{suffix}.png"
+            sb3_curves = any(
+                r.get("measure") == "sb3" and r["env_id"] in env_ids and r.get("curve")
+                for r in records[suite]
+            )
+            sb3_text = ", dashed curve = SB3's run of the same cell" if sb3_curves else ""
             if plot_family(
                 family, env_ids, records[suite], refs, images_dir / name, suite, ref_sources, ref_steps
             ):
                 lines += [
                     f"Learning curves, {family} ([{name}]({image_link}/{name})): line = mean over seeds, "
-                    f"band = min to max, {ref_text}.",
+                    f"band = min to max{sb3_text}, {ref_text}.",
                     "",
                     f"![{family}]({image_link}/{name})",
                     "",

@@ -5,11 +5,14 @@
     ./benchmark.sh mujoco --scale 0.1 --jobs 2         # a tenth of the budgets, 2 jobs at a time
     ./benchmark.sh atari --envs Breakout,Pong --cuda
     ./benchmark.sh throughput --algos ppo --sb3-python /tmp/sb3/bin/python
+    ./benchmark.sh mujoco1m --algos sac_continuous --envs Hopper --seeds 2 --sb3-python /tmp/sb3/bin/python
     ./benchmark.sh classic --seeds 4 --print-jobs > jobs.txt   # one command per line, for any scheduler
 
 A job is ``python benchmarks/run_job.py --suite S --script algos/X.py -- --env-id E --seed K
---total-timesteps T``. Jobs whose result is already in the results file are skipped (``--rerun`` runs
-them again), so a suite can be finished over many sittings. Scripts that do not exist yet are
+--total-timesteps T``. With ``--sb3-python``, a learning suite also runs Stable-Baselines3's same
+algorithm beside each job that has an SB3 counterpart (same env, seed, budget, translated Args;
+``benchmarks/sb3_job.py --curve``). Jobs whose result is already in the results file are skipped (``--rerun`` runs
+them again; ``--print-jobs`` prints them all), so a suite can be finished over many sittings. Scripts that do not exist yet are
 skipped with a note. Each job's output goes to a log file under benchmarks/scratch/logs/.
 """
 
@@ -88,8 +91,9 @@ def rel(path: str | os.PathLike) -> str:
 def plan(opts) -> tuple[list[Job], list[str]]:
     """The suite's jobs after --envs / --algos / --seeds / --scale, and notes on what was skipped.
 
-    Learning suites: one job per (env, script, seed). Throughput: per repetition and script, our
-    run, the env-only run and SB3's run one after the other (interleaved, so drift hits all three).
+    Learning suites: one job per (env, script, seed), each followed by SB3's run of it when
+    ``--sb3-python`` is given. Throughput: per repetition and script, our run, the env-only run and
+    SB3's run one after the other (interleaved, so drift hits all three).
     """
     suite = SUITES[opts.suite]
     notes: list[str] = []
@@ -152,6 +156,10 @@ def plan(opts) -> tuple[list[Job], list[str]]:
                                 notes=job_notes,
                             )
                         )
+                        if opts.sb3_python and (
+                            sb3 := sb3_job(opts, script, path, script_argv, None, common, notes)
+                        ):
+                            jobs.append(sb3)
                     continue
                 script_argv = ["--env-id", env_id, "--seed", "1", "--total-timesteps", str(steps), *extra]
                 rep_argv = ["--rep", str(rep)]
@@ -165,7 +173,7 @@ def plan(opts) -> tuple[list[Job], list[str]]:
                 jobs[-1].notes = job_notes
                 env_argv = [*head, *rep_argv, "--measure", "env-only", "--", *script_argv]
                 jobs.append(Job(f"rep {rep} env-only {what}", env_argv, f"{name}__env__{rep}"))
-                sb3 = sb3_job(opts, script, path, env_id, steps, extra, rep, common, notes)
+                sb3 = sb3_job(opts, script, path, script_argv, rep, common, notes)
                 if sb3 is not None:
                     jobs.append(sb3)
     for script in sorted(missing):
@@ -176,11 +184,20 @@ def plan(opts) -> tuple[list[Job], list[str]]:
 _sb3_checked: dict[str, bool] = {}
 
 
-def sb3_job(opts, script, path, env_id, steps, extra, rep, common, notes) -> Job | None:
-    """The Stable-Baselines3 run matching our script's resolved Args, or None with a note."""
+def sb3_key(script: str, algo: str, env_id: str, seed, steps, num_envs, hparams: dict) -> tuple:
+    """Identity of an SB3 learning job: what SB3 runs (algorithm, env, seed, budget, envs and the
+    hyperparameters translated from our Args), so a change of ours that SB3 has no counterpart
+    for (bf16, threads) does not run SB3 again."""
+    hp = json.dumps(hparams, sort_keys=True, separators=(",", ":"))
+    return ("sb3", f"algos/{Path(script).name}", algo, env_id, seed, steps, num_envs, hp)
+
+
+def sb3_job(opts, script, path, script_argv, rep, common, notes) -> Job | None:
+    """The Stable-Baselines3 run matching our job (``script_argv``: its script arguments), or None
+    with a note. ``rep``: the throughput repetition; None: a learning job (records the curve)."""
     algo = SB3_ALGORITHM.get(script)
     if algo is None:
-        if rep == 1:
+        if rep in (1, None):
             notes.append(f"no SB3 run for {script}: SB3 has no counterpart wired for it")
         return None
     if not opts.sb3_python:
@@ -204,11 +221,10 @@ def sb3_job(opts, script, path, env_id, steps, extra, rep, common, notes) -> Job
 
     from benchmarks.sb3_params import sb3_hparams
 
-    module = load_script(path)
-    script_argv = ["--env-id", env_id, "--seed", "1", "--total-timesteps", str(steps), *extra]
-    args = tyro.cli(module.Args, args=script_argv)
+    args = tyro.cli(load_script(path).Args, args=script_argv)
     hparams, gaps = sb3_hparams(algo, args)
     job_notes = [f"{script} has {g}: SB3 keeps its default" for g in dict.fromkeys(gaps)]
+    num_envs = getattr(args, "num_envs", 1)
     argv = [
         "benchmarks/sb3_job.py",
         "--suite",
@@ -218,29 +234,30 @@ def sb3_job(opts, script, path, env_id, steps, extra, rep, common, notes) -> Job
         "--algo",
         algo,
         "--env-id",
-        env_id,
+        args.env_id,
         "--num-envs",
-        str(getattr(args, "num_envs", 1)),
+        str(num_envs),
         "--total-timesteps",
-        str(steps),
+        str(args.total_timesteps),
         "--torch-threads",
         str(getattr(args, "torch_threads", 1)),
-        "--rep",
-        str(rep),
+        # learning: the seed, the curve and our device; throughput: as it always ran (seed 1, CPU)
+        *(["--rep", str(rep)] if rep is not None else ["--seed", str(args.seed), "--curve"]),
+        *(["--device", "cuda"] if rep is None and getattr(args, "cuda", False) else []),
         "--hparams",
         json.dumps(hparams, separators=(",", ":")),
         "--argv",
         json.dumps(script_argv),
         *common,
     ]
-    name = f"{script}__{env_id.replace('/', '_')}__sb3__{rep}"
-    return Job(
-        f"rep {rep} SB3 {algo} {env_id} ({steps:,} steps)",
-        argv,
-        name,
-        python=opts.sb3_python,
-        notes=job_notes,
-    )
+    name = f"{script}__{args.env_id.replace('/', '_')}__sb3__{rep if rep is not None else args.seed}"
+    what = f"SB3 {algo} {args.env_id}"
+    steps = f"({args.total_timesteps:,} steps)"
+    if rep is not None:
+        return Job(f"rep {rep} {what} {steps}", argv, name, python=opts.sb3_python, notes=job_notes)
+    key = sb3_key(path, algo, args.env_id, args.seed, args.total_timesteps, num_envs, hparams)
+    label = f"{what} seed {args.seed} {steps}"
+    return Job(label, argv, name, key=key, python=opts.sb3_python, notes=job_notes)
 
 
 def parse_setting(text: str) -> tuple[str, object]:
@@ -259,6 +276,10 @@ def finished_keys(results_dir: Path, suite: str) -> set[tuple]:
     of its script (a field the record lacks, an option added since, counts as today's default)."""
     keys, defaults_of = set(), {}
     for record in read_records(results_dir / f"{suite}.jsonl"):
+        if record.get("measure") == "sb3":  # SB3's learning runs: keyed by what SB3 ran
+            what = [record[k] for k in ("script", "sb3_algo", "env_id", "seed", "total_timesteps")]
+            keys.add(sb3_key(*what, record.get("num_envs", 1), record.get("sb3_hparams")))
+            continue
         if record.get("measure", "train") != "train" or not record.get("args"):
             continue
         script = Path(record["script"]).stem
@@ -340,7 +361,10 @@ def main(argv: list[str] | None = None) -> int:
         "--reps", type=int, default=3, help="throughput: repetitions (the table shows the median)"
     )
     parser.add_argument(
-        "--sb3-python", default=None, help="throughput: python of a venv with stable-baselines3"
+        "--sb3-python",
+        default=None,
+        help="python of a venv with stable-baselines3: throughput: SB3's SPS; learning suites: SB3's "
+        "same algorithm run beside each job (same env, seed, budget, translated Args)",
     )
     opts = parser.parse_args(argv)
     opts.set = dict(parse_setting(text) for text in opts.set)
@@ -351,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
 
     jobs, notes = plan(opts)
     results_dir = results_dir_of(opts.results_dir)
-    if not opts.rerun and opts.suite != "throughput":
+    if not opts.rerun and not opts.print_jobs and opts.suite != "throughput":  # printing runs nothing
         done = finished_keys(results_dir, opts.suite)
         before = len(jobs)
         jobs = [j for j in jobs if j.key not in done]

@@ -27,11 +27,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.record import append_record, common_fields  # noqa: E402
+from benchmarks.record import append_record, common_fields, thin_curve  # noqa: E402
 from common.errors import RunEnded, fail  # noqa: E402
 from common.scripts import load_script, to_argv  # noqa: E402
-
-CURVE_POINTS = 200
 
 
 def read_curve(run_dir: str | None) -> list[list[float]]:
@@ -40,10 +38,7 @@ def read_curve(run_dir: str | None) -> list[list[float]]:
         return []
     with open(Path(run_dir) / "curve.csv", newline="") as f:
         rows = [(int(float(r["global_step"])), float(r["mean_return"])) for r in csv.DictReader(f)]
-    if len(rows) > CURVE_POINTS:
-        stride = len(rows) / CURVE_POINTS
-        rows = [rows[int(i * stride)] for i in range(CURVE_POINTS - 1)] + [rows[-1]]
-    return [[step, round(ret, 4)] for step, ret in rows]
+    return thin_curve(rows)
 
 
 def _jsonable(value) -> bool:

@@ -29,6 +29,8 @@ def sb3_hparams(sb3_algo: str, args) -> tuple[dict, list[str]]:
         # NatureCNN ends in one dense layer of features_dim units, as our trunk (hidden_sizes (512,))
         hp["policy_kwargs"] = {"net_arch": [], "features_extractor_kwargs": {"features_dim": hidden[-1]}}
         hp["atari"] = {"repeat_action_probability": args.repeat_action_probability, "noop_max": args.noop_max}
+        if getattr(args, "terminal_on_life_loss", False):
+            notes.append("terminal_on_life_loss on (SB3's run learns from whole games)")
         if "buffer_size" in hp:  # the work per step does not depend on it; 1M frames stacks would not fit
             hp["buffer_size"] = min(hp["buffer_size"], args.total_timesteps)
     return hp, notes

@@ -90,6 +90,7 @@ class Run:
             self.returns.extend(self.checkpoint.get("run", {}).get("returns", []))
             self.episodes = self.checkpoint.get("run", {}).get("episodes", 0)
         self.envs, self.objects, self.loop = None, {}, {}
+        self.mid_episode = False  # resume() put the envs back mid-episode: loop values of the episodes hold
         self.stop_signal: str | None = None
         self._last_print = 0.0
         self._old_handlers = {}
@@ -133,10 +134,9 @@ class Run:
         ``--checkpoint-buffer`` says); sets the thread count for the networks the optimizers train.
         Returns ``(global_step, obs)``: ``(0, obs)`` for a new run; when resuming, the checkpoint's
         step, with every object loaded, and its observation where the envs came back mid-episode
-        (classic control), else the first observation of new episodes. ``run.loop`` holds the loop
-        values saved by ``progress`` / ``finish`` (empty for a new run); ``run.envs_restored`` says whether the
-        envs came back mid-episode (what belongs to the episodes, e.g. an n-step window, holds only then)."""
-        self.envs, self.objects, self.envs_restored = envs, objects, False
+        (classic control; then ``run.mid_episode`` is True), else the first observation of new episodes.
+        ``run.loop`` holds the loop values saved by ``progress`` / ``finish`` (empty for a new run)."""
+        self.envs, self.objects = envs, objects
         optimizers = [x for x in objects.values() if isinstance(x, torch.optim.Optimizer)]
         torch.set_num_threads(threads_for(self.args.torch_threads, *optimizers))
         buffers = objects.get("buffer", ())
@@ -153,8 +153,8 @@ class Run:
                 buffer_not_saved(global_step, self.args.learning_starts, self.args.num_envs)
         set_rng_states(checkpoint["rng"])
         self.loop = checkpoint.get("loop", {})
-        self.envs_restored = set_env_state(envs, checkpoint.get("envs"))
-        if self.envs_restored:
+        self.mid_episode = set_env_state(envs, checkpoint.get("envs"))
+        if self.mid_episode:
             return global_step, checkpoint["obs"]
         return global_step, envs.reset(seed=self.args.seed + global_step)[0]
 

@@ -410,3 +410,159 @@ def test_job_keys_hold_every_argument_of_the_run_defaults_included(tmp_path):
     assert sac.key not in run.finished_keys(tmp_path, "classic")
     (tmp_path / "classic.jsonl").write_text(json.dumps(dict(other_host, args=args)) + "\n")
     assert sac.key in run.finished_keys(tmp_path, "classic")
+
+
+FAKE_SB3 = "/fake/sb3/bin/python"
+
+
+def _sb3_plan(monkeypatch, **changes):
+    """run.plan of classic ppo on CartPole, 2 seeds, with an SB3 python that imports stable_baselines3."""
+    monkeypatch.setitem(run._sb3_checked, FAKE_SB3, True)
+    opts = dict(suite="classic", seeds=2, scale=0.005, envs="CartPole-v1", algos="ppo", results_dir=None,
+                runs_dir=None, cuda=False, reps=1, sb3_python=FAKE_SB3, set={}) | changes  # fmt: skip
+    return run.plan(type("Opts", (), opts)())
+
+
+def test_learning_suite_plans_an_sb3_job_beside_each_of_ours(monkeypatch, tmp_path, capsys):
+    """--sb3-python in a learning suite: per (script, env, seed) ours, then SB3's same algorithm at the
+    same budget and seed with our resolved Args translated, recording its curve; --print-jobs prints
+    both; an SB3 line in the results file marks its job done by what SB3 ran (a new translation: new)."""
+    import tyro
+
+    from benchmarks.sb3_params import sb3_hparams
+
+    jobs, _ = _sb3_plan(monkeypatch)
+    assert [j.label for j in jobs] == [
+        "ppo CartPole-v1 seed 1 (1,000 steps)", "SB3 PPO CartPole-v1 seed 1 (1,000 steps)",
+        "ppo CartPole-v1 seed 2 (1,000 steps)", "SB3 PPO CartPole-v1 seed 2 (1,000 steps)",
+    ]  # fmt: skip
+    ours, sb3 = jobs[2], jobs[3]
+    assert sb3.python == FAKE_SB3 and ours.python is None
+    flag = lambda name: sb3.argv[sb3.argv.index(name) + 1]  # noqa: E731
+    assert sb3.argv[0] == "benchmarks/sb3_job.py" and "--curve" in sb3.argv and "--rep" not in sb3.argv
+    assert (flag("--seed"), flag("--total-timesteps"), flag("--env-id")) == ("2", "1000", "CartPole-v1")
+    script_argv = ours.argv[ours.argv.index("--") + 1 :]
+    assert json.loads(flag("--argv")) == script_argv
+    args = tyro.cli(run_job.load_script("algos/ppo.py").Args, args=script_argv)
+    assert json.loads(flag("--hparams")) == json.loads(json.dumps(sb3_hparams("PPO", args)[0]))
+    assert _sb3_plan(monkeypatch, sb3_python=None)[0] == [j for j in jobs if j.python is None]
+
+    assert run.main(["classic", "--algos", "ppo", "--envs", "CartPole-v1", "--seeds", "2", "--scale", "0.005",
+                     "--print-jobs", "--sb3-python", FAKE_SB3]) == 0  # fmt: skip
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 4 and [line.startswith(FAKE_SB3) for line in printed] == [False, True] * 2
+
+    line = {"measure": "sb3", "script": "algos/ppo.py", "sb3_algo": "PPO", "env_id": "CartPole-v1", "seed": 2,
+            "total_timesteps": 1000, "num_envs": int(flag("--num-envs")), "sb3_hparams": json.loads(flag("--hparams"))}  # fmt: skip
+    (tmp_path / "classic.jsonl").write_text(json.dumps(line) + "\n")
+    done = run.finished_keys(tmp_path, "classic")
+    assert sb3.key in done and jobs[1].key not in done and ours.key not in done
+    other = dict(line, sb3_hparams=dict(line["sb3_hparams"], gamma=0.5))
+    (tmp_path / "classic.jsonl").write_text(json.dumps(other) + "\n")
+    assert sb3.key not in run.finished_keys(tmp_path, "classic")
+
+
+def _fake_sb3(monkeypatch) -> list:
+    """Stand-ins for the parts of stable_baselines3 that sb3_job.py uses: an algorithm whose learn()
+    steps 2 envs, ends an episode of return = env steps every 10 env steps and calls the callback as
+    SB3 does (locals' infos, num_timesteps). Returns the callbacks learn() was given."""
+    import collections
+    import types
+
+    given = []
+
+    class BaseCallback:
+        def __init__(self):
+            self.locals, self.num_timesteps = {}, 0
+
+        def on_step(self):
+            return self._on_step()
+
+    class Algorithm:
+        def __init__(self, policy, env, policy_kwargs, seed, device, verbose, **hparams):
+            self.env, self.num_timesteps, self.ep_info_buffer = env, 0, collections.deque(maxlen=100)
+
+        def learn(self, total_timesteps, callback=None):
+            given.append(callback)
+            while self.num_timesteps < total_timesteps:
+                self.num_timesteps += self.env.num_envs
+                infos = [
+                    {"episode": {"r": float(self.num_timesteps)}} if self.num_timesteps % 10 == 0 else {},
+                    {},
+                ]
+                if callback is not None:
+                    callback.locals, callback.num_timesteps = {"infos": infos}, self.num_timesteps
+                    callback.on_step()
+                self.ep_info_buffer.extend(info["episode"] for info in infos if "episode" in info)
+
+    modules = {
+        "stable_baselines3": dict(PPO=Algorithm, __version__="fake"),
+        "stable_baselines3.common": {},
+        "stable_baselines3.common.env_util": dict(make_vec_env=lambda env_id, n_envs, seed, vec_env_cls: types.SimpleNamespace(num_envs=n_envs)),
+        "stable_baselines3.common.vec_env": dict(DummyVecEnv=None, VecEnvWrapper=object, VecNormalize=None),
+        "stable_baselines3.common.callbacks": dict(BaseCallback=BaseCallback),
+    }  # fmt: skip
+    for name, attributes in modules.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attributes)
+        monkeypatch.setitem(sys.modules, name, module)
+    return given
+
+
+def test_sb3_job_records_the_learning_curve_only_when_asked(monkeypatch, tmp_path):
+    """--curve: the mean of the last 100 episodic returns at each step an episode ended, thinned to
+    200 points with the last kept; final_return as before. Without it (throughput) no callback runs."""
+    from benchmarks import sb3_job
+
+    given = _fake_sb3(monkeypatch)
+    argv = ["--suite", "classic", "--script", "algos/ppo.py", "--algo", "PPO", "--env-id", "CartPole-v1",
+            "--num-envs", "2", "--total-timesteps", "3000", "--seed", "3", "--results-dir", str(tmp_path)]  # fmt: skip
+    rec = sb3_job.main([*argv, "--curve"])
+    assert rec["measure"] == "sb3" and rec["seed"] == 3 and rec["final_return"] == 2505.0  # 2010..3000
+    curve = rec["curve"]
+    assert len(curve) == 200 and curve[0] == [10, 10.0] and curve[-1] == [3000, 2505.0]
+    assert curve[50] == [760, 385.0]  # episode 76 (of 300; stride 1.5): returns 10..760
+    assert json.loads(_lines(tmp_path / "classic.jsonl")[0])["curve"] == curve
+    rec = sb3_job.main(argv)
+    assert given[-1] is None and rec["curve"] == [] and rec["final_return"] == 2505.0
+
+
+def test_report_puts_sb3_beside_ours_where_it_ran(tmp_path):
+    """SB3 lines in a learning suite: an "SB3 (same budget)" column (mean ± std over seeds, seeds) in
+    that suite's table, "–" in cells without SB3; of SB3's configurations the cell shows the one
+    translated from our shown runs' Args; SB3's curve joins ours in the PNG. Suites without SB3 lines
+    keep their table as it was."""
+    from benchmarks.sb3_params import sb3_hparams
+
+    results = tmp_path / "results"
+    results.mkdir()
+    args = dict(report.current_settings("CartPole-v1", "ppo", "classic"), total_timesteps=200_000)
+    ours = [dict(_fixture_record("classic", "algos/ppo.py", "CartPole-v1", s, 200_000, 480.0 + 20 * s), args=args)
+            for s in (1, 2)]  # fmt: skip
+    translated = json.loads(json.dumps(sb3_hparams("PPO", report.SimpleNamespace(**args))[0]))
+
+    def sb3(seed, final, hparams, date):
+        return dict(_fixture_record("classic", "algos/ppo.py", "CartPole-v1", seed, 200_000, final, "sb3"),
+                    sb3_algo="PPO", sb3_hparams=hparams, num_envs=args["num_envs"], date=date)  # fmt: skip
+
+    sb3_lines = [sb3(1, 390.0, translated, "2026-01-02"), sb3(2, 410.0, translated, "2026-01-02"),
+                 sb3(1, 100.0, dict(translated, gamma=0.5), "2026-01-03")]  # newer, not ours' translation  # fmt: skip
+    (results / "classic.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ours + sb3_lines))
+    text = report.render(results, tmp_path / "BENCHMARKS.md", tmp_path / "images")
+
+    classic = text.split("## Classic control")[1].split("\n## ")[0]
+    assert (
+        "| ours: final return (mean ± std) | SB3 (same budget): mean ± std (seeds) | runs (seeds) |"
+        in classic
+    )
+    row = next(line for line in classic.splitlines() if line.startswith("| CartPole-v1 | ppo | 200k |"))
+    assert "| **510.0 ± 10.0** | 400.0 ± 10.0 (2) | 2 (1,2) |" in row, row
+    assert "| CartPole-v1 | dqn | 200k | not run | – | 0 |" in classic
+    mujoco = text.split("## MuJoCo v5\n")[1].split("\n## ")[0]
+    assert "SB3 (same budget)" not in mujoco and "| Ant-v5 | a2c_continuous | 10M | not run | 0 | |" in mujoco
+    assert "dashed curve = SB3's run" in classic
+    (ours_curves, sb3_curves) = report._curve_groups(ours + sb3_lines, "CartPole-v1", "classic")[
+        ("ppo", 200_000)
+    ]
+    assert len(ours_curves) == 2 and sorted(c[-1][1] for c in sb3_curves) == [390.0, 410.0]
+    assert (tmp_path / "images" / "curves_classic_control.png").stat().st_size > 1000

@@ -1,6 +1,7 @@
 """The repository's own configuration files parse: .pre-commit-config.yaml (an invalid file makes
 every commit fail once the README's ``pre-commit install`` has run)."""
 
+import ast
 import re
 import shutil
 import subprocess
@@ -29,3 +30,16 @@ def test_pre_commit_config_is_valid():
             text=True,
         )
         assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_common_stays_a_short_library():
+    """common/: no function over 40 lines, and no ``except Exception`` that swallows the error."""
+    for path in sorted((ROOT / "common").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef):
+                assert node.end_lineno - node.lineno < 40, f"{path.name}: {node.name}"
+            if isinstance(node, ast.ExceptHandler) and isinstance(node.type, ast.Name):
+                if node.type.id in ("Exception", "BaseException"):
+                    ends = {type(n).__name__ for n in ast.walk(node)}
+                    assert ends & {"Raise", "Call"}, f"{path.name}:{node.lineno} swallows {node.type.id}"
