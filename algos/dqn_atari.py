@@ -286,9 +286,7 @@ def train(args: Args, report=None) -> dict:
     store(buffer.start(obs))  # (a saved buffer's last episode just ends there)
 
     n = args.num_envs
-    progress_every = max(1, 1000 // n)  # vector steps between progress lines / report calls
-    exploration_steps = args.exploration_fraction * args.total_timesteps
-    stats = []
+    exploration_steps, stats = args.exploration_fraction * args.total_timesteps, []
     for step in range(global_step // n, args.total_timesteps // n):
         epsilon = linear_schedule(args.start_e, args.end_e, exploration_steps, global_step)
         global_step += n
@@ -340,7 +338,7 @@ def train(args: Args, report=None) -> dict:
                         target_param.lerp_(param, args.tau)
 
         run.maybe_save(global_step, obs)  # at --checkpoint-every
-        if step % progress_every == 0 or step == args.total_timesteps // n - 1:
+        if step % max(1, 1000 // n) == 0 or step == args.total_timesteps // n - 1:  # progress, report
             run.log(global_step, {"charts/epsilon": epsilon})
             if run.progress(global_step, f"epsilon {epsilon:.3f}", obs):
                 break

@@ -270,11 +270,9 @@ def store_step(buffer, obs, next_obs, actions, rewards, terminated, truncated, i
     final observation is ``info["final_obs"]``; it is what a truncated transition bootstraps from.
     Only ``terminated`` goes into the bootstrap mask.
     """
-    real_next_obs = next_obs
-    if "_final_obs" in info and info["_final_obs"].any():
-        ended = info["_final_obs"]
-        real_next_obs = next_obs.copy()
-        real_next_obs[ended] = np.stack(info["final_obs"][ended])
+    real_next_obs = next_obs.copy()
+    if "final_obs" in info:  # some episode ended at this step
+        real_next_obs[info["_final_obs"]] = np.stack(info["final_obs"][info["_final_obs"]])
     transitions = window.push(obs, actions, rewards, real_next_obs, terminated, terminated | truncated)
     if transitions is not None:
         buffer.add(*transitions)
@@ -301,6 +299,19 @@ def compute_loss(q_network, target_network, batch, weights, args: Args):
     return loss, (q_values - q_targets).detach(), q_values.detach()
 
 
+def numpy_q(net: nn.Sequential, activation: str):
+    # 1.1x steps/s over acting with torch (whole process, CartPole): numpy costs less per one-row call
+    *hidden, (w_out, b_out) = [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in net[::2]]
+    act = {"relu": lambda x: np.maximum(x, np.float32(0)), "tanh": np.tanh}[activation]
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        for w, b in hidden:
+            x = act(x @ w + b)
+        return x @ w_out + b_out
+
+    return forward
+
+
 def train(args: Args, report=None) -> dict:
     check_args(args)
     check_action_space(args.env_id, gym.spaces.Discrete, use_instead="algos/sac_continuous.py")
@@ -315,6 +326,7 @@ def train(args: Args, report=None) -> dict:
     target_network.load_state_dict(q_network.state_dict())
     # fused: one kernel for the whole step, ~3x faster than foreach for a 256x256 MLP on CPU
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
+    q_numpy = None if args.layer_norm or device.type != "cpu" else numpy_q(q_network.net, args.activation)
     buffer = PrioritizedReplayBuffer(args.buffer_size, obs_space.shape, obs_space.dtype, device)
     window = NStepWindow(args.n_step, args.num_envs, obs_space.shape, obs_space.dtype, args.gamma)
     obs, _ = envs.reset(seed=args.seed)
@@ -326,17 +338,18 @@ def train(args: Args, report=None) -> dict:
         window.length[:] = 0
 
     n = args.num_envs
-    progress_every = max(1, 1000 // n)  # vector steps between progress lines / report calls
-    exploration_steps = args.exploration_fraction * args.total_timesteps
-    stats = []
+    exploration_steps, stats = args.exploration_fraction * args.total_timesteps, []
     for step in range(global_step // n, args.total_timesteps // n):
         epsilon = linear_schedule(args.start_e, args.end_e, exploration_steps, global_step)
         global_step += n
         actions = rng.integers(0, n_actions, size=n)
         greedy = rng.random(n) >= epsilon
         if greedy.any():  # no forward pass while every env explores
-            with torch.inference_mode():
-                q = q_network(torch.as_tensor(obs, device=device)).cpu().numpy()
+            if q_numpy is not None:
+                q = q_numpy(obs.reshape(n, -1).astype(np.float32, copy=False))
+            else:
+                with torch.inference_mode():
+                    q = q_network(torch.as_tensor(obs, device=device)).cpu().numpy()
             actions = np.where(greedy, q.argmax(1), actions)
 
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
@@ -372,7 +385,7 @@ def train(args: Args, report=None) -> dict:
                         target_param.lerp_(param, args.tau)
 
         run.maybe_save(global_step, obs)  # at --checkpoint-every
-        if step % progress_every == 0 or step == args.total_timesteps // n - 1:
+        if step % max(1, 1000 // n) == 0 or step == args.total_timesteps // n - 1:  # progress, report
             lr = optimizer.param_groups[0]["lr"]
             run.log(global_step, {"charts/epsilon": epsilon, "charts/learning_rate": lr})
             if run.progress(global_step, f"epsilon {epsilon:.3f}", obs):
