@@ -47,7 +47,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal
@@ -79,6 +78,7 @@ from common.runs import (
     set_rng_states,
     threads_for,
 )
+from common.value_transform import ValueTransform
 
 
 @dataclass
@@ -271,36 +271,6 @@ def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
     return (log_std + 0.5 * (1.0 + math.log(2 * math.pi))).sum()
 
 
-class ValueTransform(nn.Module):
-    """Maps returns to what the critic predicts and back: optional symlog, then optional running
-    standardisation (its statistics are buffers, so they live in the checkpoint)."""
-
-    def __init__(self, symlog: bool, normalize: bool):
-        super().__init__()
-        self.symlog, self.normalize = symlog, normalize
-        self.register_buffer("mean", torch.zeros(()))
-        self.register_buffer("var", torch.ones(()))
-        self.register_buffer("count", torch.tensor(1e-4))
-
-    def update(self, x: torch.Tensor) -> None:
-        if not self.normalize:
-            return
-        x = torch.sign(x) * torch.log1p(x.abs()) if self.symlog else x
-        batch_mean, batch_var, n = x.mean(), x.var(unbiased=False), x.numel()
-        delta, total = batch_mean - self.mean, self.count + n
-        self.var.copy_((self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total)
-        self.mean.add_(delta * n / total)
-        self.count.copy_(total)
-
-    def encode(self, returns: torch.Tensor) -> torch.Tensor:
-        x = torch.sign(returns) * torch.log1p(returns.abs()) if self.symlog else returns
-        return (x - self.mean) / (self.var.sqrt() + 1e-8) if self.normalize else x
-
-    def decode(self, prediction: torch.Tensor) -> torch.Tensor:
-        x = prediction * (self.var.sqrt() + 1e-8) + self.mean if self.normalize else prediction
-        return torch.sign(x) * torch.expm1(x.abs()) if self.symlog else x
-
-
 def compute_advantages(agent, value_transform, rollout, args: Args):
     """GAE over a rollout ``(obs, final_obs, last_obs, rewards, terminated, truncated)``, shapes
     (T, N, obs_dim), (T, N, obs_dim), (N, obs_dim), (T, N), (T, N), (T, N).
@@ -423,15 +393,12 @@ def train(args: Args, report=None) -> dict:
     terminated_np = np.zeros((args.num_steps, args.num_envs), dtype=np.bool_)
     truncated_np = np.zeros((args.num_steps, args.num_envs), dtype=np.bool_)
     actions = torch.zeros((args.num_steps, args.num_envs, act_dim), device=device)
-    env_time = inference_time = update_time = 0.0
 
     iteration = first_iteration - 1
     for iteration in range(first_iteration, num_iterations + 1):
         if args.anneal_lr:
             optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
 
-        rollout_start = time.perf_counter()
-        env_start = env_time
         with torch.no_grad():  # not inference_mode: the update takes gradients through these tensors
             # All the rollout's Gaussian noise at once: a_t = mu(s_t) + std * noise_t.
             scaled_noise = torch.randn((args.num_steps, args.num_envs, act_dim), device=device)
@@ -443,11 +410,9 @@ def train(args: Args, report=None) -> dict:
                 action = agent.actor_mean(obs) + scaled_noise[step]
                 actions[step] = action
 
-                t = time.perf_counter()
                 next_obs, reward, term, trunc, info = envs.step(
                     np.clip(action.cpu().numpy(), action_low, action_high)
                 )
-                env_time += time.perf_counter() - t
                 rewards_np[step] = reward
                 terminated_np[step] = term
                 truncated_np[step] = trunc
@@ -456,9 +421,7 @@ def train(args: Args, report=None) -> dict:
                 if trunc.any():
                     final_obs_np[step, trunc] = np.stack(info["final_obs"][trunc])
                 run.log_episodes(global_step, info)
-            inference_time += time.perf_counter() - rollout_start - (env_time - env_start)
 
-            update_start = time.perf_counter()
             obs_buf = torch.from_numpy(obs_np).to(device)
             rollout = (
                 obs_buf,
@@ -483,7 +446,6 @@ def train(args: Args, report=None) -> dict:
         optimizer.step()
 
         policy_loss, value_loss, entropy = stats.tolist()
-        update_time += time.perf_counter() - update_start
         losses = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
         run.check_finite(global_step, losses, agent, value_transform)
         with torch.no_grad():
@@ -498,9 +460,6 @@ def train(args: Args, report=None) -> dict:
                 "losses/value_loss": value_loss,
                 "losses/entropy": entropy,
                 "losses/explained_variance": explained_var,
-                "perf/env_s": env_time,
-                "perf/inference_s": inference_time,
-                "perf/update_s": update_time,
             },
         )
         if args.checkpoint_every and global_step // args.checkpoint_every != (
@@ -515,9 +474,6 @@ def train(args: Args, report=None) -> dict:
         save()
     envs.close()
     summary = run.finish(global_step)
-    summary.update(
-        env_s=round(env_time, 2), inference_s=round(inference_time, 2), update_s=round(update_time, 2)
-    )
     return summary
 
 

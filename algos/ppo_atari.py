@@ -73,6 +73,7 @@ from common.runs import (
     set_rng_states,
     threads_for,
 )
+from common.value_transform import ValueTransform
 
 
 @dataclass
@@ -288,36 +289,6 @@ class Agent(nn.Module):
         return self.actor(hidden), self.critic(hidden).squeeze(1)
 
 
-class ValueTransform(nn.Module):
-    """Maps returns to what the critic predicts and back: optional symlog, then optional running
-    standardisation (its statistics are buffers, so they live in the checkpoint)."""
-
-    def __init__(self, symlog: bool, normalize: bool):
-        super().__init__()
-        self.symlog, self.normalize = symlog, normalize
-        self.register_buffer("mean", torch.zeros(()))
-        self.register_buffer("var", torch.ones(()))
-        self.register_buffer("count", torch.tensor(1e-4))
-
-    def update(self, x: torch.Tensor) -> None:
-        if not self.normalize:
-            return
-        x = torch.sign(x) * torch.log1p(x.abs()) if self.symlog else x
-        batch_mean, batch_var, n = x.mean(), x.var(unbiased=False), x.numel()
-        delta, total = batch_mean - self.mean, self.count + n
-        self.var.copy_((self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total)
-        self.mean.add_(delta * n / total)
-        self.count.copy_(total)
-
-    def encode(self, returns: torch.Tensor) -> torch.Tensor:
-        x = torch.sign(returns) * torch.log1p(returns.abs()) if self.symlog else returns
-        return (x - self.mean) / (self.var.sqrt() + 1e-8) if self.normalize else x
-
-    def decode(self, prediction: torch.Tensor) -> torch.Tensor:
-        x = prediction * (self.var.sqrt() + 1e-8) + self.mean if self.normalize else prediction
-        return torch.sign(x) * torch.expm1(x.abs()) if self.symlog else x
-
-
 def compute_loss(agent, value_transform, mb, args: Args):
     """PPO loss on one minibatch ``mb`` (obs, actions, log_probs, advantages, returns, values).
 
@@ -424,8 +395,7 @@ def train(args: Args, report=None) -> dict:
                 obs = torch.as_tensor(next_obs, device=device)
                 obs_buf[step] = obs
                 logits, value = agent(obs)
-                # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
-                action = torch.argmax(logits - torch.empty_like(logits).exponential_().log(), dim=1)
+                action = torch.multinomial(logits.softmax(1), 1).squeeze(1)
                 actions[step] = action
                 log_probs[step] = torch.log_softmax(logits, 1).gather(1, action.unsqueeze(1)).squeeze(1)
                 values[step] = value

@@ -177,8 +177,8 @@ class Policy(nn.Module):
 
     def sample(self, obs: torch.Tensor) -> torch.Tensor:
         out = self.actor(obs)
-        if self.discrete:  # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits)
-            return torch.argmax(out - torch.empty_like(out).exponential_().log(), dim=1)
+        if self.discrete:
+            return torch.multinomial(out.softmax(1), 1).squeeze(1)
         return out + self.log_std.exp() * torch.randn_like(out)
 
     def log_prob_entropy(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

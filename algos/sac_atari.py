@@ -66,6 +66,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import checks
+from common.replay import FrameReplayBuffer
 from common.returns import td_targets
 from common.runs import (
     Run,
@@ -284,123 +285,6 @@ class CNNHead(nn.Module):
         return self.net[1](hidden.float())  # the output layer in float32: Q needs more than bf16's ~3 digits
 
 
-class FrameReplayBuffer:
-    """Replay memory that stores each 84x84 frame once and rebuilds the 4-frame stacks from indices.
-
-    One ring of ``capacity // num_envs`` slots per env. Each env step writes one slot per env: the
-    newest frame of the transition's *real* next observation (``info["final_obs"]`` where the
-    episode ended) with the transition's action, reward and terminated flag. An episode's first
-    observation takes a slot of its own (``depth`` 0, not a transition). ``depth[e, j]`` counts the
-    frames of the same episode before slot j (capped at 4), so the stacks ending at slots j - 1
-    and j are the frames at ``j - min(i, depth)`` for i = 4..1 and 3..0: frames of an earlier
-    episode never enter, and an episode's first frame pads the start exactly as the env's
-    ``FrameStackObservation(padding_type="reset")`` does. Writing slot w takes the oldest frames
-    from the stacks of slots w+1..w+4, so those stop being sampleable (``valid``).
-
-    Memory: 84 * 84 + 15 bytes per slot (~7.07 KB; ~7.1 GB for 1M slots), against 2 * 28 KB for
-    storing obs and next_obs stacks. Episode starts take a slot each, so a full buffer holds
-    slightly fewer transitions than slots (one per episode, plus 4 per env at the write head).
-    """
-
-    def __init__(self, capacity: int, num_envs: int, obs_shape: tuple, device: torch.device):
-        self.stack, *frame_shape = obs_shape
-        self.num_envs, self.slots, self.device = num_envs, capacity // num_envs, device
-        self.frames = np.zeros((num_envs, self.slots, *frame_shape), dtype=np.uint8)
-        self.actions = np.zeros((num_envs, self.slots), dtype=np.int64)
-        self.rewards = np.zeros((num_envs, self.slots), dtype=np.float32)
-        self.terminated = np.zeros((num_envs, self.slots), dtype=np.bool_)
-        self.depth = np.zeros((num_envs, self.slots), dtype=np.uint8)
-        self.valid = np.zeros((num_envs, self.slots), dtype=np.bool_)
-        self.pos = np.zeros(num_envs, dtype=np.int64)  # next slot to write, per env
-        self.filled = np.zeros(num_envs, dtype=np.int64)  # slots written so far, per env (<= slots)
-        self.offsets = np.arange(self.stack, -1, -1)  # 4, 3, 2, 1, 0 frames back
-        self.fields = ("frames", "actions", "rewards", "terminated", "depth", "valid")
-
-    def _write(self, envs: np.ndarray, frames: np.ndarray, depth: np.ndarray, valid: bool) -> np.ndarray:
-        """Write one slot for each env in ``envs``; returns the flat indices whose ``valid`` changed."""
-        slots = self.pos[envs]
-        self.frames[envs, slots] = frames
-        self.depth[envs, slots] = depth
-        self.valid[envs, slots] = valid
-        ahead = (slots[:, None] + np.arange(1, self.stack + 1)) % self.slots
-        self.valid[envs[:, None], ahead] = False
-        self.pos[envs] = (slots + 1) % self.slots
-        self.filled[envs] = np.minimum(self.filled[envs] + 1, self.slots)
-        return np.concatenate([envs * self.slots + slots, (envs[:, None] * self.slots + ahead).ravel()])
-
-    def start(self, obs: np.ndarray) -> np.ndarray:
-        """The first observations after ``envs.reset()`` (N, 4, 84, 84)."""
-        return self._write(np.arange(self.num_envs), obs[:, -1], np.zeros(self.num_envs), False)
-
-    def add(self, actions, rewards, terminated, next_obs, ended, final_obs) -> np.ndarray:
-        """One vector step. Easy to overlook: with SAME_STEP autoreset ``next_obs[e]`` of an env whose
-        episode ``ended`` is the reset observation; the transition's next frame comes from
-        ``final_obs[e]`` (``info["final_obs"]``) and the reset frame starts a new episode.
-
-        Returns the flat indices (e * slots + j) whose ``valid`` flag may have changed.
-        """
-        all_envs = np.arange(self.num_envs)
-        new_frames = next_obs[:, -1].copy()
-        if ended.any():
-            new_frames[ended] = np.stack(final_obs[ended])[:, -1]
-        slots = self.pos.copy()
-        self.actions[all_envs, slots] = actions
-        self.rewards[all_envs, slots] = rewards
-        self.terminated[all_envs, slots] = terminated
-        depth = np.minimum(self.depth[all_envs, (slots - 1) % self.slots] + 1, self.stack)
-        changed = self._write(all_envs, new_frames, depth, True)
-        if ended.any():
-            envs = np.flatnonzero(ended)
-            changed = np.concatenate(
-                [changed, self._write(envs, next_obs[envs, -1], np.zeros(len(envs)), False)]
-            )
-        return changed
-
-    def get(self, indices: np.ndarray) -> tuple[torch.Tensor, ...]:
-        """(obs, actions, rewards, next_obs, terminated) of the transitions ending at flat ``indices``.
-
-        Stacks stay uint8 here; the network scales them on the device.
-        """
-        envs, slots = np.divmod(indices, self.slots)
-        back = np.minimum(self.offsets, self.depth[envs, slots][:, None].astype(np.int64))
-        # One copy of 5 frames per transition serves both stacks: obs and next_obs are views of it.
-        window = torch.from_numpy(self.frames[envs[:, None], (slots[:, None] - back) % self.slots])
-        window = window.to(self.device)  # (B, 5, 84, 84)
-        rest = (self.actions[envs, slots], self.rewards[envs, slots], self.terminated[envs, slots])
-        actions, rewards, terminated = (torch.from_numpy(a).to(self.device) for a in rest)
-        return window[:, :-1], actions, rewards, window[:, 1:], terminated
-
-    def sample_indices(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-        """Uniform over each env's written slots, redrawing the few that hold no transition."""
-        indices = np.empty(batch_size, dtype=np.int64)
-        todo = np.arange(batch_size)
-        while todo.size:
-            envs = rng.integers(0, self.num_envs, todo.size)
-            slots = (rng.random(todo.size) * self.filled[envs]).astype(np.int64)
-            indices[todo] = envs * self.slots + slots
-            todo = todo[~self.valid[envs, slots]]
-        return indices
-
-    def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
-        return self.get(self.sample_indices(batch_size, rng))
-
-    def state_dict(self) -> dict:
-        """The written part of every array (gigabytes for a big, full buffer)."""
-        n = int(self.filled.max())
-        arrays = {k: getattr(self, k)[:, :n].copy() for k in self.fields}
-        return {"pos": self.pos.copy(), "filled": self.filled.copy(), **arrays}
-
-    def load_state_dict(self, state: dict) -> None:
-        if state["frames"].shape[0] != self.num_envs or state["frames"].shape[1] > self.slots:
-            fail(
-                f"--resume: the checkpoint's replay has {state['frames'].shape[:2]} (envs, slots), not "
-                f"({self.num_envs}, {self.slots}): pass the same --num-envs and --buffer-size"
-            )
-        for key in self.fields:
-            getattr(self, key)[:, : state[key].shape[1]] = state[key]
-        self.pos[:], self.filled[:] = state["pos"], state["filled"]
-
-
 def soft_q_targets(rewards, terminated, next_log_probs, next_q_values, alpha, gamma: float) -> torch.Tensor:
     """y = r + gamma * (1 - terminated) * sum_a' pi(a'|s') (min_i Q_targ_i(s', a') - alpha log pi(a'|s')).
 
@@ -562,8 +446,7 @@ def train(args: Args, report=None) -> dict:
         else:
             with torch.inference_mode():
                 logits = actor(torch.as_tensor(obs, device=device))
-                # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
-                actions = torch.argmax(logits - torch.empty_like(logits).exponential_().log(), dim=1)
+                actions = torch.multinomial(logits.softmax(1), 1).squeeze(1)
             actions = actions.cpu().numpy()
 
         next_obs, rewards, terminated, truncated, info = envs.step(actions)

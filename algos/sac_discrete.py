@@ -481,12 +481,7 @@ def train(args: Args, report=None) -> dict:
             with torch.inference_mode():
                 obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
                 log_probs = actor(obs)
-                # Gumbel-max: argmax(log pi + Gumbel noise) samples from pi.
-                actions = (
-                    torch.argmax(log_probs - torch.empty_like(log_probs).exponential_().log(), 1)
-                    .cpu()
-                    .numpy()
-                )
+                actions = torch.multinomial(log_probs.exp(), 1).squeeze(1).cpu().numpy()
         obs = next_obs
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
         global_step += args.num_envs

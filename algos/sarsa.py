@@ -160,9 +160,8 @@ class QNetwork(nn.Module):
 
 def behaviour_actions(q_values: torch.Tensor, exploration: str, epsilon_or_tau: float) -> torch.Tensor:
     """Sample actions (B,) from the behaviour policy on Q-values (B, A)."""
-    if exploration == "boltzmann":  # Gumbel-max: argmax(Q / tau + Gumbel noise) ~ softmax(Q / tau)
-        noise = torch.empty_like(q_values).exponential_().log()
-        return torch.argmax(q_values / max(epsilon_or_tau, 1e-8) - noise, dim=1)
+    if exploration == "boltzmann":  # softmax(Q / tau)
+        return torch.multinomial(torch.softmax(q_values / max(epsilon_or_tau, 1e-8), 1), 1).squeeze(1)
     greedy = q_values.argmax(dim=1)
     random = torch.randint_like(greedy, q_values.shape[1])
     explore = torch.rand(greedy.shape, device=q_values.device) < epsilon_or_tau

@@ -7,10 +7,11 @@ time per env step, beside the env-only throughput measured in the same sitting.
 
 Each repetition runs env-only (random actions through the script's own vector env, as the throughput
 suite's ``--measure env-only``) and then training, each in a fresh interpreter, one after the other
-so that drift on a shared machine hits both. The script's ``train()`` reports the split as ``env_s``,
-``inference_s`` (the rollout minus env.step: acting, normalisation, bookkeeping) and ``update_s``
-(advantages and the gradient steps); "other" is the rest of the run's wall time (env creation,
-logging). Prints one row per repetition and the medians; writes no result file.
+so that drift on a shared machine hits both. The scripts carry no timers: the worker wraps, from the
+outside, the innermost vector env's ``step`` (env), ``Tensor.backward`` (backward) and every torch
+optimizer's ``step`` (optimizer); "other" is the rest of the run's wall time: acting, forward passes
+and losses, sampling, buffers, logging. Prints one row per repetition and the medians; writes no
+result file.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.record import ROOT  # noqa: E402
@@ -40,13 +42,45 @@ def worker(opts, script_argv: list[str]) -> None:
         summary = measure_env_only(module, args)
         print(json.dumps({"sps": summary["sps"], "steps": summary["global_step"]}))
         return
+    split = time_calls()
     with tempfile.TemporaryDirectory() as tmp:
         if hasattr(args, "runs_dir"):
             args.runs_dir = tmp
         summary = module.train(args)
     steps, wall = summary["global_step"], summary["wall_s"]
-    split = {k: summary.get(f"{k}_s") for k in ("env", "inference", "update")}
     print(json.dumps({"sps": steps / wall, "steps": steps, "wall_s": wall, **split}))
+
+
+def time_calls() -> dict[str, float]:
+    """Wrap the calls whose time the split reports; returns the dict the wrappers add seconds to."""
+    import gymnasium as gym
+    import torch
+
+    split = {"env": 0.0, "backward": 0.0, "optimizer": 0.0}
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                split[name] += time.perf_counter() - start
+
+        return wrapper
+
+    envs = [gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv]
+    try:
+        from ale_py.vector_env import AtariVectorEnv
+
+        envs.append(AtariVectorEnv)
+    except ImportError:
+        pass
+    for cls in envs:
+        cls.step = timed("env", cls.step)
+    torch.Tensor.backward = timed("backward", torch.Tensor.backward)
+    for cls in (torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.SGD):
+        cls.step = timed("optimizer", cls.step)
+    return split
 
 
 def measure(opts, kind: str, script_argv: list[str]) -> dict:
@@ -77,14 +111,14 @@ def main() -> None:
         f"{opts.script} on {opts.env_id}, {opts.total_timesteps:,} steps asked, {opts.reps} reps "
         f"{' '.join(extra)}\n"
         f"{'rep':>6} {'env-only sps':>12} {'train sps':>10} {'train/env':>9} | us per env step: "
-        f"{'env':>6} {'infer':>6} {'update':>6} {'other':>6}",
+        f"{'env':>6} {'backward':>8} {'optim':>6} {'other':>6}",
         flush=True,
     )
     rows = []
     for rep in range(1, opts.reps + 1):
         env_only = measure(opts, "env-only", script_argv)
         train = measure(opts, "train", script_argv)
-        us = {k: (train[k] or 0.0) / train["steps"] * 1e6 for k in ("env", "inference", "update")}
+        us = {k: train[k] / train["steps"] * 1e6 for k in ("env", "backward", "optimizer")}
         row = {
             "env_only_sps": env_only["sps"],
             "train_sps": train["sps"],
@@ -101,7 +135,7 @@ def main() -> None:
 def print_row(label: str, row: dict) -> None:
     print(
         f"{label:>6} {row['env_only_sps']:>12.0f} {row['train_sps']:>10.0f} {row['ratio']:>9.2f} | "
-        f"{'':>16}{row['env']:>6.0f} {row['inference']:>6.0f} {row['update']:>6.0f} {row['other']:>6.0f}",
+        f"{'':>16}{row['env']:>6.0f} {row['backward']:>8.0f} {row['optimizer']:>6.0f} {row['other']:>6.0f}",
         flush=True,
     )
 

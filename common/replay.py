@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from common.runs import fail
+from common.errors import fail
 
 
 class FrameReplayBuffer:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["discounted_returns", "gae", "n_step_returns", "next_values_from", "td_targets"]
+__all__ = ["discounted_returns", "gae", "next_values_from", "td_targets"]
 
 
 def next_values_from(
@@ -95,38 +95,4 @@ def discounted_returns(
         following = torch.where(dones[t], next_values[t], following)
         following = rewards[t] + gamma * not_terminated[t] * following
         returns[t] = following
-    return returns
-
-
-def n_step_returns(
-    rewards: torch.Tensor,
-    next_values: torch.Tensor,
-    terminated: torch.Tensor,
-    dones: torch.Tensor,
-    gamma: float,
-    n: int,
-) -> torch.Tensor:
-    """n-step targets, shapes (T, N) (Sutton & Barto 2018, eq. 7.1)::
-
-        G_t^(n) = sum_{k<m} gamma^k r_{t+k} + gamma^m (1 - terminated_{t+m-1}) V(s'_{t+m-1})
-
-    where m <= n stops early at the episode's end (done) or at the rollout's end. ``n=1`` is
-    :func:`td_targets`; ``n >= T`` is :func:`discounted_returns`.
-    """
-    T = rewards.shape[0]
-    not_terminated = 1.0 - terminated.float()
-    dones = dones.bool()
-    returns = torch.zeros_like(rewards)
-    active = torch.ones_like(dones)
-    discount = 1.0
-    for k in range(min(n, T)):
-        rows = T - k  # transitions t whose (t+k) is still inside the rollout
-        last = torch.zeros_like(dones[:rows])
-        last[:] = k == n - 1
-        last[-1] = True  # t + k == T - 1: the rollout ends here
-        stop = active[:rows] & (dones[k:] | last)
-        returns[:rows] += active[:rows] * discount * rewards[k:]
-        returns[:rows] += stop * discount * gamma * not_terminated[k:] * next_values[k:]
-        active[:rows] &= ~stop
-        discount *= gamma
     return returns

@@ -1,6 +1,5 @@
-"""The frame replay of dqn_atari.py / sac_atari.py rebuilds exactly the stacks the env returned."""
-
-import importlib
+"""common/replay.py (the frame replay of dqn_atari.py and sac_atari.py) rebuilds exactly the stacks
+the env returned. The env is common/atari.py's gymnasium engine (tests/test_atari_engines.py: the same frames as the native one)."""
 
 import numpy as np
 import pytest
@@ -9,19 +8,22 @@ import torch
 pytest.importorskip("ale_py")
 pytest.importorskip("cv2")
 
+from types import SimpleNamespace  # noqa: E402
+
 import gymnasium as gym  # noqa: E402
 
 from common.atari import make_env  # noqa: E402
 from common.envs import check_env_id  # noqa: E402
+from common.replay import FrameReplayBuffer  # noqa: E402
 
 
-def rollout_check(module, num_envs=2, slots=90, steps=700, seed=3):
+def test_frame_replay_matches_env_stacks(num_envs=2, slots=90, steps=700, seed=3):
     """Random-action Breakout in 2 envs (env 0 also truncated every 60 steps), a ring of 90 slots
     per env (it wraps ~8 times), resets in both envs. Every transition the env produced is kept
     (obs and the real next obs: info["final_obs"] where the episode ended) under the slot the
     buffer wrote it to; every sampleable slot and a large sample must rebuild those stacks."""
     check_env_id("ALE/Breakout-v5")
-    args = module.Args(env_id="ALE/Breakout-v5")
+    args = SimpleNamespace(env_id="ALE/Breakout-v5", noop_max=30, repeat_action_probability=0.25)
 
     def make(i):
         thunk = make_env(args.env_id, i, False, "", args)
@@ -30,7 +32,7 @@ def rollout_check(module, num_envs=2, slots=90, steps=700, seed=3):
     envs = gym.vector.SyncVectorEnv(
         [make(i) for i in range(num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
     )
-    buffer = module.FrameReplayBuffer(num_envs * slots, num_envs, envs.single_observation_space.shape, "cpu")
+    buffer = FrameReplayBuffer(num_envs * slots, num_envs, envs.single_observation_space.shape, "cpu")
     truth = {}
     obs, _ = envs.reset(seed=seed)
     buffer.start(obs)
@@ -75,15 +77,8 @@ def rollout_check(module, num_envs=2, slots=90, steps=700, seed=3):
     # Episode starts and the slots just ahead of the write heads are never sampleable.
     assert not buffer.valid[np.arange(num_envs), buffer.pos].any()
     # --checkpoint-buffer: a buffer rebuilt from its state_dict gives the same transitions.
-    restored = module.FrameReplayBuffer(
-        num_envs * slots, num_envs, envs.single_observation_space.shape, "cpu"
-    )
+    restored = FrameReplayBuffer(num_envs * slots, num_envs, envs.single_observation_space.shape, "cpu")
     restored.load_state_dict(buffer.state_dict())
     for a, b in zip(buffer.get(valid), restored.get(valid)):
         assert torch.equal(a, b)
     assert np.array_equal(restored.pos, buffer.pos) and np.array_equal(restored.valid, buffer.valid)
-
-
-@pytest.mark.parametrize("script", ["dqn_atari", "sac_atari"])
-def test_frame_replay_matches_env_stacks(script):
-    rollout_check(importlib.import_module(f"algos.{script}"))

@@ -327,7 +327,7 @@ def test_ppo_continuous_cli_hopper(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     tags = EventAccumulator(events).Reload().Tags()["scalars"]
-    for tag in ("charts/SPS", "losses/value_loss", "perf/env_s", "perf/inference_s", "perf/update_s"):
+    for tag in ("charts/SPS", "losses/value_loss"):
         assert tag in tags, tags
 
     from common.checkpoints import load_checkpoint

@@ -2,7 +2,7 @@
 
 import torch
 
-from common.returns import discounted_returns, gae, n_step_returns, next_values_from, td_targets
+from common.returns import discounted_returns, gae, next_values_from, td_targets
 
 G, LAM = 0.9, 0.5
 
@@ -62,31 +62,6 @@ def test_gae_lambda_zero_equals_td_targets():
     torch.testing.assert_close(ret, td_targets(rewards, next_values, terminated, G))
 
 
-def test_n_step_by_hand():
-    rewards, _, next_values, terminated, dones = rollout()
-    ret = n_step_returns(rewards, next_values, terminated, dones, G, n=2)
-    expected = [
-        1 + G * 2 + G**2 * 10.0,  # reaches the truncation: bootstraps from the final obs
-        2 + G * 10.0,  # truncated at once
-        3 + G * 4,  # terminal at t=3: no bootstrap
-        4.0,
-        5 + G * 7.0,  # rollout end
-    ]
-    torch.testing.assert_close(ret.squeeze(1), torch.tensor(expected))
-
-
-def test_n_step_limits():
-    rewards, _, next_values, terminated, dones = rollout()
-    torch.testing.assert_close(
-        n_step_returns(rewards, next_values, terminated, dones, G, n=1),
-        td_targets(rewards, next_values, terminated, G),
-    )
-    torch.testing.assert_close(
-        n_step_returns(rewards, next_values, terminated, dones, G, n=50),
-        discounted_returns(rewards, next_values, terminated, dones, G),
-    )
-
-
 def test_envs_are_independent():
     """Columns never mix: a batch of shuffled single-env rollouts equals each one computed alone."""
     gen = torch.Generator().manual_seed(0)
@@ -95,9 +70,7 @@ def test_envs_are_independent():
     terminated = torch.rand(T, N, generator=gen) < 0.1
     dones = terminated | (torch.rand(T, N, generator=gen) < 0.1)
     adv, _ = gae(rewards, values, next_values, terminated, dones, 0.99, 0.95)
-    nstep = n_step_returns(rewards, next_values, terminated, dones, 0.99, 3)
     for n in range(N):
         cols = (x[:, n : n + 1] for x in (rewards, values, next_values, terminated, dones))
         r, v, nv, term, d = cols
         torch.testing.assert_close(adv[:, n : n + 1], gae(r, v, nv, term, d, 0.99, 0.95)[0])
-        torch.testing.assert_close(nstep[:, n : n + 1], n_step_returns(r, nv, term, d, 0.99, 3))
