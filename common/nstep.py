@@ -24,6 +24,8 @@ class NStepWindow:
 
     def push(self, obs, actions, rewards, real_next_obs, terminated, ended):
         """Add one vector step; returns the transitions it completes as arrays for buffer.add."""
+        if self.n == 1:  # one-step transitions, as they come (the window's bookkeeping costs ~5% steps/s)
+            return [obs, real_next_obs, actions, rewards, terminated, np.ones(len(actions), np.float32)]
         for a, x in ((self.obs, obs), (self.actions, actions), (self.rewards, rewards)):
             a[:-1] = a[1:]
             a[-1] = x
