@@ -47,28 +47,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args
+from common.cli import cli
+from common.envs import check_action_space
 from common.returns import td_targets
-from common.runs import (
-    Run,
-    args_from_checkpoint,
-    buffer_not_saved,
-    check_env_id,
-    check_resume_args,
-    cli,
-    env_state,
-    eval_env,
-    fail,
-    keeps_buffer,
-    load_checkpoint,
-    load_optimizer,
-    pick_device,
-    rng_states,
-    run_episodes,
-    seed_everything,
-    set_env_state,
-    set_rng_states,
-    threads_for,
-)
+from common.runs import Run
 
 
 @dataclass
@@ -192,6 +174,9 @@ class QNetwork(nn.Module):
         return self.net(obs.flatten(1).float())
 
 
+FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated")  # what a checkpoint keeps
+
+
 class ReplayBuffer:
     """Ring buffer of transitions in preallocated numpy arrays; observations keep their dtype."""
 
@@ -204,52 +189,43 @@ class ReplayBuffer:
         self.terminated = np.zeros(capacity, dtype=np.float32)
         self.pos, self.size = 0, 0
 
-    def add(self, obs, next_obs, actions, rewards, terminated) -> np.ndarray:
-        """Store a batch of transitions (one per env); returns the slots written."""
+    def add(self, obs, next_obs, actions, rewards, terminated) -> None:
+        """Store a batch of transitions (one per env)."""
         idx = (self.pos + np.arange(len(actions))) % self.capacity
         self.obs[idx], self.next_obs[idx], self.actions[idx] = obs, next_obs, actions
         self.rewards[idx], self.terminated[idx] = rewards, terminated
         self.pos = int(idx[-1] + 1) % self.capacity
         self.size = min(self.size + len(actions), self.capacity)
-        return idx
 
-    def get(self, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
-        """(obs, actions, rewards, next_obs, terminated) at the slots ``idx``, as tensors."""
+    def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        """(obs, actions, rewards, next_obs, terminated) at ``batch_size`` uniformly drawn slots, as tensors."""
+        idx = rng.integers(0, self.size, size=batch_size)
         arrays = (self.obs, self.actions, self.rewards, self.next_obs, self.terminated)
         # ndarray.take(idx, axis=0) gathers rows several times faster than fancy indexing a[idx].
         return tuple(torch.from_numpy(a.take(idx, axis=0)).to(self.device) for a in arrays)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
-        return self.get(rng.integers(0, self.size, size=batch_size))
-
     def state_dict(self) -> dict:
         n = self.size
-        arrays = {
-            k: getattr(self, k)[:n].copy() for k in ("obs", "next_obs", "actions", "rewards", "terminated")
-        }
-        return {"pos": self.pos, "size": n, **arrays}
+        return {"pos": self.pos, "size": n, **{k: getattr(self, k)[:n].copy() for k in FIELDS}}
 
     def load_state_dict(self, state: dict) -> None:
-        n = state["size"]
-        for k in ("obs", "next_obs", "actions", "rewards", "terminated"):
-            getattr(self, k)[:n] = state[k]
-        self.pos, self.size = state["pos"], n
+        for k in FIELDS:
+            getattr(self, k)[: state["size"]] = state[k]
+        self.pos, self.size = state["pos"], state["size"]
 
 
-def store_step(buffer, obs, next_obs, actions, rewards, terminated, truncated, info) -> np.ndarray:
-    """Add one vector step to ``buffer`` and return the slots written.
+def store_step(buffer, obs, next_obs, actions, rewards, terminated, truncated, info) -> None:
+    """Add one vector step to ``buffer``.
 
     Easy to overlook: with SAME_STEP autoreset ``next_obs`` of an env whose episode just ended
     (terminated or truncated) is already the *reset* observation of the next episode. The real
     final observation is ``info["final_obs"]``; it is what a truncated transition bootstraps from.
     Only ``terminated`` goes into the bootstrap mask.
     """
-    real_next_obs = next_obs
-    if "_final_obs" in info and info["_final_obs"].any():
-        ended = info["_final_obs"]
-        real_next_obs = next_obs.copy()
-        real_next_obs[ended] = np.stack(info["final_obs"][ended])
-    return buffer.add(obs, real_next_obs, actions, rewards, terminated)
+    real_next_obs = next_obs.copy()
+    if "final_obs" in info:  # some episode ended at this step
+        real_next_obs[info["_final_obs"]] = np.stack(info["final_obs"][info["_final_obs"]])
+    buffer.add(obs, real_next_obs, actions, rewards, terminated)
 
 
 def linear_schedule(start: float, end: float, duration: float, t: int) -> float:
@@ -286,102 +262,36 @@ def numpy_q(net: nn.Sequential, activation: str):
     return forward
 
 
-@torch.no_grad()
-def update_target(target_params: list, params: list, tau: float) -> None:
-    """theta^- <- theta (tau = 1) or theta^- <- theta^- + tau (theta - theta^-), in place."""
-    if tau == 1.0:
-        torch._foreach_copy_(target_params, params)
-    else:
-        torch._foreach_lerp_(target_params, params, tau)
-
-
-def check_action_space(space, env_id: str) -> None:
-    if not isinstance(space, gym.spaces.Discrete):
-        hint = (
-            "algos/sac_continuous.py" if isinstance(space, gym.spaces.Box) else "an env with Discrete actions"
-        )
-        fail(f"{env_id} has a {space} action space; DQN needs Discrete actions: use {hint}")
-
-
 def train(args: Args, report=None) -> dict:
     check_args(args)
-    check_env_id(args.env_id)
-    with gym.make(args.env_id) as probe:  # the action space is checked before any run folder exists
-        check_action_space(probe.action_space, args.env_id)
-    checkpoint = load_checkpoint(args.resume) if args.resume else None
-    if checkpoint is not None:
-        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
-
-    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
-    seed_everything(args.seed, args.torch_deterministic)
+    check_action_space(args.env_id, gym.spaces.Discrete, use_instead="algos/sac_continuous.py")
+    run = Run(args, report, RESUME_MUST_MATCH)
+    device = run.device
     rng = np.random.default_rng(args.seed)
-    device = pick_device(args.cuda)
-    run = Run(args, report, resume=checkpoint)
     envs = make_envs(args, str(run.dir / "videos"))
     obs_space, n_actions = envs.single_observation_space, int(envs.single_action_space.n)
 
     q_network = QNetwork(int(np.prod(obs_space.shape)), n_actions, args).to(device)
-    torch.set_num_threads(threads_for(args.torch_threads, q_network))
     target_network = QNetwork(int(np.prod(obs_space.shape)), n_actions, args).to(device)
     target_network.load_state_dict(q_network.state_dict())
     # fused: one kernel for the whole step, ~3x faster than foreach for a 256x256 MLP on CPU
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
-    params, target_params = list(q_network.parameters()), list(target_network.parameters())
-    numpy_q_values = (
-        numpy_q(q_network.net, args.activation) if device.type == "cpu" and not args.layer_norm else None
-    )
+    q_numpy = None if args.layer_norm or device.type != "cpu" else numpy_q(q_network.net, args.activation)
     buffer = ReplayBuffer(args.buffer_size, obs_space.shape, obs_space.dtype, device)
-    save_buffer = keeps_buffer(args.checkpoint_buffer, buffer)
-
-    global_step = 0
     obs, _ = envs.reset(seed=args.seed)
-    if checkpoint is not None:
-        q_network.load_state_dict(checkpoint["q_network"])
-        target_network.load_state_dict(checkpoint["target_network"])
-        load_optimizer(optimizer, checkpoint["optimizer"])
-        global_step = checkpoint["global_step"]
-        set_rng_states(checkpoint["rng"])
-        rng.bit_generator.state = checkpoint["buffer_rng"]
-        if checkpoint.get("buffer") is not None:
-            buffer.load_state_dict(checkpoint["buffer"])
-        else:  # updates wait until the current policy has refilled learning_starts transitions
-            buffer_not_saved(global_step, args.learning_starts, args.num_envs)
-        # Classic-control envs come back mid-episode (exact resume); others start new episodes.
-        if set_env_state(envs, checkpoint["envs"]):
-            obs = checkpoint["obs"]
-        else:
-            obs, _ = envs.reset(seed=args.seed + global_step)
-
-    def save(name: str) -> None:
-        state = {
-            "q_network": q_network.state_dict(),
-            "target_network": target_network.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "global_step": global_step,
-            "rng": rng_states(),
-            "buffer_rng": rng.bit_generator.state,
-            "buffer": buffer.state_dict() if save_buffer else None,
-            "envs": env_state(envs),
-            "obs": obs,
-            "args": vars(args),
-        }
-        run.save_checkpoint(state, name)
-
-    def check_finite(td_loss: float) -> None:
-        run.check_finite(global_step, {"td_loss": td_loss}, q_network)
+    networks = {"q_network": q_network, "target_network": target_network}
+    global_step, obs = run.resume(envs, obs, **networks, optimizer=optimizer, buffer_rng=rng, buffer=buffer)
 
     n = args.num_envs
-    progress_every = max(1, 1000 // n)  # vector steps between progress lines / report calls
-    exploration_steps = args.exploration_fraction * args.total_timesteps
-    num_updates, stats = 0, []
+    exploration_steps, stats = args.exploration_fraction * args.total_timesteps, []
     for step in range(global_step // n, args.total_timesteps // n):
         epsilon = linear_schedule(args.start_e, args.end_e, exploration_steps, global_step)
         global_step += n
         actions = rng.integers(0, n_actions, size=n)
         greedy = rng.random(n) >= epsilon
         if greedy.any():  # no forward pass while every env explores
-            if numpy_q_values is not None:
-                q = numpy_q_values(obs.reshape(n, -1).astype(np.float32, copy=False))
+            if q_numpy is not None:
+                q = q_numpy(obs.reshape(n, -1).astype(np.float32, copy=False))
             else:
                 with torch.inference_mode():
                     q = q_network(torch.as_tensor(obs, device=device)).cpu().numpy()
@@ -402,62 +312,40 @@ def train(args: Args, report=None) -> dict:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if args.max_grad_norm > 0:
-                    nn.utils.clip_grad_norm_(params, args.max_grad_norm, foreach=True)
+                    nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm, foreach=True)
                 optimizer.step()
-                num_updates += 1
                 stats.append(torch.stack([loss.detach(), q_values.mean()]))
                 if len(stats) == 100:
                     td_loss, mean_q = torch.stack(stats).mean(0).tolist()
                     stats.clear()
-                    check_finite(td_loss)
+                    run.check_finite(global_step, {"td_loss": td_loss}, q_network)
                     run.log(global_step, {"losses/td_loss": td_loss, "losses/q_values": mean_q})
             tnf = args.target_network_frequency
-            if global_step // tnf != (global_step - n) // tnf:
-                update_target(target_params, params, args.tau)
+            if global_step // tnf != (global_step - n) // tnf:  # theta^- <- theta^- + tau (theta - theta^-)
+                with torch.no_grad():  # tau = 1: lerp_ copies exactly (end - diff * 0)
+                    for target_param, param in zip(target_network.parameters(), q_network.parameters()):
+                        target_param.lerp_(param, args.tau)
 
-        if args.checkpoint_every and global_step // args.checkpoint_every != (
-            (global_step - n) // args.checkpoint_every
-        ):
-            if stats:
-                check_finite(stats[-1][0].item())
-            save("latest")
-        if step % progress_every == 0 or step == args.total_timesteps // n - 1:
+        run.maybe_save(global_step, obs)  # at --checkpoint-every
+        if step % max(1, 1000 // n) == 0 or step == args.total_timesteps // n - 1:  # progress, report
             run.log(global_step, {"charts/epsilon": epsilon})
-            if run.progress(global_step, f"epsilon {epsilon:.3f}  updates {num_updates}"):
+            if run.progress(global_step, f"epsilon {epsilon:.3f}", obs):
                 break
-
-    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
-    if args.save_model or run.stop_signal is not None:
-        save("latest")
-    envs.close()
-    summary = run.finish(global_step)
-    return summary
+    return run.finish(global_step, obs)
 
 
-def evaluate(
-    checkpoint: str,
-    episodes: int = 10,
-    greedy: bool = True,
-    capture_video: bool = False,
-    render: bool = False,
-    seed: int = 10_000,
-) -> dict:
-    """Play a saved Q-network for ``episodes`` episodes (argmax_a Q(s, a) if ``greedy``, else
-    epsilon-greedy with the final ``end_e``); returns ``{"mean", "std", "returns", "lengths"}``."""
-    state = load_checkpoint(checkpoint)
-    args = args_from_checkpoint(Args, state)
-    env = eval_env(args.env_id, checkpoint, capture_video, render)
+def policy(state: dict, args: Args, env, greedy: bool):
+    """The saved Q-network as ``act(obs) -> action`` for evaluate.py: argmax_a Q(s, a), or epsilon-greedy
+    with the final ``end_e``."""
     q_network = QNetwork(int(np.prod(env.observation_space.shape)), int(env.action_space.n), args)
     q_network.load_state_dict(state["q_network"])
-    rng = np.random.default_rng(seed)
 
-    @torch.inference_mode()
     def act(obs):
-        if not greedy and rng.random() < args.end_e:
-            return int(rng.integers(env.action_space.n))
+        if not greedy and torch.rand(()) < args.end_e:
+            return int(torch.randint(int(env.action_space.n), ()))
         return int(q_network(torch.as_tensor(obs).unsqueeze(0)).argmax())
 
-    return run_episodes(env, act, episodes, seed)
+    return act
 
 
 if __name__ == "__main__":

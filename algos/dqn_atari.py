@@ -1,19 +1,22 @@
-"""Double DQN for Atari: Mnih et al. 2015, "Human-level control through deep reinforcement learning"
-(Nature CNN, replay, target network) with the Double DQN target of van Hasselt, Guez, Silver 2016;
-``--per``: proportional prioritized replay, Schaul et al. 2016, on ``common/sumtree.py``.
+"""DQN for Atari: Mnih et al. 2015, "Human-level control through deep reinforcement learning" (Nature).
+``--double`` (on by default): Double DQN, van Hasselt, Guez, Silver 2016, "Deep RL with Double Q-learning".
 
-The Q-network minimises the Huber loss between Q(s, a) and
+The Q-network minimises the Huber loss between Q(s, a) and a target computed with a target
+network Q' (weights theta^-) from transitions sampled uniformly from a replay buffer:
 
-    y = r + gamma * (1 - terminated) * Q'(s', argmax_a' Q(s', a'))      (``--no-double``: max_a' Q'(s', a'))
+    DQN:         y = r + gamma * (1 - terminated) * max_a' Q'(s', a')
+    Double DQN:  y = r + gamma * (1 - terminated) * Q'(s', argmax_a' Q(s', a'))
 
-on minibatches drawn uniformly (or with P(i) = p_i^alpha / sum_k p_k^alpha, p_i = |delta_i| + eps,
-losses scaled by w_i = (N P(i))^-beta / max_j w_j, beta annealed to 1, with ``--per``).
-Epsilon-greedy actions, epsilon decayed linearly from ``start_e`` to ``end_e`` over
-``exploration_fraction * total_timesteps`` steps; the target network is copied every
-``target_network_frequency`` env steps.
+Actions are epsilon-greedy with epsilon decayed linearly from ``start_e`` to ``end_e`` over
+``exploration_fraction * total_timesteps`` steps. The target network is copied every
+``target_network_frequency`` env steps (``tau=1``, the paper) or moved towards the online network
+by Polyak averaging ``theta^- <- (1 - tau) theta^- + tau theta`` (in place, ``lerp_``).
+``--per``: proportional prioritized replay (Schaul et al. 2016, on ``common/sumtree.py``): transition i
+is drawn with P(i) = p_i^alpha / sum_k p_k^alpha, p_i = |delta_i| + eps, and its loss scaled by
+w_i = (N P(i))^-beta / max_j w_j, beta annealed linearly to 1 (algos/dqn_per.py says more).
 
-Deviations from the paper: Adam instead of RMSProp; gradients clipped at norm 10; target updates
-and training frequency count env steps summed over the parallel envs.
+Deviations from the paper: gradients clipped at global norm ``max_grad_norm`` = 10; Adam
+instead of RMSProp; target updates and training frequency count env steps summed over the envs.
 
 Defaults: CleanRL's dqn_atari.py (10M steps, 1M replay, learning from 80k steps, one update of 32 every
 4 steps, Adam 1e-4).
@@ -25,7 +28,7 @@ Env (the same lines in every *_atari.py): the game of ``ALE/<Game>-v5`` in ale_p
 grayscale, up to 30 no-op starts, stacks of 4 frames padded with the episode's first frame).
 ``--engine gymnasium`` builds the same from ``frameskip=1``, Gymnasium's ``AtariPreprocessing`` and
 ``FrameStackObservation(4)``: the same frames, rewards and episode ends (tests/test_atari_engines.py),
-~1.6x slower to step (8 envs, 2 cores); it records videos (``--capture-video``) and evaluate() uses it. Obs stay uint8
+~1.6x slower to step (8 envs, 2 cores); it records videos (``--capture-video``) and evaluate.py uses it. Obs stay uint8
 until the device, the ``/ 255`` happens inside the network. What each choice does to the scores:
 
 - Logged ``charts/episodic_return`` is the raw game score of a whole game (all lives):
@@ -59,7 +62,6 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
@@ -67,27 +69,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import checks
+from common.atari import make_envs
+from common.cli import cli
+from common.errors import fail
 from common.replay import FrameReplayBuffer
 from common.returns import td_targets
-from common.runs import (
-    Run,
-    args_from_checkpoint,
-    buffer_not_saved,
-    check_env_id,
-    check_resume_args,
-    cli,
-    eval_env,
-    fail,
-    keeps_buffer,
-    load_checkpoint,
-    load_optimizer,
-    pick_device,
-    rng_states,
-    run_episodes,
-    seed_everything,
-    set_rng_states,
-    threads_for,
-)
+from common.runs import Run
 from common.sumtree import SumTree, importance_weights
 
 
@@ -111,7 +98,7 @@ class Args:
     """parallel envs in the vector env"""
     engine: Literal["native", "gymnasium"] = "native"
     """native: ale_py's C++ AtariVectorEnv (frame skip, resize, stack in threads); gymnasium: the Python
-    wrappers of evaluate() (same frames, rewards and episode ends; needed for --capture-video)"""
+    wrappers of evaluate.py (same frames, rewards and episode ends; needed for --capture-video)"""
     env_threads: int = 0
     """native engine: threads that step the envs (0: one per env, at most the CPU count; same results)"""
     vector_mode: Literal["sync", "async"] = "sync"
@@ -155,9 +142,9 @@ class Args:
     hidden_sizes: tuple[int, ...] = (512,)
     """widths of the dense layers after the Nature CNN's convolutions"""
     activation: Literal["relu", "tanh"] = "relu"
-    """activation of the dense layers"""
+    """activation of the hidden layers"""
     layer_norm: bool = False
-    """LayerNorm after each dense hidden layer"""
+    """LayerNorm after each hidden linear layer"""
     bf16: bool = False
     """run the CNN trunk in bfloat16 (autocast; the Q head stays float32): needs a CPU
     that multiplies bf16 natively (AVX512-BF16, AMX) or an Ampere+ GPU. Measured faster on an AMD EPYC
@@ -188,85 +175,8 @@ class Args:
 
 
 # Arguments that shape the saved state: a resumed run must use the checkpoint's values.
-RESUME_MUST_MATCH = (
-    "env_id",
-    "num_envs",
-    "hidden_sizes",
-    "activation",
-    "layer_norm",
-    "buffer_size",
-    "per",
-    "per_alpha",
-)
-
-
-def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args: Args):
-    def thunk():
-        render_mode = "rgb_array" if capture_video and idx == 0 else None
-        env = gym.make(
-            env_id,
-            frameskip=1,
-            repeat_action_probability=args.repeat_action_probability,
-            render_mode=render_mode,
-        )
-        if render_mode:
-            env = gym.wrappers.RecordVideo(env, video_dir)
-        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
-        return gym.wrappers.FrameStackObservation(env, 4)
-
-    return thunk
-
-
-class RepeatFirstFrame(gym.vector.VectorWrapper):
-    """ale_py's native stacks start an episode as [0, 0, 0, x0]; this fills the zeros with x0, as
-    Gymnasium's ``FrameStackObservation`` and the replay memory's stacks do: [x0, x0, x0, x0]."""
-
-    def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)
-        self.frames = np.ones(self.num_envs, dtype=np.int64)  # frames of its episode in each stack
-        return self.fill(obs, self.frames), info
-
-    def step(self, actions):
-        obs, rewards, terminated, truncated, info = self.env.step(actions)
-        ended = terminated | truncated
-        if "final_obs" in info:  # SAME_STEP: the ended episodes' real last stacks
-            self.fill(info["final_obs"], np.where(ended, self.frames + 1, 4))
-        self.frames = np.where(ended, 1, np.minimum(self.frames + 1, 4))
-        return self.fill(obs, self.frames), rewards, terminated, truncated, info
-
-    @staticmethod
-    def fill(stacks: np.ndarray, frames: np.ndarray) -> np.ndarray:
-        for e in np.flatnonzero(frames < 4):
-            stacks[e, : 4 - frames[e]] = stacks[e, 4 - frames[e]]
-        return stacks
-
-
-def make_envs(args: Args, video_dir: str) -> gym.vector.VectorEnv:
-    """SAME_STEP autoreset; statistics of the raw score, then sign(r) for the learner (order matters)."""
-    if args.engine == "native":
-        from ale_py.vector_env import AtariVectorEnv
-
-        spec = gym.spec(args.env_id).kwargs  # its defaults: frame skip 4 with max-pool, 84x84 gray, stack 4
-        envs = AtariVectorEnv(
-            spec["game"],
-            args.num_envs,
-            num_threads=args.env_threads,
-            max_num_frames_per_episode=spec["max_num_frames_per_episode"],
-            repeat_action_probability=args.repeat_action_probability,
-            noop_max=args.noop_max,
-            reward_clipping=False,  # the raw score: sign(r) comes last, outside the statistics
-            use_fire_reset=False,  # as AtariPreprocessing
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        )
-        envs = RepeatFirstFrame(envs)
-    else:
-        vector_env = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
-        envs = vector_env(
-            [make_env(args.env_id, i, args.capture_video, video_dir, args) for i in range(args.num_envs)],
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        )
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    return gym.wrappers.vector.TransformReward(envs, np.sign)
+RESUME_MUST_MATCH = ("env_id", "num_envs", "hidden_sizes", "activation", "layer_norm", "buffer_size")
+RESUME_MUST_MATCH += ("per", "per_alpha")  # the priorities p^alpha
 
 
 def nature_cnn(hidden_sizes, activation: str, layer_norm: bool) -> nn.Sequential:
@@ -331,16 +241,6 @@ def compute_loss(q_network, target_network, batch, weights, args: Args):
     return loss, (q_values - q_targets).detach(), q_values.detach()
 
 
-def update_target(target_network: nn.Module, q_network: nn.Module, tau: float) -> None:
-    """theta^- <- theta (tau = 1) or theta^- <- theta^- + tau (theta - theta^-), in place."""
-    target_params, params = list(target_network.parameters()), list(q_network.parameters())
-    with torch.no_grad():
-        if tau == 1.0:
-            torch._foreach_copy_(target_params, params)
-        else:
-            torch._foreach_lerp_(target_params, params, tau)
-
-
 def check_args(args: Args) -> None:
     checks.check_args(args)  # ranges and the checks between fields, as in every script
     if not args.env_id.startswith("ALE/"):
@@ -357,76 +257,36 @@ def check_args(args: Args) -> None:
 
 def train(args: Args, report=None) -> dict:
     check_args(args)
-    check_env_id(args.env_id)
-    checkpoint = load_checkpoint(args.resume) if args.resume else None
-    if checkpoint is not None:
-        check_resume_args(args, checkpoint, RESUME_MUST_MATCH)
-
-    torch.set_num_threads(threads_for(args.torch_threads))  # auto: 1 until the networks exist
-    seed_everything(args.seed, args.torch_deterministic)
+    run = Run(args, report, RESUME_MUST_MATCH)
+    device = run.device
     rng = np.random.default_rng(args.seed)
-    device = pick_device(args.cuda)
-    run = Run(args, report, resume=checkpoint)
     envs = make_envs(args, str(run.dir / "videos"))
     obs_shape, n_actions = envs.single_observation_space.shape, int(envs.single_action_space.n)
 
     q_network = QNetwork(n_actions, args).to(device)
-    torch.set_num_threads(threads_for(args.torch_threads, q_network))
     target_network = QNetwork(n_actions, args).to(device)
     target_network.load_state_dict(q_network.state_dict())
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, foreach=True)
     buffer = FrameReplayBuffer(args.buffer_size, args.num_envs, obs_shape, device)
     tree = SumTree(buffer.num_envs * buffer.slots) if args.per else None
-    save_buffer = keeps_buffer(args.checkpoint_buffer, buffer, tree)
-
-    global_step, updates_from = 0, args.learning_starts
-    if checkpoint is not None:
-        q_network.load_state_dict(checkpoint["q_network"])
-        target_network.load_state_dict(checkpoint["target_network"])
-        load_optimizer(optimizer, checkpoint["optimizer"])
-        global_step = checkpoint["global_step"]
-        set_rng_states(checkpoint["rng"])
-        rng.bit_generator.state = checkpoint["buffer_rng"]
-        if checkpoint.get("buffer") is not None:
-            buffer.load_state_dict(checkpoint["buffer"])
-            if tree is not None:
-                tree.tree[:], tree.max_priority = checkpoint["priorities"]
-        else:  # refill the buffer with the current policy before updating again
-            updates_from = global_step + args.learning_starts
-            buffer_not_saved(global_step, args.learning_starts, args.num_envs)
-    # ALE envs cannot be saved mid-game: a resumed run starts new games, which the buffer records
-    # as episode starts (a saved buffer's last episode just ends there).
-    obs, info = envs.reset(seed=args.seed + global_step)
-    lives = info["lives"]
+    obs, info = envs.reset(seed=args.seed)
+    lives = info["lives"]  # ALE envs cannot be saved mid-game: a resumed run starts new games
+    networks = {"q_network": q_network, "target_network": target_network}
+    global_step, obs = run.resume(
+        envs, obs, **networks, optimizer=optimizer, buffer_rng=rng, buffer=(buffer, tree) if tree else buffer
+    )
+    # Without a saved buffer the current policy refills learning_starts steps of it before updates.
+    updates_from = args.learning_starts if buffer.filled.any() else global_step + args.learning_starts
 
     def store(changed: np.ndarray) -> None:
         """New transitions get the largest priority so far; slots that hold none get 0."""
         if tree is not None:
             tree.update(changed, np.where(buffer.valid.flat[changed], tree.max_priority, 0.0))
 
-    store(buffer.start(obs))
-
-    def save() -> None:
-        state = {
-            "q_network": q_network.state_dict(),
-            "target_network": target_network.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "global_step": global_step,
-            "rng": rng_states(),
-            "buffer_rng": rng.bit_generator.state,
-            "buffer": buffer.state_dict() if save_buffer else None,
-            "priorities": (tree.tree, tree.max_priority) if save_buffer and tree else None,
-            "args": vars(args),
-        }
-        run.save_checkpoint(state)
-
-    def check_finite(td_loss: float) -> None:
-        run.check_finite(global_step, {"td_loss": td_loss}, q_network)
+    store(buffer.start(obs))  # (a saved buffer's last episode just ends there)
 
     n = args.num_envs
-    progress_every = max(1, 1000 // n)  # vector steps between progress lines / report calls
-    exploration_steps = args.exploration_fraction * args.total_timesteps
-    num_updates, stats = 0, []
+    exploration_steps, stats = args.exploration_fraction * args.total_timesteps, []
     for step in range(global_step // n, args.total_timesteps // n):
         epsilon = linear_schedule(args.start_e, args.end_e, exploration_steps, global_step)
         global_step += n
@@ -434,8 +294,8 @@ def train(args: Args, report=None) -> dict:
         greedy = rng.random(n) >= epsilon
         if greedy.any():  # no forward pass while every env explores
             with torch.inference_mode():
-                q = q_network(torch.as_tensor(obs, device=device))
-            actions = np.where(greedy, q.argmax(1).cpu().numpy(), actions)
+                q = q_network(torch.as_tensor(obs, device=device)).cpu().numpy()
+            actions = np.where(greedy, q.argmax(1), actions)
 
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
         ended = terminated | truncated
@@ -450,15 +310,13 @@ def train(args: Args, report=None) -> dict:
             tf = args.train_frequency
             for _ in range((global_step // tf - (global_step - n) // tf) * args.gradient_steps):
                 if tree is None:
-                    indices, weights = buffer.sample_indices(args.batch_size, rng), None
+                    idx, weights = buffer.sample_indices(args.batch_size, rng), None
                 else:
-                    indices, priorities = tree.sample(args.batch_size, rng)
-                    beta = min(
-                        1.0, args.per_beta + (1.0 - args.per_beta) * global_step / args.total_timesteps
-                    )
+                    idx, priorities = tree.sample(args.batch_size, rng)
+                    beta = linear_schedule(args.per_beta, 1.0, args.total_timesteps, global_step)
                     weights = importance_weights(priorities, tree.total, int(buffer.valid.sum()), beta)
                     weights = torch.as_tensor(weights, dtype=torch.float32, device=device)
-                batch = buffer.get(indices)
+                batch = buffer.get(idx)
                 loss, td_errors, q_values = compute_loss(q_network, target_network, batch, weights, args)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -466,77 +324,39 @@ def train(args: Args, report=None) -> dict:
                     nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm, foreach=True)
                 optimizer.step()
                 if tree is not None:
-                    tree.update(indices, (td_errors.abs().cpu().numpy() + args.per_eps) ** args.per_alpha)
-                num_updates += 1
+                    tree.update(idx, (td_errors.abs().cpu().numpy() + args.per_eps) ** args.per_alpha)
                 stats.append(torch.stack([loss.detach(), q_values.mean()]))
                 if len(stats) == 100:
                     td_loss, mean_q = torch.stack(stats).mean(0).tolist()
                     stats.clear()
-                    check_finite(td_loss)
+                    run.check_finite(global_step, {"td_loss": td_loss}, q_network)
                     run.log(global_step, {"losses/td_loss": td_loss, "losses/q_values": mean_q})
             tnf = args.target_network_frequency
-            if global_step // tnf != (global_step - n) // tnf:
-                update_target(target_network, q_network, args.tau)
+            if global_step // tnf != (global_step - n) // tnf:  # theta^- <- theta^- + tau (theta - theta^-)
+                with torch.no_grad():  # tau = 1: lerp_ copies exactly (end - diff * 0)
+                    for target_param, param in zip(target_network.parameters(), q_network.parameters()):
+                        target_param.lerp_(param, args.tau)
 
-        if args.checkpoint_every and global_step // args.checkpoint_every != (
-            (global_step - n) // args.checkpoint_every
-        ):
-            if stats:
-                check_finite(stats[-1][0].item())
-            save()
-        if step % progress_every == 0 or step == args.total_timesteps // n - 1:
+        run.maybe_save(global_step, obs)  # at --checkpoint-every
+        if step % max(1, 1000 // n) == 0 or step == args.total_timesteps // n - 1:  # progress, report
             run.log(global_step, {"charts/epsilon": epsilon})
-            if run.progress(global_step, f"epsilon {epsilon:.3f}  updates {num_updates}"):
+            if run.progress(global_step, f"epsilon {epsilon:.3f}", obs):
                 break
-
-    if stats:
-        check_finite(torch.stack(stats)[:, 0].mean().item())
-    # Ctrl-C / SIGTERM (run.stop_signal) also ends here: its checkpoint lets --resume continue.
-    if args.save_model or run.stop_signal is not None:
-        save()
-    envs.close()
-    summary = run.finish(global_step)
-    return summary
+    return run.finish(global_step, obs)
 
 
-def evaluate(
-    checkpoint: str,
-    episodes: int = 10,
-    greedy: bool = True,
-    capture_video: bool = False,
-    render: bool = False,
-    seed: int = 10_000,
-) -> dict:
-    """Play a saved agent for ``episodes`` whole games (argmax Q if ``greedy``, else epsilon-greedy
-    with ``end_e``); returns ``{"mean", "std", "returns", "lengths"}`` of the raw game score (no
-    reward clipping)."""
-    state = load_checkpoint(checkpoint)
-    args = args_from_checkpoint(Args, state)
-
-    def preprocess(env):
-        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
-        return gym.wrappers.FrameStackObservation(env, 4)
-
-    env = eval_env(
-        args.env_id,
-        checkpoint,
-        capture_video,
-        render,
-        wrap=preprocess,
-        frameskip=1,
-        repeat_action_probability=args.repeat_action_probability,
-    )
+def policy(state: dict, args: Args, env, greedy: bool):
+    """The saved Q-network as ``act(obs) -> action`` for evaluate.py: argmax_a Q(s, a), or epsilon-greedy
+    with the final ``end_e``."""
     q_network = QNetwork(int(env.action_space.n), args)
     q_network.load_state_dict(state["q_network"])
-    rng = np.random.default_rng(seed)
 
-    @torch.inference_mode()
     def act(obs):
-        if not greedy and rng.random() < args.end_e:
-            return int(rng.integers(env.action_space.n))
+        if not greedy and torch.rand(()) < args.end_e:
+            return int(torch.randint(int(env.action_space.n), ()))
         return int(q_network(torch.as_tensor(obs).unsqueeze(0)).argmax())
 
-    return run_episodes(env, act, episodes, seed)
+    return act
 
 
 if __name__ == "__main__":

@@ -214,14 +214,20 @@ class Run:
     def sps(self, global_step: int) -> int:
         return int((global_step - self.start_step) / max(time.time() - self.start_time, 1e-9))
 
-    def progress(self, global_step: int, extra: str = "", obs: Any = None, **loop: Any) -> bool:
-        """Once per iteration: log SPS, print a line every 2 s, write the curve, ask ``report``, and
-        write a checkpoint when ``global_step`` passes a multiple of ``--checkpoint-every`` (with
-        ``obs`` and the ``loop`` values, as ``save``). True means stop now (done, reported, or a signal)."""
+    def maybe_save(self, global_step: int, obs: Any = None, **loop: Any) -> None:
+        """Write a checkpoint when ``global_step`` has passed a multiple of ``--checkpoint-every`` since the
+        last call. ``progress`` calls it; a script that calls ``progress`` less often (every 1000 env steps)
+        calls it every step too, so that checkpoints fall where ``--checkpoint-every`` says."""
         every, last = getattr(self.args, "checkpoint_every", 0), self._last_step
         self._last_step = global_step
         if every and global_step // every != last // every:
             self.save(global_step, obs, **loop)
+
+    def progress(self, global_step: int, extra: str = "", obs: Any = None, **loop: Any) -> bool:
+        """Once per iteration: log SPS, print a line every 2 s, write the curve, ask ``report``, and
+        write a checkpoint when ``global_step`` passes a multiple of ``--checkpoint-every`` (with
+        ``obs`` and the ``loop`` values, as ``save``). True means stop now (done, reported, or a signal)."""
+        self.maybe_save(global_step, obs, **loop)
         sps = self.sps(global_step)
         self.writer.add_scalar("charts/SPS", sps, global_step)
         if time.time() - self._last_print >= 2.0:

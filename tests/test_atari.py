@@ -200,7 +200,8 @@ def test_atari_sigterm_resume_evaluate(script, tmp_path, monkeypatch):
         monkeypatch.setattr(module.Run, "progress", progress)
         (ckpt,) = glob.glob(str(tmp_path / "b" / "*" / "checkpoints" / "latest.pt"))
         state = torch.load(ckpt, weights_only=False)
-        assert state["buffer"]["valid"].sum() > 0 and state["priorities"][0].sum() > 0
+        buffer, priorities = state["buffer"]  # --per: the frame buffer and its sum tree
+        assert buffer["valid"].sum() > 0 and priorities["tree"].sum() > 0
     resumed = module.train(dataclasses_replace(args, resume=ckpt))
     assert resumed["global_step"] == 96 and resumed["run_dir"] == os.path.dirname(os.path.dirname(ckpt))
     result = evaluation.evaluate(ckpt, episodes=1)

@@ -60,7 +60,8 @@ def test_truncated_transition_stores_final_obs(module, tmp_path):
     transition after an episode end starts from the reset observation (none spans a reset)."""
     buffer_cls = getattr(module, "ReplayBuffer", None) or module.PrioritizedReplayBuffer
     buffer = buffer_cls(16, (2,), np.float32, torch.device("cpu"))
-    store_tiny_episodes(module, buffer, tmp_path)
+    window = dqn_per.NStepWindow(1, 2, (2,), np.float32, gamma=0.5) if module is dqn_per else None
+    store_tiny_episodes(module, buffer, tmp_path, window)  # dqn_per: through its window, here 1-step
     # Slots are step * 2 + env.
     np.testing.assert_array_equal(buffer.next_obs[4], [3, 0])  # env 0 truncated: final obs, not [0, 1]
     np.testing.assert_array_equal(buffer.next_obs[3], [2, 0])  # env 1 terminated at t=2
@@ -276,7 +277,7 @@ def test_dqn_per_cli_smoke(tmp_path):
     "overrides, expected",
     [
         ({"env_id": "CartPol-v1"}, "unknown env id 'CartPol-v1' (did you mean CartPole-v1"),
-        ({"env_id": "Pendulum-v1"}, "DQN needs Discrete actions: use algos/sac_continuous.py"),
+        ({"env_id": "Pendulum-v1"}, "action space: use algos/sac_continuous.py"),
         (
             {"batch_size": 512, "learning_starts": 100},
             "--batch-size 512 is larger than --learning-starts 100",
