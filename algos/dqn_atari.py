@@ -23,23 +23,8 @@ Defaults: CleanRL's dqn_atari.py (10M steps, 1M replay, learning from 80k steps,
 Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
 ``./benchmark.sh atari --print-jobs --rerun --seeds 1 --algos dqn_atari --envs Pong``.
 
-Env (the same lines in every *_atari.py): the game of ``ALE/<Game>-v5`` in ale_py's native
-``AtariVectorEnv`` (in C++ threads: 4 skipped frames with max-pooling of the last two, 84x84
-grayscale, up to 30 no-op starts, stacks of 4 frames padded with the episode's first frame).
-``--engine gymnasium`` builds the same from ``frameskip=1``, Gymnasium's ``AtariPreprocessing`` and
-``FrameStackObservation(4)``: the same frames, rewards and episode ends (tests/test_atari_engines.py),
-~1.6x slower to step (8 envs, 2 cores); it records videos (``--capture-video``) and evaluate.py uses it. Obs stay uint8
-until the device, the ``/ 255`` happens inside the network. What each choice does to the scores:
-
-- Logged ``charts/episodic_return`` is the raw game score of a whole game (all lives):
-  ``RecordEpisodeStatistics`` wraps the vector env *inside* the ``sign(r)`` reward clipping that
-  only the learner sees. One step = 4 frames: 10M steps are 40M frames.
-- ``--repeat-action-probability 0.25`` (sticky actions, ALE v5 default, Machado et al. 2018) makes
-  the game stochastic; scores run lower than the v4 / NoFrameskip numbers (0.0 to compare with those).
-- ``--terminal-on-life-loss`` (off by default) marks a lost life as terminal *for learning only*
-  (bootstrap zeroed) without resetting the game, so logged scores stay whole games. (The
-  wrapper's own flag resets the whole game at each lost life: scores would be one life's.)
-- ALE v5 truncates a game at 108k frames (30 min); no-op starts randomise the start.
+The env is ``ALE/<Game>-v5`` from common/atari.py (its docstring: what each setting does to the scores):
+the logged return is the raw score of a whole game, the learner sees sign(r). One step = 4 frames.
 
 Replay memory: each 84x84 frame is stored once and stacks are rebuilt from indices (see
 ``FrameReplayBuffer``): ~7.07 KB per transition, ~7.1 GB for the default 1M (measured: 7.08 GB
