@@ -161,6 +161,11 @@ class Agent(nn.Module):
         self.actor = mlp([obs_dim, *hidden, n_actions], args.activation, args.layer_norm, 0.01)
         self.critic = mlp([obs_dim, *hidden, 1], args.activation, args.layer_norm, 1.0)
 
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """observations (N, ...) -> (logits (N, A), values (N,))."""
+        x = obs.float().flatten(1)
+        return self.actor(x), self.critic(x).squeeze(1)
+
 
 def compute_loss(agent, value_transform, mb, args: Args):
     """A2C loss on one minibatch ``mb``, the whole rollout (obs, actions, advantages, returns).
@@ -168,7 +173,8 @@ def compute_loss(agent, value_transform, mb, args: Args):
     Returns the total loss and a tensor of [policy_loss, value_loss, entropy].
     """
     obs, actions, advantages, returns = mb
-    log_probs_all = torch.log_softmax(agent.actor(obs), dim=-1)
+    logits, v_pred = agent(obs)
+    log_probs_all = torch.log_softmax(logits, dim=-1)
     log_probs = log_probs_all.gather(1, actions.unsqueeze(1)).squeeze(1)
     entropy = -(log_probs_all.exp() * log_probs_all).sum(-1).mean()
     if args.norm_adv:
@@ -177,7 +183,6 @@ def compute_loss(agent, value_transform, mb, args: Args):
 
     # The critic regresses (transformed) returns.
     v_targets = value_transform.encode(returns)
-    v_pred = agent.critic(obs).squeeze(1)
     value_loss = 0.5 * ((v_pred - v_targets) ** 2).mean()
 
     loss = policy_loss - args.ent_coef * entropy + args.vf_coef * value_loss
@@ -198,9 +203,9 @@ def train(args: Args, report=None) -> dict:
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    obs_dim = int(np.prod(envs.single_observation_space.shape))
+    obs_shape = envs.single_observation_space.shape
 
-    agent = Agent(obs_dim, int(envs.single_action_space.n), args).to(device)
+    agent = Agent(int(np.prod(obs_shape)), int(envs.single_action_space.n), args).to(device)
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
     optimizers = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
     optimizer = optimizers[args.optimizer](
@@ -212,7 +217,7 @@ def train(args: Args, report=None) -> dict:
     )
 
     # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...).
-    obs_buf = torch.zeros((args.num_steps, args.num_envs, obs_dim), device=device)
+    obs_buf = torch.zeros((args.num_steps, args.num_envs, *obs_shape), device=device)
     actions = torch.zeros((args.num_steps, args.num_envs), dtype=torch.long, device=device)
     rewards = torch.zeros((args.num_steps, args.num_envs), device=device)
     terminated = torch.zeros((args.num_steps, args.num_envs), dtype=torch.bool, device=device)
@@ -227,12 +232,12 @@ def train(args: Args, report=None) -> dict:
         with torch.no_grad():  # not inference_mode: the update takes gradients through these tensors
             for step in range(args.num_steps):
                 global_step += args.num_envs
-                obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
+                obs = torch.as_tensor(next_obs, device=device)
                 obs_buf[step] = obs
-                logits = agent.actor(obs)
+                logits, value = agent(obs)
                 action = torch.multinomial(logits.softmax(1), 1).squeeze(1)
                 actions[step] = action
-                values[step] = agent.critic(obs).squeeze(1)
+                values[step] = value
 
                 next_obs, reward, term, trunc, info = envs.step(action.cpu().numpy())
                 rewards[step] = torch.as_tensor(reward, device=device)
@@ -241,15 +246,14 @@ def train(args: Args, report=None) -> dict:
                 # Easy to overlook: a truncated episode bootstraps from its *final* observation,
                 # which SAME_STEP autoreset hands over in info["final_obs"] (next_obs is the reset one).
                 if trunc.any():
-                    final_obs = torch.as_tensor(np.stack(info["final_obs"][trunc]), dtype=torch.float32)
-                    final_v = agent.critic(final_obs.to(device).view(int(trunc.sum()), -1)).squeeze(1)
+                    final_obs = torch.as_tensor(np.stack(info["final_obs"][trunc]), device=device)
+                    final_v = agent(final_obs)[1]
                     final_values[step, torch.as_tensor(trunc, device=device)] = value_transform.decode(
                         final_v
                     )
                 run.log_episodes(global_step, info)
 
-            last_obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
-            last_values = value_transform.decode(agent.critic(last_obs).squeeze(1))
+            last_values = value_transform.decode(agent(torch.as_tensor(next_obs, device=device))[1])
             values_raw = value_transform.decode(values)
             next_values = next_values_from(values_raw, last_values, final_values, truncated)
             advantages, returns = gae(
@@ -264,7 +268,7 @@ def train(args: Args, report=None) -> dict:
         value_transform.update(returns)
 
         # Learn: one gradient step on the whole rollout.
-        b_obs, b_actions = obs_buf.view(batch_size, -1), actions.view(-1)
+        b_obs, b_actions = obs_buf.flatten(0, 1), actions.view(-1)
         b_advantages, b_returns = advantages.view(-1), returns.view(-1)
         mb = (b_obs, b_actions, b_advantages, b_returns)
         loss, stats = compute_loss(agent, value_transform, mb, args)
@@ -300,7 +304,7 @@ def policy(state: dict, args: Args, env, greedy: bool):
     agent.load_state_dict(state["agent"])
 
     def act(obs):
-        logits = agent.actor(torch.as_tensor(obs, dtype=torch.float32).view(1, -1))
+        logits, _ = agent(torch.as_tensor(obs).unsqueeze(0))
         return int(logits.argmax() if greedy else torch.multinomial(logits.softmax(-1), 1))
 
     return act

@@ -164,6 +164,11 @@ class Agent(nn.Module):
         self.actor = mlp([obs_dim, *hidden, n_actions], args.activation, args.layer_norm, 0.01)
         self.critic = mlp([obs_dim, *hidden, 1], args.activation, args.layer_norm, 1.0)
 
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """observations (N, ...) -> (logits (N, A), values (N,))."""
+        x = obs.float().flatten(1)
+        return self.actor(x), self.critic(x).squeeze(1)
+
 
 def compute_loss(agent, value_transform, mb, args: Args):
     """PPO loss on one minibatch ``mb`` (obs, actions, log_probs, advantages, returns, values).
@@ -171,7 +176,8 @@ def compute_loss(agent, value_transform, mb, args: Args):
     Returns the total loss and a tensor of [policy_loss, value_loss, entropy, approx_kl, clipfrac].
     """
     obs, actions, old_log_probs, advantages, returns, old_values = mb
-    log_probs_all = torch.log_softmax(agent.actor(obs), dim=-1)
+    logits, v_pred = agent(obs)
+    log_probs_all = torch.log_softmax(logits, dim=-1)
     log_probs = log_probs_all.gather(1, actions.unsqueeze(1)).squeeze(1)
     entropy = -(log_probs_all.exp() * log_probs_all).sum(-1).mean()
     log_ratio = log_probs - old_log_probs
@@ -184,7 +190,6 @@ def compute_loss(agent, value_transform, mb, args: Args):
 
     # The critic regresses (transformed) returns; old_values are in the same transformed space.
     v_targets = value_transform.encode(returns)
-    v_pred = agent.critic(obs).squeeze(1)
     if args.clip_vloss:
         v_clipped = old_values + (v_pred - old_values).clamp(-args.clip_coef, args.clip_coef)
         value_loss = 0.5 * torch.max((v_pred - v_targets) ** 2, (v_clipped - v_targets) ** 2).mean()
@@ -213,9 +218,9 @@ def train(args: Args, report=None) -> dict:
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    obs_dim = int(np.prod(envs.single_observation_space.shape))
+    obs_shape = envs.single_observation_space.shape
 
-    agent = Agent(obs_dim, int(envs.single_action_space.n), args).to(device)
+    agent = Agent(int(np.prod(obs_shape)), int(envs.single_action_space.n), args).to(device)
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
     next_obs, _ = envs.reset(seed=args.seed)
@@ -224,7 +229,7 @@ def train(args: Args, report=None) -> dict:
     )
 
     # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...).
-    obs_buf = torch.zeros((args.num_steps, args.num_envs, obs_dim), device=device)
+    obs_buf = torch.zeros((args.num_steps, args.num_envs, *obs_shape), device=device)
     actions = torch.zeros((args.num_steps, args.num_envs), dtype=torch.long, device=device)
     log_probs = torch.zeros((args.num_steps, args.num_envs), device=device)
     rewards = torch.zeros((args.num_steps, args.num_envs), device=device)
@@ -240,13 +245,13 @@ def train(args: Args, report=None) -> dict:
         with torch.inference_mode():
             for step in range(args.num_steps):
                 global_step += args.num_envs
-                obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
+                obs = torch.as_tensor(next_obs, device=device)
                 obs_buf[step] = obs
-                logits = agent.actor(obs)
+                logits, value = agent(obs)
                 action = torch.multinomial(logits.softmax(1), 1).squeeze(1)
                 actions[step] = action
                 log_probs[step] = torch.log_softmax(logits, 1).gather(1, action.unsqueeze(1)).squeeze(1)
-                values[step] = agent.critic(obs).squeeze(1)
+                values[step] = value
 
                 next_obs, reward, term, trunc, info = envs.step(action.cpu().numpy())
                 rewards[step] = torch.as_tensor(reward, device=device)
@@ -255,15 +260,14 @@ def train(args: Args, report=None) -> dict:
                 # Easy to overlook: a truncated episode bootstraps from its *final* observation,
                 # which SAME_STEP autoreset hands over in info["final_obs"] (next_obs is the reset one).
                 if trunc.any():
-                    final_obs = torch.as_tensor(np.stack(info["final_obs"][trunc]), dtype=torch.float32)
-                    final_v = agent.critic(final_obs.to(device).view(int(trunc.sum()), -1)).squeeze(1)
+                    final_obs = torch.as_tensor(np.stack(info["final_obs"][trunc]), device=device)
+                    final_v = agent(final_obs)[1]
                     final_values[step, torch.as_tensor(trunc, device=device)] = value_transform.decode(
                         final_v
                     )
                 run.log_episodes(global_step, info)
 
-            last_obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device).view(args.num_envs, -1)
-            last_values = value_transform.decode(agent.critic(last_obs).squeeze(1))
+            last_values = value_transform.decode(agent(torch.as_tensor(next_obs, device=device))[1])
             values_raw = value_transform.decode(values)
             next_values = next_values_from(values_raw, last_values, final_values, truncated)
             advantages, returns = gae(
@@ -279,7 +283,7 @@ def train(args: Args, report=None) -> dict:
         values = value_transform.encode(values_raw)  # old values in the new statistics, for clip_vloss
 
         # Learn: epochs of shuffled minibatches over the flattened rollout.
-        b_obs, b_actions, b_log_probs = obs_buf.view(batch_size, -1), actions.view(-1), log_probs.view(-1)
+        b_obs, b_actions, b_log_probs = obs_buf.flatten(0, 1), actions.view(-1), log_probs.view(-1)
         b_advantages, b_returns, b_values = advantages.view(-1), returns.view(-1), values.view(-1)
         all_stats = []
         for _epoch in range(args.update_epochs):
@@ -332,7 +336,7 @@ def policy(state: dict, args: Args, env, greedy: bool):
     agent.load_state_dict(state["agent"])
 
     def act(obs):
-        logits = agent.actor(torch.as_tensor(obs, dtype=torch.float32).view(1, -1))
+        logits, _ = agent(torch.as_tensor(obs).unsqueeze(0))
         return int(logits.argmax() if greedy else torch.multinomial(logits.softmax(-1), 1))
 
     return act
