@@ -125,7 +125,7 @@ class Args:
     torch_deterministic: bool = True
     """deterministic torch algorithms"""
     torch_threads: int = 0
-    """torch CPU threads; 0: auto, 1 thread for networks under 100k parameters in all, else 2 (at most the
+    """torch CPU threads; 0: auto, 1 thread for networks under 50k parameters in all, else 2 (at most the
     physical cores and $OMP_NUM_THREADS; the faster per script on an idle 2-core CPU, and a fixed count
     keeps curves equal across machines). Runs side by side on one machine: give each 1"""
     capture_video: bool = False

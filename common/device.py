@@ -29,11 +29,12 @@ def pick_device(cuda: bool) -> torch.device:
     return torch.device("cuda" if cuda and torch.cuda.is_available() else "cpu")
 
 
-# Networks with at least this many parameters in all train ~1.4x faster on two threads than on one
-# on a 2-core CPU; smaller ones are fastest on one (benchmarks/notes.md, "Threads"). Two, not every
+# Networks with at least this many parameters in all train faster on two threads than on one on a
+# 2-core CPU (quiet machine, 2026-12-04: dqn's 67.6k 1.09x, sac_continuous 1.31x, ppo_atari 1.46x); smaller
+# ones within 5% on one (ppo's 9k: 1.02x) (benchmarks/notes.md, "Threads"). Two, not every
 # core: the thread count changes float rounding, and a fixed count gives the same command the same
 # curve on any machine with two cores or more.
-MANY_THREADS_FROM = 100_000
+MANY_THREADS_FROM = 50_000
 MANY_THREADS = 2
 
 

@@ -46,7 +46,7 @@ def test_defaults_are_auto_threads_and_float32(script):
 
 def test_help_states_the_thread_rule():
     out = run_script("ppo.py", "--help", timeout=120)
-    assert out.returncode == 0 and "0: auto" in out.stdout and "100k parameters" in out.stdout
+    assert out.returncode == 0 and "0: auto" in out.stdout and "50k parameters" in out.stdout
 
 
 def test_negative_threads_is_one_line_error_before_any_run_folder(runs_dir):
