@@ -62,9 +62,9 @@ def check_env_id(env_id: str):
     return spec
 
 
-def check_action_space(env_id: str, kind: type, use_instead: str) -> gym.Env:
+def check_action_space(env_id: str, kind: type, use_instead: str) -> None:
     """One line and exit 2 unless ``env_id`` exists and has a ``kind`` action space (gym.spaces.Discrete
-    or Box, bounded), before any run folder exists; returns the closed probe env (its spaces)."""
+    or Box, bounded), before any run folder exists."""
     check_env_id(env_id)
     with gym.make(env_id) as probe:
         space = probe.action_space
@@ -74,7 +74,6 @@ def check_action_space(env_id: str, kind: type, use_instead: str) -> gym.Env:
             fail(f"{env_id} has an unbounded action space {space}: this script needs finite bounds")
         if kind is gym.spaces.Box and not isinstance(probe.observation_space, gym.spaces.Box):
             fail(f"{env_id} has a {probe.observation_space} observation space: this script needs a Box")
-    return probe
 
 
 def has_display() -> bool:
