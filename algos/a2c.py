@@ -23,7 +23,7 @@ Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this print
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation
-bootstraps from V(final observation), computed at that step (CleanRL's ppo.py treats it as termination).
+bootstraps from V(final observation), computed at that step (CleanRL's PPO scripts treat it as termination).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args, whole_rollouts
 from common.cli import cli
-from common.envs import check_action_space
+from common.envs import check_action_space, make_envs
 from common.returns import gae, next_values_from
 from common.runs import Run
 from common.value_transform import ValueTransform
@@ -125,30 +125,20 @@ RESUME_MUST_MATCH = (
 )
 
 
-def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
-    def thunk():
-        if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, video_dir)
-        else:
-            env = gym.make(env_id)
-        return env
-
-    return thunk
+def layer_init(layer: nn.Module, std: float = np.sqrt(2)) -> nn.Module:
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.zeros_(layer.bias)
+    return layer
 
 
 def mlp(sizes, activation, layer_norm: bool, out_std: float) -> nn.Sequential:
     """Linear layers with orthogonal init (sqrt(2) gain inside, ``out_std`` for the output)."""
     act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        last = i == len(sizes) - 2
-        linear = nn.Linear(n_in, n_out)
-        nn.init.orthogonal_(linear.weight, out_std if last else np.sqrt(2))
-        nn.init.zeros_(linear.bias)
-        layers.append(linear)
-        if not last:
-            layers += [nn.LayerNorm(n_out), act()] if layer_norm else [act()]
+    for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
+        layers.append(layer_init(nn.Linear(n_in, n_out)))
+        layers += [nn.LayerNorm(n_out), act()] if layer_norm else [act()]
+    layers.append(layer_init(nn.Linear(sizes[-2], sizes[-1]), out_std))
     return nn.Sequential(*layers)
 
 
@@ -197,12 +187,7 @@ def train(args: Args, report=None) -> dict:
     num_iterations = whole_rollouts(args.total_timesteps, batch_size)
     run = Run(args, report, RESUME_MUST_MATCH)
     device = run.device
-    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
-    envs = envs(
-        [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    envs = make_envs(args, str(run.dir / "videos"))
     obs_shape = envs.single_observation_space.shape
 
     agent = Agent(int(np.prod(obs_shape)), int(envs.single_action_space.n), args).to(device)

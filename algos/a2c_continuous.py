@@ -59,7 +59,7 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args, whole_rollouts
 from common.cli import cli
-from common.envs import NormStats, check_action_space
+from common.envs import NormStats, check_action_space, make_envs
 from common.returns import gae, next_values_from
 from common.runs import Run
 from common.value_transform import ValueTransform
@@ -155,36 +155,20 @@ RESUME_MUST_MATCH = (
 )
 
 
-def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, norm_obs: bool, obs_clip: float):
-    def thunk():
-        if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, video_dir)
-        else:
-            env = gym.make(env_id)
-        if norm_obs:
-            # Inside the env: the final observation of an episode is normalised like all others.
-            env = gym.wrappers.NormalizeObservation(env)
-            env = gym.wrappers.TransformObservation(
-                env, partial(np.clip, a_min=-obs_clip, a_max=obs_clip), env.observation_space
-            )
-        return env
-
-    return thunk
+def layer_init(layer: nn.Module, std: float = np.sqrt(2)) -> nn.Module:
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.zeros_(layer.bias)
+    return layer
 
 
 def mlp(sizes, activation, layer_norm: bool, out_std: float) -> nn.Sequential:
     """Linear layers with orthogonal init (sqrt(2) gain inside, ``out_std`` for the output)."""
     act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        last = i == len(sizes) - 2
-        linear = nn.Linear(n_in, n_out)
-        nn.init.orthogonal_(linear.weight, out_std if last else np.sqrt(2))
-        nn.init.zeros_(linear.bias)
-        layers.append(linear)
-        if not last:
-            layers += [nn.LayerNorm(n_out), act()] if layer_norm else [act()]
+    for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
+        layers.append(layer_init(nn.Linear(n_in, n_out)))
+        layers += [nn.LayerNorm(n_out), act()] if layer_norm else [act()]
+    layers.append(layer_init(nn.Linear(sizes[-2], sizes[-1]), out_std))
     return nn.Sequential(*layers)
 
 
@@ -239,18 +223,14 @@ def train(args: Args, report=None) -> dict:
     num_iterations = whole_rollouts(args.total_timesteps, batch_size)
     run = Run(args, report, RESUME_MUST_MATCH)
     device = run.device
-    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
-    envs = envs(
-        [
-            make_env(
-                args.env_id, i, args.capture_video, str(run.dir / "videos"), args.norm_obs, args.obs_clip
-            )
-            for i in range(args.num_envs)
-        ],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        copy=False,  # the rollout copies each observation into its buffer before the next step
-    )
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+
+    def normalize_obs(env: gym.Env) -> gym.Env:  # inside each env: final observations are normalised too
+        env = gym.wrappers.NormalizeObservation(env)
+        clip = partial(np.clip, a_min=-args.obs_clip, a_max=args.obs_clip)
+        return gym.wrappers.TransformObservation(env, clip, env.observation_space)
+
+    # copy=False: the rollout copies each observation into its buffer before the next step
+    envs = make_envs(args, str(run.dir / "videos"), normalize_obs if args.norm_obs else None, copy=False)
     if args.norm_reward:  # outside RecordEpisodeStatistics: logged returns are the raw ones
         envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
         envs = gym.wrappers.vector.TransformReward(

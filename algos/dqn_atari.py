@@ -54,7 +54,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import checks
-from common.atari import make_envs
+from common.atari import AtariEnvArgs, make_envs
 from common.cli import cli
 from common.errors import fail
 from common.replay import FrameReplayBuffer
@@ -64,7 +64,7 @@ from common.sumtree import SumTree, importance_weights
 
 
 @dataclass
-class Args:
+class Args(AtariEnvArgs):
     exp_name: str = "dqn_atari"
     """name of this experiment (part of the run folder's name)"""
     env_id: str = "ALE/Breakout-v5"
@@ -73,19 +73,8 @@ class Args:
     """seed of the envs, torch, numpy and python"""
     total_timesteps: int = 10_000_000
     """env steps to train for, summed over the parallel envs (1 step = 4 frames)"""
-    repeat_action_probability: float = 0.25
-    """sticky actions (ALE v5 default; 0.0 for v4-style numbers)"""
-    terminal_on_life_loss: bool = False
-    """a lost life is terminal for learning (the game goes on; logged returns stay whole games)"""
-    noop_max: int = 30
-    """at most this many no-op actions at each reset"""
     num_envs: int = 1
     """parallel envs in the vector env"""
-    engine: Literal["native", "gymnasium"] = "native"
-    """native: ale_py's C++ AtariVectorEnv (frame skip, resize, stack in threads); gymnasium: the Python
-    wrappers of evaluate.py (same frames, rewards and episode ends; needed for --capture-video)"""
-    env_threads: int = 0
-    """native engine: threads that step the envs (0: one per env, at most the CPU count; same results)"""
     vector_mode: Literal["sync", "async"] = "sync"
     """gymnasium engine: sync steps envs in this process (fastest on few cores); async uses one process per env"""
     double: bool = True

@@ -61,7 +61,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args
 from common.cli import cli
-from common.envs import check_action_space
+from common.envs import check_action_space, make_envs
 from common.nstep import NStepWindow
 from common.returns import td_targets
 from common.runs import Run
@@ -154,28 +154,6 @@ class Args:
 # Arguments that shape the saved state: a resumed run must use the checkpoint's values.
 RESUME_MUST_MATCH = ("env_id", "num_envs", "hidden_sizes", "activation", "layer_norm", "buffer_size")
 RESUME_MUST_MATCH += ("alpha", "n_step")  # priorities p^alpha, stored n-step transitions and windows
-
-
-def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
-    def thunk():
-        if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, video_dir)
-        else:
-            env = gym.make(env_id)
-        return env
-
-    return thunk
-
-
-def make_envs(args: Args, video_dir: str) -> gym.vector.VectorEnv:
-    """The vector env in SAME_STEP autoreset mode, with episode statistics."""
-    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
-    envs = envs(
-        [make_env(args.env_id, i, args.capture_video, video_dir) for i in range(args.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
-    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
 
 
 def mlp(sizes, activation, layer_norm: bool) -> nn.Sequential:

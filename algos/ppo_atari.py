@@ -23,7 +23,7 @@ Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this print
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation
-bootstraps from V(final observation), computed at that step (CleanRL's ppo_atari.py treats it as termination).
+bootstraps from V(final observation), computed at that step (CleanRL's PPO scripts treat it as termination).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common.atari import check_atari, make_envs
+from common.atari import AtariEnvArgs, check_atari, make_envs
 from common.checks import check_args, whole_rollouts
 from common.cli import cli
 from common.returns import gae, next_values_from
@@ -47,7 +47,7 @@ from common.value_transform import ValueTransform
 
 
 @dataclass
-class Args:
+class Args(AtariEnvArgs):
     exp_name: str = "ppo_atari"
     """name of this experiment (part of the run folder's name)"""
     env_id: str = "ALE/Breakout-v5"
@@ -56,18 +56,8 @@ class Args:
     """seed of the envs, torch, numpy and python"""
     total_timesteps: int = 10_000_000
     """env steps to train for, summed over the parallel envs"""
-    repeat_action_probability: float = 0.25
-    """sticky actions (ALE v5 default; 0.0 for v4-style numbers)"""
-    terminal_on_life_loss: bool = False
-    """a lost life is terminal for learning (the game goes on; logged returns stay whole games)"""
-    noop_max: int = 30
-    """at most this many no-op actions at each reset"""
     num_envs: int = 8
     """parallel envs in the vector env"""
-    engine: Literal["native", "gymnasium"] = "native"
-    """native: ale_py's C++ vector env; gymnasium: Gymnasium's wrappers, same frames (for --capture-video)"""
-    env_threads: int = 0
-    """native engine: threads that step the envs (0: one per env, at most the CPU count; same results)"""
     vector_mode: Literal["sync", "async"] = "sync"
     """sync steps envs in this process (fastest on few cores); async uses one process per env"""
     num_steps: int = 128

@@ -52,7 +52,7 @@ from gymnasium.wrappers.utils import RunningMeanStd
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args, whole_rollouts
 from common.cli import cli
-from common.envs import check_action_space
+from common.envs import check_action_space, make_envs
 from common.returns import gae, next_values_from
 from common.runs import Run
 from common.value_transform import ValueTransform
@@ -154,18 +154,6 @@ RESUME_MUST_MATCH = (
 )
 
 
-def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
-    def thunk():
-        if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, video_dir)
-        else:
-            env = gym.make(env_id)
-        return env
-
-    return thunk
-
-
 def update_running_stats(rms: RunningMeanStd, x: np.ndarray) -> None:
     """``rms.update(x)`` (pooled mean and variance with the batch ``x`` along axis 0) in fewer numpy
     calls; one row (one env) skips the batch's own variance, which is 0."""
@@ -237,18 +225,20 @@ class Normalize(gym.vector.VectorWrapper):
         self.obs_rms, self.return_rms, self.returns = state["obs_rms"], state["return_rms"], state["returns"]
 
 
+def layer_init(layer: nn.Module, std: float = np.sqrt(2)) -> nn.Module:
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 def mlp(sizes, activation, layer_norm: bool, out_std: float) -> nn.Sequential:
     """Linear layers with orthogonal init (sqrt(2) gain inside, ``out_std`` for the output)."""
     act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        last = i == len(sizes) - 2
-        linear = nn.Linear(n_in, n_out)
-        nn.init.orthogonal_(linear.weight, out_std if last else np.sqrt(2))
-        nn.init.zeros_(linear.bias)
-        layers.append(linear)
-        if not last:
-            layers += [nn.LayerNorm(n_out), act()] if layer_norm else [act()]
+    for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
+        layers.append(layer_init(nn.Linear(n_in, n_out)))
+        layers += [nn.LayerNorm(n_out), act()] if layer_norm else [act()]
+    layers.append(layer_init(nn.Linear(sizes[-2], sizes[-1]), out_std))
     return nn.Sequential(*layers)
 
 
@@ -348,13 +338,7 @@ def train(args: Args, report=None) -> dict:
     num_iterations = whole_rollouts(args.total_timesteps, batch_size)
     run = Run(args, report, RESUME_MUST_MATCH)
     device = run.device
-    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
-    envs = envs(
-        [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        copy=False,  # Normalize returns new arrays; the rollout copies them into its buffers
-    )
-    envs = Normalize(gym.wrappers.vector.RecordEpisodeStatistics(envs), args)
+    envs = Normalize(make_envs(args, str(run.dir / "videos"), copy=False), args)
     obs_dim = int(np.prod(envs.single_observation_space.shape))
     act_dim = int(np.prod(envs.single_action_space.shape))
     action_low, action_high = envs.single_action_space.low, envs.single_action_space.high

@@ -65,7 +65,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args
 from common.cli import cli
-from common.envs import check_action_space
+from common.envs import check_action_space, make_envs
 from common.errors import fail
 from common.replay import ReplayBuffer
 from common.returns import td_targets
@@ -152,18 +152,6 @@ class Args:
 
 # Arguments that shape the saved state: a resumed run must use the checkpoint's values.
 RESUME_MUST_MATCH = ("env_id", "num_envs", "hidden_sizes", "activation", "layer_norm", "buffer_size")
-
-
-def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
-    def thunk():
-        if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, video_dir)
-        else:
-            env = gym.make(env_id)
-        return env
-
-    return thunk
 
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
@@ -283,12 +271,7 @@ def train(args: Args, report=None) -> dict:
     check_action_space(args.env_id, gym.spaces.Discrete, use_instead="algos/sac_continuous.py")
     run = Run(args, report, RESUME_MUST_MATCH)
     device = run.device
-    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
-    envs = envs(
-        [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    envs = make_envs(args, str(run.dir / "videos"))
     action_space, obs_space = envs.single_action_space, envs.single_observation_space
     obs_dim, n_actions = int(np.prod(obs_space.shape)), int(action_space.n)
 

@@ -42,7 +42,7 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args, whole_rollouts
 from common.cli import cli
-from common.envs import check_action_space
+from common.envs import check_action_space, make_envs
 from common.returns import td_targets
 from common.runs import Run
 
@@ -113,18 +113,6 @@ class Args:
 
 # Arguments that shape the saved state: a resumed run must use the checkpoint's values.
 RESUME_MUST_MATCH = ("env_id", "num_envs", "hidden_sizes", "activation", "layer_norm")
-
-
-def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str):
-    def thunk():
-        if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, video_dir)
-        else:
-            env = gym.make(env_id)
-        return env
-
-    return thunk
 
 
 def mlp(sizes, activation, layer_norm: bool) -> nn.Sequential:
@@ -212,12 +200,7 @@ def train(args: Args, report=None) -> dict:
     num_iterations = whole_rollouts(args.total_timesteps, batch_size)
     run = Run(args, report, RESUME_MUST_MATCH)
     device = run.device
-    envs = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
-    envs = envs(
-        [make_env(args.env_id, i, args.capture_video, str(run.dir / "videos")) for i in range(args.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    envs = make_envs(args, str(run.dir / "videos"))
     obs_dim = int(np.prod(envs.single_observation_space.shape))
 
     q_network = QNetwork(obs_dim, int(envs.single_action_space.n), args).to(device)

@@ -21,10 +21,29 @@ inside the network. What each choice does to the scores:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import gymnasium as gym
 import numpy as np
 
 from common.errors import fail
+
+
+@dataclass
+class AtariEnvArgs:
+    """The env settings of the four Atari scripts (their ``Args`` extend it; ``make_envs`` reads them)."""
+
+    repeat_action_probability: float = 0.25
+    """sticky actions (ALE v5 default; 0.0 for v4-style numbers)"""
+    terminal_on_life_loss: bool = False
+    """a lost life is terminal for learning (the game goes on; logged returns stay whole games)"""
+    noop_max: int = 30
+    """at most this many no-op actions at each reset"""
+    engine: Literal["native", "gymnasium"] = "native"
+    """native: ale_py's C++ vector env; gymnasium: Gymnasium's wrappers, same frames (for --capture-video)"""
+    env_threads: int = 0
+    """native engine: threads that step the envs (0: one per env, at most the CPU count; same results)"""
 
 
 def check_atari(args, use_instead: str) -> None:
