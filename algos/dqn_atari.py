@@ -244,7 +244,6 @@ def train(args: Args, report=None) -> dict:
     buffer = FrameReplayBuffer(args.buffer_size, args.num_envs, obs_shape, device)
     tree = SumTree(buffer.num_envs * buffer.slots) if args.per else None
     obs, info = envs.reset(seed=args.seed)
-    lives = info["lives"]  # ALE envs cannot be saved mid-game: a resumed run starts new games
     networks = {"q_network": q_network, "target_network": target_network}
     global_step, obs = run.resume(
         envs, obs, **networks, optimizer=optimizer, buffer_rng=rng, buffer=(buffer, tree) if tree else buffer
@@ -273,9 +272,8 @@ def train(args: Args, report=None) -> dict:
 
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
         ended = terminated | truncated
-        if args.terminal_on_life_loss:  # for learning only; the game goes on
-            terminated = terminated | (info["lives"] < lives)
-        lives = info["lives"]
+        if args.terminal_on_life_loss:  # a lost life is terminal for learning only: the game goes on
+            ended &= ~info["life_lost"]
         store(buffer.add(actions, rewards, terminated, next_obs, ended, info.get("final_obs")))
         run.log_episodes(global_step, info)
         obs = next_obs

@@ -324,7 +324,6 @@ def train(args: Args, report=None) -> dict:
     # without its buffer, it refills learning_starts transitions with the current policy first.
     updates_from = args.learning_starts + (global_step if global_step and not buffer.filled.any() else 0)
     buffer.start(next_obs)
-    lives = info["lives"]
 
     # The latest [qf_loss, mean Q, policy_loss, entropy], read only when logging (no sync per update).
     stats = torch.zeros(4, device=device)
@@ -373,9 +372,8 @@ def train(args: Args, report=None) -> dict:
         # Easy to overlook: for an ended episode next_obs is already the reset observation (SAME_STEP);
         # the transition must end in the real final observation, so that truncation bootstraps from it.
         ended = terminated | truncated
-        if args.terminal_on_life_loss:  # for learning only; the game goes on
-            terminated = terminated | (info["lives"] < lives)
-        lives = info["lives"]
+        if args.terminal_on_life_loss:  # a lost life is terminal for learning only: the game goes on
+            ended &= ~info["life_lost"]
         buffer.add(actions, rewards, terminated, next_obs, ended, info.get("final_obs"))
 
         if global_step >= updates_from:  # an update every update_frequency env steps
@@ -406,6 +404,9 @@ def train(args: Args, report=None) -> dict:
                 )
             if run.progress(global_step, f"alpha {log_alpha.exp().item():.3f}", next_obs, updates=updates):
                 break
+        run.maybe_save(
+            global_step, next_obs, updates=updates
+        )  # at --checkpoint-every, between log points too
     return run.finish(global_step, next_obs, updates=updates)
 
 

@@ -98,7 +98,8 @@ class RepeatFirstFrame(gym.vector.VectorWrapper):
 
 class TerminalOnLifeLoss(gym.vector.VectorWrapper):
     """``--terminal-on-life-loss``: a lost life is ``terminated`` for the learner only; the game goes on
-    (no reset, the next observation is the same game's) and the statistics inside count whole games."""
+    (no reset, the next observation is the same game's) and the statistics inside count whole games.
+    ``info["life_lost"]`` marks those steps: there the episode has not ended (no final observation)."""
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
@@ -107,8 +108,9 @@ class TerminalOnLifeLoss(gym.vector.VectorWrapper):
 
     def step(self, actions):
         obs, rewards, terminated, truncated, info = self.env.step(actions)
-        terminated = terminated | (info["lives"] < self.lives)  # a new game (SAME_STEP) has more lives
+        info["life_lost"] = info["lives"] < self.lives  # a new game (SAME_STEP) has more lives
         self.lives = info["lives"]
+        terminated = terminated | info["life_lost"]
         return obs, rewards, terminated, truncated, info
 
 

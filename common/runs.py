@@ -169,7 +169,7 @@ class Run:
         bad = first_non_finite(state)
         if bad is not None:
             self.fail(
-                f"non-finite values in {bad} at step {global_step}: {name}.pt not written; {self._checkpoint_note()}"
+                f"non-finite values in {bad} at step {global_step}; {name}.pt not written; {self._checkpoint_note()}"
             )
         state.update(
             script=_script_name(self.args),

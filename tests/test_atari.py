@@ -235,3 +235,18 @@ def test_atari_bf16_trunk_keeps_float32_outputs(script):
         torch.testing.assert_close(o16, o32, rtol=0.05, atol=0.05 * o32.abs().max().item())
     sum(o.sum() for o in outs16).backward()
     assert conv.weight.grad is not None and torch.isfinite(conv.weight.grad).all()
+
+
+@pytest.mark.parametrize("script", ["dqn_atari", "sac_atari"])
+def test_replay_scripts_with_terminal_on_life_loss(script, tmp_path):
+    """A lost life is terminated for the learner, but the game (and the frame stacks) go on: the replay
+    scripts ran into a missing final observation there before. 600 steps see several lost lives."""
+    import importlib
+
+    from common.envs import check_env_id
+
+    check_env_id("ALE/Breakout-v5")
+    module = importlib.import_module(f"algos.{script}")
+    args = module.Args(total_timesteps=600, num_envs=2, buffer_size=1024, learning_starts=512, batch_size=8)
+    args.terminal_on_life_loss, args.runs_dir = True, str(tmp_path)
+    assert module.train(args)["global_step"] == 600

@@ -382,3 +382,16 @@ def test_sac_sigint_writes_checkpoint_and_exits_1(tmp_path):
     assert "stopped by SIGINT" in err
     (ckpt,) = glob.glob(str(tmp_path / "*" / "checkpoints" / "latest.pt"))
     assert 0 < torch.load(ckpt, weights_only=False)["global_step"] < 1_000_000
+
+
+@pytest.mark.parametrize("module", [sac_continuous, sac_discrete], ids=["sac_continuous", "sac_discrete"])
+def test_checkpoint_every_between_log_points(module, tmp_path):
+    """--checkpoint-every holds between log points (every 1000 steps): 600 steps, a checkpoint at 400."""
+    env_id = "Pendulum-v1" if module is sac_continuous else "CartPole-v1"
+    args = module.Args(
+        env_id=env_id, total_timesteps=600, learning_starts=200, batch_size=32, hidden_sizes=(32, 32)
+    )
+    args.checkpoint_every, args.runs_dir = 400, str(tmp_path)
+    summary = module.train(args)
+    checkpoint = torch.load(f"{summary['run_dir']}/checkpoints/latest.pt", weights_only=False)
+    assert checkpoint["global_step"] == 400
