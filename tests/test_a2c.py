@@ -22,23 +22,6 @@ def test_a2c_learns_cartpole(runs_dir):
     assert summary["final_return"] >= 450, summary
 
 
-def test_a2c_options_run(runs_dir):
-    """Adam, n-step returns (gae_lambda 1), normalised and symlog value targets, layer norm, relu."""
-    args = Args(
-        total_timesteps=1024,
-        optimizer="adam",
-        gae_lambda=1.0,
-        normalize_v_targets=True,
-        symlog_transform=True,
-        layer_norm=True,
-        norm_adv=True,
-        activation="relu",
-        hidden_sizes=(32,),
-        runs_dir=runs_dir,
-    )
-    assert train(args)["global_step"] == 1024
-
-
 @pytest.mark.parametrize(
     "a2c, ppo, limit, ppo_only",
     [

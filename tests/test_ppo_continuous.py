@@ -250,48 +250,6 @@ def test_a2c_continuous_learns_pendulum(runs_dir):
     assert summary["final_return"] >= -400, summary
 
 
-def test_ppo_continuous_options_run(runs_dir):
-    """clip_vloss off, normalised and symlog value targets, layer norm, target_kl, relu, no
-    normalisation wrappers: a short run is finite."""
-    from algos.ppo_continuous import Args, train
-
-    args = Args(
-        env_id="Pendulum-v1",
-        total_timesteps=1024,
-        num_steps=512,
-        num_minibatches=4,
-        clip_vloss=False,
-        normalize_v_targets=True,
-        symlog_transform=True,
-        layer_norm=True,
-        target_kl=0.01,
-        activation="relu",
-        hidden_sizes=(32,),
-        norm_obs=False,
-        norm_reward=False,
-        runs_dir=runs_dir,
-    )
-    assert train(args)["global_step"] == 1024
-
-
-def test_a2c_continuous_options_run(runs_dir):
-    """Adam, n-step returns (gae_lambda 1), normalised and symlog value targets, layer norm, norm_adv."""
-    from algos.a2c_continuous import Args, train
-
-    args = Args(
-        env_id="Pendulum-v1",
-        total_timesteps=1024,
-        optimizer="adam",
-        gae_lambda=1.0,
-        normalize_v_targets=True,
-        symlog_transform=True,
-        layer_norm=True,
-        norm_adv=True,
-        runs_dir=runs_dir,
-    )
-    assert train(args)["global_step"] == 1024
-
-
 def test_ppo_continuous_cli_hopper(tmp_path):
     """`python algos/ppo_continuous.py` on MuJoCo Hopper-v5 for 512 steps: TensorBoard events with the
     args.json, curve.csv and a checkpoint holding the normalisation statistics; resuming from it on
