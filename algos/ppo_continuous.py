@@ -25,9 +25,9 @@ Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this print
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation
 (MuJoCo: 1000 steps) bootstraps from V(final observation).
-The observation normaliser is a wrapper *inside* each env, so ``info["final_obs"]`` has gone
-through the same normalisation as every observation the critic sees. Rewards are scaled by a
-vector wrapper outside ``RecordEpisodeStatistics``, so logged returns are the raw ones.
+``Normalize`` (common/normalize.py) normalises observations and scales rewards once per vector step,
+with one set of statistics for all envs, ``info["final_obs"]`` included (per-env statistics broke
+Pendulum with 4 envs); it wraps ``RecordEpisodeStatistics``, so logged returns are the raw ones.
 The rollout runs only the actor; V(s_t), V(final obs) and the old log-probabilities are computed for
 the whole rollout in one batched forward after it.
 """
@@ -38,7 +38,6 @@ import math
 import os
 import sys
 from dataclasses import dataclass
-from functools import partial
 from typing import Literal
 
 import gymnasium as gym
@@ -49,7 +48,8 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args, whole_rollouts
 from common.cli import cli
-from common.envs import NormStats, check_action_space, make_envs
+from common.envs import check_action_space, make_envs
+from common.normalize import Normalize
 from common.returns import gae, next_values_from
 from common.runs import Run
 from common.value_transform import ValueTransform
@@ -102,7 +102,7 @@ class Args:
     target_kl: float | None = None
     """stop the epochs of an update early once the approximate KL exceeds this"""
     norm_obs: bool = True
-    """normalise observations by running mean and std (per env), then clip to +-obs_clip"""
+    """normalise observations by running mean and std (shared by the envs), then clip to +-obs_clip"""
     obs_clip: float = 10.0
     """clip of the normalised observations"""
     norm_reward: bool = True
@@ -181,13 +181,13 @@ class Agent(nn.Module):
 
 def numpy_actor(net: nn.Sequential, activation: str):
     # 1.18x steps/s over acting with torch (whole process, Hopper): numpy costs less per one-row call
-    *hidden, (w_out, b_out) = [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in net[::2]]
+    layers = [(m.weight.numpy(force=True).T.copy(), m.bias.numpy(force=True)) for m in net[::2]]
     act = {"relu": lambda x: np.maximum(x, np.float32(0)), "tanh": np.tanh}[activation]
 
     def forward(x: np.ndarray) -> np.ndarray:
-        for w, b in hidden:
+        for w, b in layers[:-1]:
             x = act(x @ w + b)
-        return x @ w_out + b_out
+        return x @ layers[-1][0] + layers[-1][1]
 
     return forward
 
@@ -255,18 +255,7 @@ def train(args: Args, report=None) -> dict:
     run = Run(args, report, RESUME_MUST_MATCH)
     device = run.device
 
-    def normalize_obs(env: gym.Env) -> gym.Env:  # inside each env: final observations are normalised too
-        env = gym.wrappers.NormalizeObservation(env)
-        clip = partial(np.clip, a_min=-args.obs_clip, a_max=args.obs_clip)
-        return gym.wrappers.TransformObservation(env, clip, env.observation_space)
-
-    # copy=False: the rollout copies each observation into its buffer before the next step
-    envs = make_envs(args, str(run.dir / "videos"), normalize_obs if args.norm_obs else None, copy=False)
-    if args.norm_reward:  # outside RecordEpisodeStatistics: logged returns are the raw ones
-        envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
-        envs = gym.wrappers.vector.TransformReward(
-            envs, partial(np.clip, a_min=-args.reward_clip, a_max=args.reward_clip)
-        )
+    envs = Normalize(make_envs(args, str(run.dir / "videos"), copy=False), args)
     obs_dim = int(np.prod(envs.single_observation_space.shape))
     act_dim = int(np.prod(envs.single_action_space.shape))
     action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
@@ -282,12 +271,7 @@ def train(args: Args, report=None) -> dict:
         agent=agent,
         value_transform=value_transform,
         optimizer=optimizer,
-        norm_stats=NormStats(envs),
-    )
-    # The rollout acts through numpy views of the actor's weights (they follow every update); torch
-    # on a GPU or with layer norm.
-    actor_numpy = (
-        None if args.layer_norm or device.type != "cpu" else numpy_actor(agent.actor_mean, args.activation)
+        norm_stats=envs,
     )
 
     # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...). Numpy (cheaper per step
@@ -299,6 +283,7 @@ def train(args: Args, report=None) -> dict:
     terminated_np = np.zeros((args.num_steps, args.num_envs), dtype=np.bool_)
     truncated_np = np.zeros((args.num_steps, args.num_envs), dtype=np.bool_)
 
+    numpy_acting = device.type == "cpu" and not args.layer_norm  # else the torch actor acts
     for iteration in range(global_step // batch_size + 1, num_iterations + 1):
         if args.anneal_lr:
             optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
@@ -307,6 +292,7 @@ def train(args: Args, report=None) -> dict:
             # All the rollout's Gaussian noise at once: a_t = mu(s_t) + std * noise_t.
             scaled_noise = torch.randn((args.num_steps, args.num_envs, act_dim), device=device)
             scaled_noise = (scaled_noise * agent.actor_logstd.exp()).cpu().numpy()
+        actor_numpy = numpy_actor(agent.actor_mean, args.activation) if numpy_acting else None
         for step in range(args.num_steps):
             global_step += args.num_envs
             obs_np[step] = next_obs
@@ -408,10 +394,10 @@ def train(args: Args, report=None) -> dict:
 
 def policy(state: dict, args: Args, env, greedy: bool):
     """The saved agent as ``act(obs) -> action`` for evaluate.py: the Gaussian's mean, or a sample, clipped
-    to the action space; observations normalised with env 0's frozen statistics of training."""
+    to the action space; observations normalised with the frozen statistics of training."""
     agent = Agent(int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape)), args)
     agent.load_state_dict(state["agent"])
-    obs_rms = state["norm_stats"]["obs_rms"][0] if state["norm_stats"]["obs_rms"] else None
+    obs_rms = state["norm_stats"]["obs_rms"]
 
     def act(obs):
         if obs_rms is not None:

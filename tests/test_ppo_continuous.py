@@ -46,34 +46,77 @@ def normalised(raw_obs_seen):
     return np.float32((raw_obs_seen[-1] - rms.mean) / np.sqrt(rms.var + 1e-8))
 
 
+def test_normalizer_matches_gymnasium_wrappers():
+    """ppo_continuous normalises once per vector step (``common.normalize.Normalize``): on Pendulum-v1
+    (one env, truncated every 200 steps) its observations, final observations and scaled rewards are
+    those of the Gymnasium wrappers it replaced (per-env NormalizeObservation + clip, vector
+    NormalizeReward + clip), the final observation normalised with the statistics of the observations
+    before it."""
+    from algos.ppo_continuous import Args
+    from common.normalize import Normalize
+
+    args = Args(env_id="Pendulum-v1", num_envs=1)
+
+    def wrapped():
+        env = gym.wrappers.NormalizeObservation(gym.make(args.env_id))
+        return gym.wrappers.TransformObservation(env, lambda o: np.clip(o, -10, 10), env.observation_space)
+
+    same_step = gym.vector.AutoresetMode.SAME_STEP
+    ref = gym.vector.SyncVectorEnv([wrapped], autoreset_mode=same_step)
+    ref = gym.wrappers.vector.NormalizeReward(gym.wrappers.vector.RecordEpisodeStatistics(ref), args.gamma)
+    ref = gym.wrappers.vector.TransformReward(ref, lambda r: np.clip(r, -10, 10))
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make(args.env_id)], autoreset_mode=same_step)
+    envs = Normalize(gym.wrappers.vector.RecordEpisodeStatistics(envs), args)
+    ref_obs, _ = ref.reset(seed=3)
+    np.testing.assert_allclose(envs.reset(seed=3)[0], ref_obs, rtol=1e-5, atol=1e-6)
+    actions = np.random.default_rng(0).uniform(-2, 2, (450, 1, 1)).astype(np.float32)
+    truncations = 0
+    for action in actions:
+        ref_obs, ref_rewards, _, _, ref_info = ref.step(action)
+        obs, rewards, _, trunc, info = envs.step(action)
+        if trunc.any():
+            truncations += 1
+            np.testing.assert_allclose(
+                np.stack(info["final_obs"][trunc]),
+                np.stack(ref_info["final_obs"][trunc]),
+                rtol=1e-5,
+                atol=1e-6,
+            )
+        np.testing.assert_allclose(obs, ref_obs, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(rewards, ref_rewards, rtol=1e-6)
+    assert truncations == 2
+    envs.close()
+    ref.close()
+
+
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 def test_numpy_actor_is_the_actor(activation):
-    """The rollout's numpy view of the actor computes what the torch actor computes, before and after
-    the weights change in place (an optimizer step)."""
+    """The rollout's numpy copy of the actor computes what the torch actor computes (a new copy after
+    the weights change)."""
     from algos.ppo_continuous import Agent, Args, numpy_actor
 
+    torch.manual_seed(0)
     agent = Agent(5, 2, Args(activation=activation, hidden_sizes=(16, 8)))
-    actor = numpy_actor(agent.actor_mean, activation)
     obs = torch.randn(7, 5)
     for _ in range(2):
         with torch.no_grad():
             expected = agent.actor_mean(obs).numpy()
-        np.testing.assert_allclose(actor(obs.numpy()), expected, rtol=1e-5, atol=1e-6)
+        actor = numpy_actor(agent.actor_mean, activation)
+        np.testing.assert_allclose(actor(obs.numpy()), expected, rtol=1e-5, atol=1e-5)
         with torch.no_grad():
             for param in agent.actor_mean.parameters():
-                param.add_(torch.randn_like(param))
+                param.add_(0.1 * torch.randn_like(param))
 
 
 def test_flatten_parameters_keeps_the_update():
     """One Adam step with clipped gradients on the flat view of the parameters is the same step as
-    on the separate parameter tensors, and the numpy actor sees the flat storage."""
+    on the separate parameter tensors, and a numpy copy of the actor made from the flat storage acts alike."""
     from algos.ppo_continuous import Agent, Args, flatten_parameters, numpy_actor
 
     torch.manual_seed(0)
     agents = [Agent(3, 2, Args()) for _ in range(2)]
     agents[1].load_state_dict(agents[0].state_dict())
     flat = flatten_parameters(agents[1])
-    actor = numpy_actor(agents[1].actor_mean, "tanh")
     optimizers = [torch.optim.Adam(agents[0].parameters(), lr=1e-2), torch.optim.Adam([flat], lr=1e-2)]
     obs = torch.randn(4, 3)
     for agent, params, optimizer in zip(agents, [list(agents[0].parameters()), [flat]], optimizers):
@@ -86,6 +129,7 @@ def test_flatten_parameters_keeps_the_update():
             optimizer.step()
     for a, b in zip(agents[0].state_dict().values(), agents[1].state_dict().values()):
         torch.testing.assert_close(a, b)
+    actor = numpy_actor(agents[1].actor_mean, "tanh")
     with torch.no_grad():
         np.testing.assert_allclose(
             actor(obs.numpy()), agents[0].actor_mean(obs).numpy(), rtol=1e-5, atol=1e-6
@@ -275,7 +319,7 @@ def test_ppo_continuous_cli_hopper(tmp_path):
     saved = load_checkpoint(ckpt)
     assert saved["envs"] is None  # MuJoCo: no exact env state
     obs_rms, return_rms = saved["norm_stats"]["obs_rms"], saved["norm_stats"]["return_rms"]
-    assert obs_rms[0].count > 500 and return_rms.count > 500
+    assert obs_rms.count > 500 and return_rms.count > 500
 
     from algos.ppo_continuous import Args, train
 
@@ -289,7 +333,7 @@ def test_ppo_continuous_cli_hopper(tmp_path):
     )
     train(args)  # nothing left to train: restores, resets the envs once, saves
     again = load_checkpoint(ckpt)["norm_stats"]
-    assert again["obs_rms"][0].count == obs_rms[0].count + 1  # + the reset observation
+    assert again["obs_rms"].count == obs_rms.count + 1  # + the reset observation
     np.testing.assert_allclose(again["return_rms"].var, return_rms.var)
 
 
