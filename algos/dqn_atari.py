@@ -53,10 +53,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import checks
-from common.atari import AtariEnvArgs, make_envs
+from common.atari import AtariEnvArgs, check_atari, make_envs
+from common.checks import check_args
 from common.cli import cli
-from common.errors import fail
 from common.replay import FrameReplayBuffer
 from common.returns import td_targets
 from common.runs import Run
@@ -215,22 +214,9 @@ def compute_loss(q_network, target_network, batch, weights, args: Args):
     return loss, (q_values - q_targets).detach(), q_values.detach()
 
 
-def check_args(args: Args) -> None:
-    checks.check_args(args)  # ranges and the checks between fields, as in every script
-    if not args.env_id.startswith("ALE/"):
-        fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use algos/dqn.py")
-    if args.capture_video and args.engine == "native":
-        fail("--capture-video needs --engine gymnasium (ale_py's native vector env does not render)")
-    slots = args.buffer_size // max(args.num_envs, 1)
-    if slots < 16:
-        fail(
-            f"--buffer-size {args.buffer_size} gives {slots} slots per env for "
-            f"--num-envs {args.num_envs}: need >= 16"
-        )
-
-
 def train(args: Args, report=None) -> dict:
     check_args(args)
+    check_atari(args, use_instead="algos/dqn.py")
     run = Run(args, report, RESUME_MUST_MATCH)
     device = run.device
     rng = np.random.default_rng(args.seed)

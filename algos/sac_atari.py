@@ -67,7 +67,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common.atari import AtariEnvArgs, make_envs
+from common.atari import AtariEnvArgs, check_atari, make_envs
 from common.checks import check_args
 from common.cli import cli
 from common.errors import fail
@@ -273,16 +273,7 @@ def train(args: Args, report=None) -> dict:
     check_args(args)
     if args.autotune and args.alpha < args.alpha_min:
         fail(f"--alpha-min {args.alpha_min} must be >= 0 and at most the initial --alpha {args.alpha}")
-    if not args.env_id.startswith("ALE/"):
-        fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use algos/sac_discrete.py")
-    if args.capture_video and args.engine == "native":
-        fail("--capture-video needs --engine gymnasium (ale_py's native vector env does not render)")
-    slots = args.buffer_size // max(args.num_envs, 1)
-    if slots < 16:
-        fail(
-            f"--buffer-size {args.buffer_size} gives {slots} slots per env for "
-            f"--num-envs {args.num_envs}: need >= 16"
-        )
+    check_atari(args, use_instead="algos/sac_discrete.py")
     run = Run(args, report, RESUME_MUST_MATCH)
     device = run.device
     rng = np.random.default_rng(args.seed)

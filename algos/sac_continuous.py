@@ -138,17 +138,13 @@ class Args:
 RESUME_MUST_MATCH = ("env_id", "num_envs", "hidden_sizes", "activation", "layer_norm", "buffer_size")
 
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
-
-
 def mlp(sizes, activation: str, layer_norm: bool) -> nn.Sequential:
     """Linear layers (PyTorch's default init), each followed by [LayerNorm,] activation."""
+    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
     layers = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
         layers.append(nn.Linear(n_in, n_out))
-        layers += (
-            [nn.LayerNorm(n_out), ACTIVATIONS[activation]()] if layer_norm else [ACTIVATIONS[activation]()]
-        )
+        layers += [nn.LayerNorm(n_out), act()] if layer_norm else [act()]
     return nn.Sequential(*layers)
 
 

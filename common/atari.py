@@ -48,11 +48,17 @@ class AtariEnvArgs:
 
 def check_atari(args, use_instead: str) -> None:
     """One line and exit 2, before any run folder exists, for an env id that is not ``ALE/<Game>-v5``
-    (naming the script to use instead) or for ``--capture-video`` with the native engine."""
+    (naming the script to use instead), for ``--capture-video`` with the native engine, and for a frame
+    replay (``args.buffer_size``: dqn_atari, sac_atari) with fewer than 16 slots per env."""
     if not args.env_id.startswith("ALE/"):
         fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use {use_instead}")
     if args.capture_video and args.engine == "native":
         fail("--capture-video needs --engine gymnasium (ale_py's native vector env does not render)")
+    slots = getattr(args, "buffer_size", 16 * args.num_envs) // max(args.num_envs, 1)
+    if slots < 16:
+        fail(
+            f"--buffer-size {args.buffer_size} gives {slots} slots per env for --num-envs {args.num_envs}: need >= 16"
+        )
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args):
