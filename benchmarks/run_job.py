@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import inspect
 import json
 import os
 import sys
@@ -59,45 +58,9 @@ def device_of(args) -> tuple[str, str | None]:
 
 
 def make_vector_env(module, args, video_dir: str):
-    """The script's vector env: its ``make_envs(args, video_dir)`` where it has one (the Atari scripts),
-    else its make_env (called by parameter name) in a SAME_STEP SyncVectorEnv."""
-    import gymnasium as gym
-
-    if hasattr(module, "make_envs"):
-        return module.make_envs(args, video_dir), "script's make_envs"
-
-    num_envs = int(getattr(args, "num_envs", 1))
-    values = {
-        "env_id": args.env_id,
-        "idx": 0,
-        "capture_video": False,
-        "video_dir": video_dir,
-        "run_name": "env_only",
-        "seed": args.seed,
-        "gamma": getattr(args, "gamma", 0.99),
-    }
-    factory, how = None, "gym.make"
-    make_env = getattr(module, "make_env", None)
-    if make_env is not None:
-        params = inspect.signature(make_env).parameters
-        values.update({p: getattr(args, p) for p in params if p not in values and hasattr(args, p)})
-        required = [p for p, v in params.items() if v.default is inspect.Parameter.empty]
-        if all(p in values for p in required):
-            names = [p for p in params if p in values]
-
-            def factory(i):
-                return make_env(**{p: (i if p == "idx" else values[p]) for p in names})
-
-            how = "script's make_env"
-    if factory is None:
-
-        def factory(i):
-            return lambda: gym.make(args.env_id)
-
-    envs = gym.vector.SyncVectorEnv(
-        [factory(i) for i in range(num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
-    )
-    return gym.wrappers.vector.RecordEpisodeStatistics(envs), how
+    """The script's vector env as it trains: its ``make_envs(args, video_dir)`` (common/envs.py or
+    common/atari.py), without a script's own normalisation wrappers."""
+    return module.make_envs(args, video_dir), "script's make_envs"
 
 
 def measure_env_only(module, args) -> dict:
