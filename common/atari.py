@@ -27,6 +27,7 @@ from typing import Literal
 import gymnasium as gym
 import numpy as np
 
+from common.envs import make_envs as make_gym_envs
 from common.errors import fail
 
 
@@ -54,28 +55,24 @@ def check_atari(args, use_instead: str) -> None:
         fail(f"{args.env_id} is not an Atari env (ALE/<Game>-v5): use {use_instead}")
     if args.capture_video and args.engine == "native":
         fail("--capture-video needs --engine gymnasium (ale_py's native vector env does not render)")
-    slots = getattr(args, "buffer_size", 16 * args.num_envs) // max(args.num_envs, 1)
-    if slots < 16:
-        fail(
-            f"--buffer-size {args.buffer_size} gives {slots} slots per env for --num-envs {args.num_envs}: need >= 16"
-        )
+    if hasattr(args, "buffer_size"):
+        slots = args.buffer_size // max(args.num_envs, 1)
+        if slots < 16:
+            fail(
+                f"--buffer-size {args.buffer_size} gives {slots} slots per env for --num-envs {args.num_envs}: need >= 16"
+            )
 
 
-def make_env(env_id: str, idx: int, capture_video: bool, video_dir: str, args):
-    def thunk():
-        render_mode = "rgb_array" if capture_video and idx == 0 else None
-        env = gym.make(
-            env_id,
-            frameskip=1,
-            repeat_action_probability=args.repeat_action_probability,
-            render_mode=render_mode,
-        )
-        if render_mode:
-            env = gym.wrappers.RecordVideo(env, video_dir)
-        env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
-        return gym.wrappers.FrameStackObservation(env, 4)
+def ale_kwargs(args) -> dict:
+    """``gym.make`` arguments of the Gymnasium engine and of evaluation: every frame (``preprocess`` skips)."""
+    return {"frameskip": 1, "repeat_action_probability": args.repeat_action_probability}
 
-    return thunk
+
+def preprocess(env: gym.Env, args) -> gym.Env:
+    """The Gymnasium engine's preprocessing of one ``ale_kwargs`` env, as training and evaluation see it:
+    frame skip 4 with max-pool, up to ``args.noop_max`` no-ops at reset, 84x84 gray, 4 stacked frames."""
+    env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
+    return gym.wrappers.FrameStackObservation(env, 4)
 
 
 class RepeatFirstFrame(gym.vector.VectorWrapper):
@@ -142,13 +139,8 @@ def make_envs(args, video_dir: str) -> gym.vector.VectorEnv:
             use_fire_reset=False,  # as AtariPreprocessing
             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
         )
-        envs = RepeatFirstFrame(envs)
+        envs = gym.wrappers.vector.RecordEpisodeStatistics(RepeatFirstFrame(envs))
     else:
-        vector_env = gym.vector.SyncVectorEnv if args.vector_mode == "sync" else gym.vector.AsyncVectorEnv
-        envs = vector_env(
-            [make_env(args.env_id, i, args.capture_video, video_dir, args) for i in range(args.num_envs)],
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        )
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+        envs = make_gym_envs(args, video_dir, lambda env: preprocess(env, args), **ale_kwargs(args))
     envs = gym.wrappers.vector.TransformReward(envs, np.sign)
     return TerminalOnLifeLoss(envs) if args.terminal_on_life_loss else envs

@@ -91,19 +91,22 @@ def render_off_screen() -> None:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 
-def make_envs(args, video_dir: str, env_wrapper=None, copy: bool = True) -> gym.vector.VectorEnv:
-    """``args.num_envs`` copies of ``args.env_id`` in one vector env (``args.vector_mode``: sync or async)
-    with episode statistics, in SAME_STEP autoreset mode: the step that ends an episode returns the reset
-    observation and the true final one in ``info["final_obs"]``. ``args.capture_video`` records env 0 into
-    ``video_dir``; ``env_wrapper(env)`` wraps each env (final observations included); ``copy=False``: the
-    observations returned are reused by the next step."""
+def make_envs(
+    args, video_dir: str, env_wrapper=None, copy: bool = True, **make_kwargs
+) -> gym.vector.VectorEnv:
+    """``args.num_envs`` copies of ``args.env_id`` (``gym.make(args.env_id, **make_kwargs)``) in one vector env
+    (``args.vector_mode``: sync or async) with episode statistics, in SAME_STEP autoreset mode: the step that
+    ends an episode returns the reset observation and the true final one in ``info["final_obs"]``.
+    ``args.capture_video`` records env 0 into ``video_dir``; ``env_wrapper(env)`` wraps each env (final
+    observations included); ``copy=False``: the observations returned are reused by the next step."""
 
     def make_env(idx: int):
         def thunk():
             if args.capture_video and idx == 0:
-                env = gym.wrappers.RecordVideo(gym.make(args.env_id, render_mode="rgb_array"), video_dir)
+                env = gym.make(args.env_id, render_mode="rgb_array", **make_kwargs)
+                env = gym.wrappers.RecordVideo(env, video_dir)
             else:
-                env = gym.make(args.env_id)
+                env = gym.make(args.env_id, **make_kwargs)
             return env_wrapper(env) if env_wrapper else env
 
         return thunk

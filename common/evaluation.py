@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from common.atari import ale_kwargs, preprocess
 from common.checkpoints import args_from_checkpoint, load_checkpoint
 from common.envs import check_env_id, has_display, render_off_screen
 from common.errors import fail
@@ -44,12 +45,6 @@ def evaluate(
     return run_episodes(env, module.policy(state, args, env, greedy), episodes, seed)
 
 
-def _atari(env, args):
-    """Training's Atari preprocessing (frame skip 4 with max-pool, no-op starts, 84x84 gray, 4 frames)."""
-    env = gym.wrappers.AtariPreprocessing(env, noop_max=args.noop_max, frame_skip=4, screen_size=84)
-    return gym.wrappers.FrameStackObservation(env, 4)
-
-
 def eval_env(args, checkpoint: str, capture_video: bool = False, render: bool = False):
     """One env for evaluating a saved agent: ``render_mode="human"`` with ``render``, mp4 files of every
     episode in the run folder's ``videos/`` with ``capture_video``, raw episodic returns recorded by
@@ -64,7 +59,7 @@ def eval_env(args, checkpoint: str, capture_video: bool = False, render: bool = 
         render_off_screen()
     check_env_id(args.env_id)
     atari = args.env_id.startswith("ALE/")
-    kwargs = {"frameskip": 1, "repeat_action_probability": args.repeat_action_probability} if atari else {}
+    kwargs = ale_kwargs(args) if atari else {}
     mode = "human" if render else "rgb_array" if capture_video else None
     env = gym.make(args.env_id, render_mode=mode, **kwargs)
     if capture_video:
@@ -82,7 +77,7 @@ def eval_env(args, checkpoint: str, capture_video: bool = False, render: bool = 
         except gym.error.DependencyNotInstalled:
             fail("--capture-video needs the optional package 'moviepy': pip install -e '.[video]'")
     env = gym.wrappers.RecordEpisodeStatistics(env)
-    return _atari(env, args) if atari else env
+    return preprocess(env, args) if atari else env
 
 
 def run_episodes(env, act: Callable[[Any], Any], episodes: int, seed: int) -> dict:

@@ -12,7 +12,7 @@ from types import SimpleNamespace  # noqa: E402
 
 import gymnasium as gym  # noqa: E402
 
-from common.atari import make_env  # noqa: E402
+from common.atari import ale_kwargs, preprocess  # noqa: E402
 from common.envs import check_env_id  # noqa: E402
 from common.replay import FrameReplayBuffer  # noqa: E402
 
@@ -26,8 +26,11 @@ def test_frame_replay_matches_env_stacks(num_envs=2, slots=90, steps=700, seed=3
     args = SimpleNamespace(env_id="ALE/Breakout-v5", noop_max=30, repeat_action_probability=0.25)
 
     def make(i):
-        thunk = make_env(args.env_id, i, False, "", args)
-        return (lambda: gym.wrappers.TimeLimit(thunk(), 60)) if i == 0 else thunk
+        def thunk():
+            env = preprocess(gym.make(args.env_id, **ale_kwargs(args)), args)
+            return gym.wrappers.TimeLimit(env, 60) if i == 0 else env
+
+        return thunk
 
     envs = gym.vector.SyncVectorEnv(
         [make(i) for i in range(num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
