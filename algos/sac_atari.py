@@ -395,9 +395,7 @@ def train(args: Args, report=None) -> dict:
                 )
             if run.progress(global_step, f"alpha {log_alpha.exp().item():.3f}", next_obs, updates=updates):
                 break
-        run.maybe_save(
-            global_step, next_obs, updates=updates
-        )  # at --checkpoint-every, between log points too
+        run.maybe_save(global_step, next_obs, updates=updates)  # --checkpoint-every between log points
     return run.finish(global_step, next_obs, updates=updates)
 
 
