@@ -13,7 +13,7 @@ rollout's end, up to ``num_steps`` steps ahead (A3C's t_max; truncations and ter
 The policy is a Gaussian ``N(mu_theta(s), diag(exp(2 log_std)))`` whose log-std is a learned,
 state-independent vector (the paper's MuJoCo policy has a state-dependent variance). A sampled
 action is clipped to the action space before the env sees it; the log-probability is that of the
-unclipped sample. As ppo_continuous.py: per-env observation normalisation (running mean/std, then
+unclipped sample. As ppo_continuous.py: observation normalisation (running mean/std, then
 clipped to +-10), reward scaling by the running std of the discounted return (then clipped to
 +-10), orthogonal init. Written as ppo_continuous.py minus what PPO adds:
 ``diff algos/a2c_continuous.py algos/ppo_continuous.py`` shows the clipped ratio (and the old
@@ -23,10 +23,6 @@ Options beyond the paper: Adam or AdamW instead of RMSprop (``--optimizer``, ``-
 gradient-norm clipping.
 Actor and critic are separate MLPs (the paper shares a trunk).
 
-Where observations are already well scaled, try ``--no-norm-obs``: the per-env normaliser's
-statistics drift as the policy changes, and A2C's one gradient step per rollout does not keep up
-(the suites use it on Pendulum-v1 and the Inverted*Pendulum envs; numbers: benchmarks/notes.md).
-
 Defaults: for MuJoCo v5 (8 envs x 16 steps, RMSprop 7e-4 annealed, GAE 0.95); at 1M steps Hopper-v5
 1219, Walker2d-v5 674.1 (mean of seeds 1, 2; docs/BENCHMARKS.md).
 Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
@@ -35,9 +31,9 @@ Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this print
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation
 (MuJoCo: 1000 steps) bootstraps from V(final observation).
-The observation normaliser is a wrapper *inside* each env, so ``info["final_obs"]`` has gone
-through the same normalisation as every observation the critic sees. Rewards are scaled by a
-vector wrapper outside ``RecordEpisodeStatistics``, so logged returns are the raw ones.
+``Normalize`` (common/normalize.py) normalises observations and scales rewards once per vector step,
+with one set of statistics for all envs, ``info["final_obs"]`` included (per-env statistics broke
+Pendulum with 4 envs); it wraps ``RecordEpisodeStatistics``, so logged returns are the raw ones.
 The rollout runs only the actor; V(s_t) and V(final obs) are computed for the whole rollout in one
 batched forward after it.
 """
@@ -48,7 +44,6 @@ import math
 import os
 import sys
 from dataclasses import dataclass
-from functools import partial
 from typing import Literal
 
 import gymnasium as gym
@@ -59,7 +54,8 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args, whole_rollouts
 from common.cli import cli
-from common.envs import NormStats, check_action_space, make_envs
+from common.envs import check_action_space, make_envs
+from common.normalize import Normalize
 from common.returns import gae, next_values_from
 from common.runs import Run
 from common.value_transform import ValueTransform
@@ -106,7 +102,7 @@ class Args:
     max_grad_norm: float = 0.5
     """global gradient-norm clip"""
     norm_obs: bool = True
-    """normalise observations by running mean and std (per env), then clip to +-obs_clip"""
+    """normalise observations by running mean and std (shared by the envs), then clip to +-obs_clip"""
     obs_clip: float = 10.0
     """clip of the normalised observations"""
     norm_reward: bool = True
@@ -224,33 +220,17 @@ def train(args: Args, report=None) -> dict:
     run = Run(args, report, RESUME_MUST_MATCH)
     device = run.device
 
-    def normalize_obs(env: gym.Env) -> gym.Env:  # inside each env: final observations are normalised too
-        env = gym.wrappers.NormalizeObservation(env)
-        clip = partial(np.clip, a_min=-args.obs_clip, a_max=args.obs_clip)
-        return gym.wrappers.TransformObservation(env, clip, env.observation_space)
-
-    # copy=False: the rollout copies each observation into its buffer before the next step
-    envs = make_envs(args, str(run.dir / "videos"), normalize_obs if args.norm_obs else None, copy=False)
-    if args.norm_reward:  # outside RecordEpisodeStatistics: logged returns are the raw ones
-        envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
-        envs = gym.wrappers.vector.TransformReward(
-            envs, partial(np.clip, a_min=-args.reward_clip, a_max=args.reward_clip)
-        )
+    envs = Normalize(make_envs(args, str(run.dir / "videos"), copy=False), args)
     obs_dim = int(np.prod(envs.single_observation_space.shape))
     act_dim = int(np.prod(envs.single_action_space.shape))
     action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
 
     agent = Agent(obs_dim, act_dim, args).to(device)
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
-    if args.optimizer == "rmsprop":
-        optimizer = torch.optim.RMSprop(
-            agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5, weight_decay=args.weight_decay
-        )
-    else:  # fused Adam: its rounding differs from foreach's, and the Pendulum and LunarLander results used it
-        adam = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam
-        optimizer = adam(
-            agent.parameters(), lr=args.learning_rate, eps=1e-5, weight_decay=args.weight_decay, fused=True
-        )
+    optimizers = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+    optimizer = optimizers[args.optimizer](
+        agent.parameters(), lr=args.learning_rate, eps=1e-5, weight_decay=args.weight_decay, foreach=True
+    )
     next_obs, _ = envs.reset(seed=args.seed)
     global_step, next_obs = run.resume(
         envs,
@@ -258,7 +238,7 @@ def train(args: Args, report=None) -> dict:
         agent=agent,
         value_transform=value_transform,
         optimizer=optimizer,
-        norm_stats=NormStats(envs),
+        norm_stats=envs,
     )
 
     # Rollout storage, preallocated once, shapes (num_steps, num_envs, ...). Numpy (cheaper per step
@@ -357,10 +337,10 @@ def train(args: Args, report=None) -> dict:
 
 def policy(state: dict, args: Args, env, greedy: bool):
     """The saved agent as ``act(obs) -> action`` for evaluate.py: the Gaussian's mean, or a sample, clipped
-    to the action space; observations normalised with env 0's frozen statistics of training."""
+    to the action space; observations normalised with the frozen statistics of training."""
     agent = Agent(int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape)), args)
     agent.load_state_dict(state["agent"])
-    obs_rms = state["norm_stats"]["obs_rms"][0] if state["norm_stats"]["obs_rms"] else None
+    obs_rms = state["norm_stats"]["obs_rms"]
 
     def act(obs):
         if obs_rms is not None:

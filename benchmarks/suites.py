@@ -248,18 +248,11 @@ MUJOCO = [
 ]
 
 # mujoco1m: the budget CleanRL and RL Zoo publish MuJoCo at (1M env steps); SAC 300k on CPU.
-# a2c_continuous: the per-env observation normalisation keeps A2C from learning InvertedPendulum
-# (100k steps, seed 1: defaults 29.2; --no-norm-obs 295.1; 4 envs x 5 steps, RMSprop 7e-4 constant,
-# GAE 1.0, --no-norm-obs 344.2; RL Zoo's 1 env x 5 steps with normalisation 302.0 at 37k, 384 steps/s)
-# and slows it on InvertedDoublePendulum (100k, seed 1: defaults 63.8, --no-norm-obs 181.5). Their
-# observations are bounded (the double pendulum's velocities and forces clipped to +-10).
-_A2C_NO_NORM_OBS = {"norm_obs": False}
 MUJOCO_1M = [
     {
         "env_id": env_id,
         "family": "mujoco",
         "budgets": {"a2c_continuous": 1_000_000, "ppo_continuous": 1_000_000, "sac_continuous": 300_000},
-        "overrides": {"a2c_continuous": _A2C_NO_NORM_OBS} if env_id.startswith("Inverted") else {},
     }
     for env_id in _MUJOCO_BUDGETS
 ]

@@ -171,29 +171,3 @@ def set_env_state(envs, state: bytes | None) -> bool:
             sub.close()
         layer.__dict__.update(attributes)
     return True
-
-
-class NormStats:
-    """The running statistics of Gymnasium's normalisation wrappers in ``envs`` (per-env
-    NormalizeObservation, vector NormalizeReward) as an object for ``run.resume``: checkpoints hold
-    them, so envs that come back as new episodes (MuJoCo) keep the statistics they had."""
-
-    def __init__(self, envs):
-        self.envs = envs
-
-    def state_dict(self) -> dict:
-        layers = _layers(self.envs)
-        rewards = [x.return_rms for x in layers if isinstance(x, gym.wrappers.vector.NormalizeReward)]
-        try:
-            obs_rms = list(layers[-1].get_attr("obs_rms"))
-        except AttributeError:  # no NormalizeObservation
-            obs_rms = None
-        return {"obs_rms": obs_rms, "return_rms": rewards[0] if rewards else None}
-
-    def load_state_dict(self, state: dict) -> None:
-        layers = _layers(self.envs)
-        for layer in layers:
-            if isinstance(layer, gym.wrappers.vector.NormalizeReward) and state["return_rms"] is not None:
-                layer.return_rms = state["return_rms"]
-        if state["obs_rms"] is not None:
-            layers[-1].set_attr("obs_rms", state["obs_rms"])

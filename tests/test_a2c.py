@@ -25,15 +25,20 @@ def test_a2c_learns_cartpole(runs_dir):
 @pytest.mark.parametrize(
     "a2c, ppo, limit, ppo_only",
     [
-        ("a2c", "ppo", 160, ("log_probs[step]",)),  # difflib counts 141 changed lines
-        ("a2c_continuous", "ppo_continuous", 250, ("b_log_probs", "Normalize")),  # 231
+        ("a2c", "ppo", 160, ("log_probs[step]",)),  # difflib counts 150 changed lines
+        (
+            "a2c_continuous",
+            "ppo_continuous",
+            200,
+            ("b_log_probs", "numpy_actor", "flatten_parameters"),
+        ),  # 191
     ],
 )
 def test_a2c_is_ppo_minus_ppo(a2c, ppo, limit, ppo_only):
     """``diff algos/a2c.py algos/ppo.py`` (and the continuous pair) shows what PPO adds: every changed
     line, docstrings and Args defaults included, is one of PPO's additions (ratio, clipping, epochs,
-    minibatches, old log-probabilities), the optimizer choice, or ppo_continuous's numpy actor and
-    shared-statistics normaliser."""
+    minibatches, old log-probabilities), the optimizer choice, or ppo_continuous's two speed tricks (the
+    numpy actor buys ppo_continuous 1.18x steps/s, a2c_continuous 1.03x: below the 10% that earns a trick)."""
     changed = [
         line
         for line in difflib.unified_diff(
