@@ -49,6 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args
 from common.cli import cli
 from common.envs import check_action_space, make_envs
+from common.replay import ReplayBuffer, real_next_obs
 from common.returns import td_targets
 from common.runs import Run
 
@@ -152,60 +153,6 @@ class QNetwork(nn.Module):
         return self.net(obs.flatten(1).float())
 
 
-FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated")  # what a checkpoint keeps
-
-
-class ReplayBuffer:
-    """Ring buffer of transitions in preallocated numpy arrays; observations keep their dtype."""
-
-    def __init__(self, capacity: int, obs_shape: tuple, obs_dtype, device: torch.device):
-        self.capacity, self.device = capacity, device
-        self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
-        self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
-        self.actions = np.zeros(capacity, dtype=np.int64)
-        self.rewards = np.zeros(capacity, dtype=np.float32)
-        self.terminated = np.zeros(capacity, dtype=np.float32)
-        self.pos, self.size = 0, 0
-
-    def add(self, obs, next_obs, actions, rewards, terminated) -> None:
-        """Store a batch of transitions (one per env)."""
-        idx = (self.pos + np.arange(len(actions))) % self.capacity
-        self.obs[idx], self.next_obs[idx], self.actions[idx] = obs, next_obs, actions
-        self.rewards[idx], self.terminated[idx] = rewards, terminated
-        self.pos = int(idx[-1] + 1) % self.capacity
-        self.size = min(self.size + len(actions), self.capacity)
-
-    def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
-        """(obs, actions, rewards, next_obs, terminated) at ``batch_size`` uniformly drawn slots, as tensors."""
-        idx = rng.integers(0, self.size, size=batch_size)
-        arrays = (self.obs, self.actions, self.rewards, self.next_obs, self.terminated)
-        # ndarray.take(idx, axis=0) gathers rows several times faster than fancy indexing a[idx].
-        return tuple(torch.from_numpy(a.take(idx, axis=0)).to(self.device) for a in arrays)
-
-    def state_dict(self) -> dict:
-        n = self.size
-        return {"pos": self.pos, "size": n, **{k: getattr(self, k)[:n].copy() for k in FIELDS}}
-
-    def load_state_dict(self, state: dict) -> None:
-        for k in FIELDS:
-            getattr(self, k)[: state["size"]] = state[k]
-        self.pos, self.size = state["pos"], state["size"]
-
-
-def store_step(buffer, obs, next_obs, actions, rewards, terminated, truncated, info) -> None:
-    """Add one vector step to ``buffer``.
-
-    Easy to overlook: with SAME_STEP autoreset ``next_obs`` of an env whose episode just ended
-    (terminated or truncated) is already the *reset* observation of the next episode. The real
-    final observation is ``info["final_obs"]``; it is what a truncated transition bootstraps from.
-    Only ``terminated`` goes into the bootstrap mask.
-    """
-    real_next_obs = next_obs.copy()
-    if "final_obs" in info:  # some episode ended at this step
-        real_next_obs[info["_final_obs"]] = np.stack(info["final_obs"][info["_final_obs"]])
-    buffer.add(obs, real_next_obs, actions, rewards, terminated)
-
-
 def linear_schedule(start: float, end: float, duration: float, t: int) -> float:
     return end if t >= duration else start + (end - start) * t / duration
 
@@ -255,7 +202,7 @@ def train(args: Args, report=None) -> dict:
     # fused: one kernel for the whole step, ~3x faster than foreach for a 256x256 MLP on CPU
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
     q_numpy = None if args.layer_norm or device.type != "cpu" else numpy_q(q_network.net, args.activation)
-    buffer = ReplayBuffer(args.buffer_size, obs_space.shape, obs_space.dtype, device)
+    buffer = ReplayBuffer(args.buffer_size, obs_space, (), np.int64, device)
     obs, _ = envs.reset(seed=args.seed)
     networks = {"q_network": q_network, "target_network": target_network}
     global_step, obs = run.resume(envs, obs, **networks, optimizer=optimizer, buffer_rng=rng, buffer=buffer)
@@ -276,11 +223,11 @@ def train(args: Args, report=None) -> dict:
             actions = np.where(greedy, q.argmax(1), actions)
 
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
-        store_step(buffer, obs, next_obs, actions, rewards, terminated, truncated, info)
+        buffer.add(obs, real_next_obs(next_obs, info), actions, rewards, terminated)
         run.log_episodes(global_step, info)
         obs = next_obs
 
-        if buffer.size >= args.learning_starts:
+        if len(buffer) >= args.learning_starts:
             tf = args.train_frequency
             phase_steps = (global_step // tf - (global_step - n) // tf) * args.gradient_steps
             # The phase's minibatches in one gather: the buffer does not change during the phase.

@@ -63,6 +63,7 @@ from common.checks import check_args
 from common.cli import cli
 from common.envs import check_action_space, make_envs
 from common.nstep import NStepWindow
+from common.replay import ReplayBuffer, real_next_obs
 from common.returns import td_targets
 from common.runs import Run
 from common.sumtree import SumTree, importance_weights
@@ -178,31 +179,20 @@ class QNetwork(nn.Module):
         return self.net(obs.flatten(1).float())
 
 
-FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated", "steps")  # what a checkpoint keeps
+class PrioritizedReplayBuffer(ReplayBuffer):
+    """common/replay.py's ring buffer with each transition's m (of an m-step transition) and a sum tree
+    over the priorities p_i^alpha."""
 
+    fields = (*ReplayBuffer.fields, "steps")  # what a checkpoint keeps
 
-class PrioritizedReplayBuffer:
-    """Ring buffer of transitions in preallocated numpy arrays (observations keep their dtype)
-    with a sum tree over the priorities p_i^alpha."""
-
-    def __init__(self, capacity: int, obs_shape: tuple, obs_dtype, device: torch.device):
-        self.capacity, self.device = capacity, device
-        self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
-        self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
-        self.actions = np.zeros(capacity, dtype=np.int64)
-        self.rewards = np.zeros(capacity, dtype=np.float32)
-        self.terminated = np.zeros(capacity, dtype=np.float32)
+    def __init__(self, capacity: int, obs_space, device: torch.device):
+        super().__init__(capacity, obs_space, (), np.int64, device)
         self.steps = np.ones(capacity, dtype=np.float32)  # m of an m-step transition
-        self.pos, self.size = 0, 0
         self.tree, self.new_slots = SumTree(capacity), []
 
-    def add(self, obs, next_obs, actions, rewards, terminated, steps=1) -> np.ndarray:
-        """Store a batch of transitions (one per env); returns the slots written."""
-        idx = (self.pos + np.arange(len(actions))) % self.capacity
-        self.obs[idx], self.next_obs[idx], self.actions[idx] = obs, next_obs, actions
-        self.rewards[idx], self.terminated[idx], self.steps[idx] = rewards, terminated, steps
-        self.pos = int(idx[-1] + 1) % self.capacity
-        self.size = min(self.size + len(actions), self.capacity)
+    def add(self, obs, next_obs, actions, rewards, terminated, steps) -> np.ndarray:
+        idx = super().add(obs, next_obs, actions, rewards, terminated)
+        self.steps[idx] = steps
         self.new_slots.append(idx)  # they enter the tree, all at once, before the next sample
         return idx
 
@@ -217,9 +207,7 @@ class PrioritizedReplayBuffer:
         self.add_new_slots()
         idx, priorities = self.tree.sample(batch_size, rng)
         weights = importance_weights(priorities, self.tree.total, self.size, beta)
-        arrays = (self.obs, self.actions, self.rewards, self.next_obs, self.terminated, self.steps)
-        # ndarray.take(idx, axis=0) gathers rows several times faster than fancy indexing a[idx].
-        batch = tuple(torch.from_numpy(a.take(idx, axis=0)).to(self.device) for a in arrays)
+        batch = (*self.get(idx), torch.from_numpy(self.steps.take(idx)).to(self.device))
         return idx, batch, torch.from_numpy(weights.astype(np.float32)).to(self.device)
 
     def update_priorities(self, idx: np.ndarray, td_errors: torch.Tensor, alpha: float, eps: float) -> None:
@@ -229,31 +217,11 @@ class PrioritizedReplayBuffer:
 
     def state_dict(self) -> dict:
         self.add_new_slots()
-        n = self.size
-        arrays = {k: getattr(self, k)[:n].copy() for k in FIELDS}
-        return {"pos": self.pos, "size": n, **arrays, **self.tree.state_dict()}
+        return {**super().state_dict(), **self.tree.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        for k in FIELDS:
-            getattr(self, k)[: state["size"]] = state[k]
-        self.pos, self.size = state["pos"], state["size"]
+        super().load_state_dict(state)
         self.tree.load_state_dict(state)
-
-
-def store_step(buffer, obs, next_obs, actions, rewards, terminated, truncated, info, window) -> None:
-    """Add one vector step to ``buffer`` through the n-step ``window``.
-
-    Easy to overlook: with SAME_STEP autoreset ``next_obs`` of an env whose episode just ended
-    (terminated or truncated) is already the *reset* observation of the next episode. The real
-    final observation is ``info["final_obs"]``; it is what a truncated transition bootstraps from.
-    Only ``terminated`` goes into the bootstrap mask.
-    """
-    real_next_obs = next_obs.copy()
-    if "final_obs" in info:  # some episode ended at this step
-        real_next_obs[info["_final_obs"]] = np.stack(info["final_obs"][info["_final_obs"]])
-    transitions = window.push(obs, actions, rewards, real_next_obs, terminated, terminated | truncated)
-    if transitions is not None:
-        buffer.add(*transitions)
 
 
 def linear_schedule(start: float, end: float, duration: float, t: int) -> float:
@@ -305,7 +273,7 @@ def train(args: Args, report=None) -> dict:
     # fused: one kernel for the whole step, ~3x faster than foreach for a 256x256 MLP on CPU
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
     q_numpy = None if args.layer_norm or device.type != "cpu" else numpy_q(q_network.net, args.activation)
-    buffer = PrioritizedReplayBuffer(args.buffer_size, obs_space.shape, obs_space.dtype, device)
+    buffer = PrioritizedReplayBuffer(args.buffer_size, obs_space, device)
     window = NStepWindow(args.n_step, args.num_envs, obs_space.shape, obs_space.dtype, args.gamma)
     obs, _ = envs.reset(seed=args.seed)
     networks = {"q_network": q_network, "target_network": target_network}
@@ -331,7 +299,11 @@ def train(args: Args, report=None) -> dict:
             actions = np.where(greedy, q.argmax(1), actions)
 
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
-        store_step(buffer, obs, next_obs, actions, rewards, terminated, truncated, info, window)
+        transitions = window.push(
+            obs, actions, rewards, real_next_obs(next_obs, info), terminated, terminated | truncated
+        )
+        if transitions is not None:
+            buffer.add(*transitions)
         run.log_episodes(global_step, info)
         obs = next_obs
 

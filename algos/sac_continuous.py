@@ -56,7 +56,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.checks import check_args
 from common.cli import cli
 from common.envs import check_action_space, make_envs
-from common.replay import ReplayBuffer
+from common.replay import ReplayBuffer, real_next_obs
 from common.returns import td_targets
 from common.runs import Run
 
@@ -272,7 +272,7 @@ def train(args: Args, report=None) -> dict:
     actor_optimizer = torch.optim.Adam(groups, **fused)
     online_params, target_params = list(qf.parameters()), list(qf_target.parameters())
 
-    buffer = ReplayBuffer(args.buffer_size, obs_space, (act_dim,), np.float32)
+    buffer = ReplayBuffer(args.buffer_size, obs_space, (act_dim,), np.float32, device)
     envs.action_space.seed(args.seed)
     next_obs, _ = envs.reset(seed=args.seed)
     global_step, next_obs = run.resume(
@@ -294,7 +294,7 @@ def train(args: Args, report=None) -> dict:
 
     def update() -> None:
         """One gradient step of the critics (and, every policy_frequency steps, of actor and alpha)."""
-        obs, actions, rewards, next_obs, terminated = buffer.sample(args.batch_size, device)
+        obs, actions, rewards, next_obs, terminated = buffer.sample(args.batch_size)
         alpha = log_alpha.detach().exp()
         with torch.no_grad(), autocast:
             next_actions, next_log_probs = actor.sample(next_obs)
@@ -335,14 +335,7 @@ def train(args: Args, report=None) -> dict:
         global_step += args.num_envs
         run.log_episodes(global_step, info)
 
-        # Easy to overlook: for an ended episode next_obs is already the reset observation (SAME_STEP);
-        # the transition must end in the real final observation, so that truncation bootstraps from it.
-        real_next_obs = next_obs
-        if "_final_obs" in info and info["_final_obs"].any():
-            real_next_obs = next_obs.copy()
-            for i in np.flatnonzero(info["_final_obs"]):
-                real_next_obs[i] = info["final_obs"][i]
-        buffer.add(obs, real_next_obs, actions, rewards, terminated)
+        buffer.add(obs, real_next_obs(next_obs, info), actions, rewards, terminated)
 
         if len(buffer) >= args.learning_starts:  # after a --resume without the buffer: once refilled
             for _ in range(args.updates_per_step):

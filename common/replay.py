@@ -1,4 +1,5 @@
-"""Replay memories: the plain uniform one of sac_continuous.py and sac_discrete.py, and for Atari one
+"""Replay memories: the plain uniform one of dqn.py, dqn_per.py (under its priorities), sac_continuous.py and
+sac_discrete.py, with the SAME_STEP rule for the next observation, and for Atari one
 that stores each frame once and rebuilds the frame stacks on sampling (dqn_atari.py, sac_atari.py).
 
 A uniform buffer of 4-frame stacks stores every frame 8 times (4 in obs, 4 in next_obs); the Atari
@@ -14,47 +15,68 @@ import torch
 from common.errors import fail
 
 
+def real_next_obs(next_obs: np.ndarray, info: dict) -> np.ndarray:
+    """``next_obs`` with the real final observation of each env whose episode ended at this step.
+
+    Easy to overlook: with SAME_STEP autoreset ``next_obs`` of an env whose episode just ended
+    (terminated or truncated) is already the *reset* observation of its next episode. The real final
+    observation is ``info["final_obs"]``; it is what a truncated transition bootstraps from. Only
+    ``terminated`` goes into the bootstrap mask.
+    """
+    if "final_obs" not in info:  # no episode ended at this step
+        return next_obs
+    next_obs, ended = next_obs.copy(), info["_final_obs"]
+    next_obs[ended] = np.stack(info["final_obs"][ended])
+    return next_obs
+
+
 class ReplayBuffer:
-    """Preallocated circular buffer; observations keep their own dtype (``obs_space``: a Box), sampled
-    uniformly with numpy's global random stream."""
+    """Preallocated circular buffer of transitions, a row per env and step. Floating observations are
+    stored as float32 (what the networks take), others (e.g. uint8) keep their dtype to the device."""
 
-    fields = ("obs", "next_obs", "actions", "rewards", "terminated")
+    fields = ("obs", "next_obs", "actions", "rewards", "terminated")  # what a checkpoint keeps
 
-    def __init__(self, size: int, obs_space, action_shape: tuple, action_dtype):
-        self.size, self.pos, self.full = size, 0, False
-        self.obs = np.zeros((size, *obs_space.shape), dtype=obs_space.dtype)
-        self.next_obs = np.zeros((size, *obs_space.shape), dtype=obs_space.dtype)
-        self.actions = np.zeros((size, *action_shape), dtype=action_dtype)
-        self.rewards = np.zeros(size, dtype=np.float32)
-        self.terminated = np.zeros(size, dtype=np.float32)
+    def __init__(self, capacity: int, obs_space, action_shape: tuple, action_dtype, device: torch.device):
+        obs_dtype = np.float32 if np.issubdtype(obs_space.dtype, np.floating) else obs_space.dtype
+        self.capacity, self.device, self.pos, self.size = capacity, device, 0, 0
+        self.obs = np.zeros((capacity, *obs_space.shape), dtype=obs_dtype)
+        self.next_obs = np.zeros((capacity, *obs_space.shape), dtype=obs_dtype)
+        self.actions = np.zeros((capacity, *action_shape), dtype=action_dtype)
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.terminated = np.zeros(capacity, dtype=np.float32)
 
     def __len__(self) -> int:
-        return self.size if self.full else self.pos
+        return self.size
 
-    def add(self, obs, next_obs, actions, rewards, terminated) -> None:
-        idx = (self.pos + np.arange(len(obs))) % self.size
+    def add(self, obs, next_obs, actions, rewards, terminated) -> np.ndarray:
+        """Store a batch of transitions (one per env; ``next_obs`` from ``real_next_obs``); returns the slots."""
+        idx = (self.pos + np.arange(len(actions))) % self.capacity
         self.obs[idx], self.next_obs[idx], self.actions[idx] = obs, next_obs, actions
         self.rewards[idx], self.terminated[idx] = rewards, terminated
-        self.full = self.full or self.pos + len(obs) >= self.size
-        self.pos = (self.pos + len(obs)) % self.size
+        self.pos = int(idx[-1] + 1) % self.capacity
+        self.size = min(self.size + len(actions), self.capacity)
+        return idx
 
-    def sample(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-        """(obs, actions, rewards, next_obs, terminated); observations as float32, actions as stored."""
-        idx = np.random.randint(0, len(self), size=batch_size)
-        obs = torch.as_tensor(self.obs[idx], dtype=torch.float32, device=device)
-        next_obs = torch.as_tensor(self.next_obs[idx], dtype=torch.float32, device=device)
-        actions = torch.as_tensor(self.actions[idx], device=device)
-        rewards = torch.as_tensor(self.rewards[idx], device=device)
-        return obs, actions, rewards, next_obs, torch.as_tensor(self.terminated[idx], device=device)
+    def get(self, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """(obs, actions, rewards, next_obs, terminated) at slots ``idx``, as tensors on the device."""
+        arrays = (self.obs, self.actions, self.rewards, self.next_obs, self.terminated)
+        # ndarray.take(idx, axis=0) gathers rows several times faster than fancy indexing a[idx].
+        return tuple(torch.from_numpy(a.take(idx, axis=0)).to(self.device) for a in arrays)
+
+    def sample(self, batch_size: int, rng: np.random.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        """``get`` at uniformly drawn slots: from ``rng``, else from numpy's global stream (the SAC scripts)."""
+        if rng is None:
+            return self.get(np.random.randint(0, self.size, size=batch_size))
+        return self.get(rng.integers(0, self.size, size=batch_size))
 
     def state_dict(self) -> dict:
-        n = len(self)
-        return {"pos": self.pos, "full": self.full, **{k: getattr(self, k)[:n].copy() for k in self.fields}}
+        n = self.size
+        return {"pos": self.pos, "size": n, **{k: getattr(self, k)[:n].copy() for k in self.fields}}
 
     def load_state_dict(self, state: dict) -> None:
-        for key in self.fields:
-            getattr(self, key)[: len(state[key])] = state[key]
-        self.pos, self.full = state["pos"], state["full"]
+        for k in self.fields:
+            getattr(self, k)[: state["size"]] = state[k]
+        self.pos, self.size = state["pos"], state["size"]
 
 
 class FrameReplayBuffer:

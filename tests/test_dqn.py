@@ -10,6 +10,7 @@ from conftest import assert_one_line_error, assert_run_folder, run_script, suite
 
 from algos import dqn, dqn_per
 from common import evaluation
+from common.replay import real_next_obs
 
 TINY_ID = "fdrl-test/TinyTruncation-v0"
 
@@ -38,17 +39,22 @@ if TINY_ID not in gym.registry:
     gym.register(TINY_ID, entry_point=TinyEnv, max_episode_steps=3)
 
 
-def store_tiny_episodes(module, buffer, tmp_path, window=None) -> None:
-    """Four vector steps of TinyEnv with 2 envs through ``module.store_step``: env 1 terminates at
-    t=2 (action 1), env 0 is truncated at t=3; both then start their next episode."""
-    envs = module.make_envs(module.Args(env_id=TINY_ID, num_envs=2), str(tmp_path))
+def store_tiny_episodes(buffer, tmp_path, window=None) -> None:
+    """Four vector steps of TinyEnv with 2 envs stored as dqn.py and dqn_per.py store them: env 1
+    terminates at t=2 (action 1), env 0 is truncated at t=3; both then start their next episode."""
+    envs = dqn.make_envs(dqn.Args(env_id=TINY_ID, num_envs=2), str(tmp_path))
     obs, _ = envs.reset(seed=0)
     for actions in ([0, 0], [0, 1], [0, 0], [0, 0]):
         next_obs, rewards, terminated, truncated, info = envs.step(np.array(actions))
-        extra = () if window is None else (window,)
-        module.store_step(
-            buffer, obs, next_obs, np.array(actions), rewards, terminated, truncated, info, *extra
-        )
+        if window is None:  # dqn.py
+            buffer.add(obs, real_next_obs(next_obs, info), np.array(actions), rewards, terminated)
+        else:  # dqn_per.py
+            ended = terminated | truncated
+            transitions = window.push(
+                obs, np.array(actions), rewards, real_next_obs(next_obs, info), terminated, ended
+            )
+            if transitions is not None:
+                buffer.add(*transitions)
         obs = next_obs
     envs.close()
 
@@ -58,10 +64,15 @@ def test_truncated_transition_stores_final_obs(module, tmp_path):
     """Env 0 is truncated at t=3, env 1 terminates at t=2: the buffer holds the real final
     observations as next_obs (not the reset ones), terminated only as the bootstrap mask, and the
     transition after an episode end starts from the reset observation (none spans a reset)."""
-    buffer_cls = getattr(module, "ReplayBuffer", None) or module.PrioritizedReplayBuffer
-    buffer = buffer_cls(16, (2,), np.float32, torch.device("cpu"))
-    window = dqn_per.NStepWindow(1, 2, (2,), np.float32, gamma=0.5) if module is dqn_per else None
-    store_tiny_episodes(module, buffer, tmp_path, window)  # dqn_per: through its window, here 1-step
+    if module is dqn:
+        buffer, window = (
+            dqn.ReplayBuffer(16, TinyEnv.observation_space, (), np.int64, torch.device("cpu")),
+            None,
+        )
+    else:  # through its window, here 1-step
+        buffer = dqn_per.PrioritizedReplayBuffer(16, TinyEnv.observation_space, torch.device("cpu"))
+        window = dqn_per.NStepWindow(1, 2, (2,), np.float32, gamma=0.5)
+    store_tiny_episodes(buffer, tmp_path, window)
     # Slots are step * 2 + env.
     np.testing.assert_array_equal(buffer.next_obs[4], [3, 0])  # env 0 truncated: final obs, not [0, 1]
     np.testing.assert_array_equal(buffer.next_obs[3], [2, 0])  # env 1 terminated at t=2
@@ -110,8 +121,8 @@ def test_n_step_window_transitions(tmp_path):
     """--n-step 2 (gamma 0.5, reward 1 per step) on TinyEnv: full windows give 2-step transitions;
     an episode's end flushes the window into shorter ones that end at the real final observation;
     only termination masks the bootstrap, and none spans a reset."""
-    buffer = dqn_per.PrioritizedReplayBuffer(16, (2,), np.float32, torch.device("cpu"))
-    store_tiny_episodes(dqn_per, buffer, tmp_path, dqn_per.NStepWindow(2, 2, (2,), np.float32, gamma=0.5))
+    buffer = dqn_per.PrioritizedReplayBuffer(16, TinyEnv.observation_space, torch.device("cpu"))
+    store_tiny_episodes(buffer, tmp_path, dqn_per.NStepWindow(2, 2, (2,), np.float32, gamma=0.5))
     n = buffer.size
     assert n == 6
     np.testing.assert_array_equal(buffer.obs[:n, 0], [0, 0, 1, 1, 2, 0])  # t of s
@@ -125,14 +136,14 @@ def test_n_step_window_transitions(tmp_path):
 
 def test_prioritized_buffer_priorities_and_weights():
     """New transitions get the max priority; updates store (|delta| + eps)^alpha; weights <= 1."""
-    buffer = dqn_per.PrioritizedReplayBuffer(8, (1,), np.float32, torch.device("cpu"))
+    buffer = dqn_per.PrioritizedReplayBuffer(8, gym.spaces.Box(0.0, 1.0, (1,)), torch.device("cpu"))
     rng = np.random.default_rng(0)
-    idx = buffer.add(np.zeros((4, 1)), np.ones((4, 1)), np.zeros(4), np.zeros(4), np.zeros(4))
+    idx = buffer.add(np.zeros((4, 1)), np.ones((4, 1)), np.zeros(4), np.zeros(4), np.zeros(4), 1)
     buffer.sample(1, rng, beta=0.4)  # new transitions enter the tree (batched) before a sample
     np.testing.assert_array_equal(buffer.tree.priorities(idx), 1.0)
     buffer.update_priorities(idx, torch.tensor([0.0, 1.0, 3.0, 8.0]), alpha=0.5, eps=1.0)
     np.testing.assert_allclose(buffer.tree.priorities(idx), [1.0, np.sqrt(2), 2.0, 3.0])
-    (new,) = buffer.add(np.zeros((1, 1)), np.ones((1, 1)), [0], [0.0], [0.0])
+    (new,) = buffer.add(np.zeros((1, 1)), np.ones((1, 1)), [0], [0.0], [0.0], 1)
     buffer.sample(1, rng, beta=0.4)
     assert buffer.tree.priorities(new) == 3.0
     counts = np.zeros(8)
