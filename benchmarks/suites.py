@@ -126,7 +126,7 @@ CLASSIC = [
             },
             "a2c_continuous": {
                 "optimizer": "adam",
-                "learning_rate": 2e-3,
+                "learning_rate": 1e-3,
                 "norm_adv": True,
                 "gamma": 0.95,
                 "num_steps": 8,
