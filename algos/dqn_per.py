@@ -211,9 +211,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         return idx, batch, torch.from_numpy(weights.astype(np.float32)).to(self.device)
 
     def update_priorities(self, idx: np.ndarray, td_errors: torch.Tensor, alpha: float, eps: float) -> None:
-        self.tree.update(
-            idx, (np.abs(td_errors.cpu().numpy().astype(np.float64)) + eps) ** alpha
-        )  # p_i^alpha
+        priorities = (np.abs(td_errors.cpu().numpy().astype(np.float64)) + eps) ** alpha  # p_i^alpha
+        self.tree.update(idx, priorities)
 
     def state_dict(self) -> dict:
         self.add_new_slots()
@@ -307,7 +306,7 @@ def train(args: Args, report=None) -> dict:
         run.log_episodes(global_step, info)
         obs = next_obs
 
-        if buffer.size >= args.learning_starts:
+        if len(buffer) >= args.learning_starts:
             if args.anneal_lr:
                 frac = 1.0 - global_step / args.total_timesteps
                 optimizer.param_groups[0]["lr"] = frac * args.learning_rate
