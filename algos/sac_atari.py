@@ -215,12 +215,9 @@ class TwinQNetwork(nn.Module):
 class Actor(CNNHead):
     """Nature CNN and a linear head giving the logits of pi(.|s)."""
 
-    def logits(self, obs: torch.Tensor) -> torch.Tensor:
-        return super().forward(obs)
-
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """log pi(.|s), shape (B, |A|): one log_softmax; pi is its .exp()."""
-        return torch.log_softmax(self.logits(obs), dim=-1)
+        return torch.log_softmax(super().forward(obs), dim=-1)
 
 
 def soft_q_targets(
@@ -258,14 +255,14 @@ def critic_loss(q_values: torch.Tensor, actions: torch.Tensor, q_targets: torch.
 def policy_losses(log_probs, q_values, log_alpha, target_entropy: float) -> tuple[torch.Tensor, ...]:
     """Actor and temperature losses sharing one entropy; log_probs (B, |A|), q_values (2, B, |A|) detached.
 
-    L_pi = E_s[ sum_a pi(a|s) (alpha * log pi(a|s) - min_i Q_i(s, a)) ]
+    L_pi = E_s[ sum_a pi(a|s) (-min_i Q_i(s, a)) - alpha * H(s) ]
     L_alpha = log(alpha) * (E_s[H(s)] - target_entropy)
     Returns (L_pi, L_alpha, mean entropy).
     """
     probs = log_probs.exp()
     entropy = -(probs * log_probs).sum(-1).mean()
     alpha = log_alpha.detach().exp()
-    pi_loss = (probs * (alpha * log_probs - q_values.min(0).values)).sum(-1).mean()
+    pi_loss = -(probs * q_values.min(0).values).sum(-1).mean() - alpha * entropy
     return pi_loss, log_alpha * (entropy.detach() - target_entropy), entropy.detach()
 
 
@@ -354,8 +351,8 @@ def train(args: Args, report=None) -> dict:
             actions = rng.integers(0, n_actions, size=args.num_envs)
         else:
             with torch.inference_mode():
-                logits = actor.logits(torch.as_tensor(next_obs, device=device))
-                actions = torch.multinomial(logits.softmax(1), 1).squeeze(1).cpu().numpy()
+                log_probs = actor(torch.as_tensor(next_obs, device=device))
+                actions = torch.multinomial(log_probs.exp(), 1).squeeze(1).cpu().numpy()
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
         global_step += args.num_envs
         run.log_episodes(global_step, info)
@@ -405,8 +402,8 @@ def policy(state: dict, args: Args, env, greedy: bool):
     actor.load_state_dict(state["actor"])
 
     def act(obs):
-        logits = actor.logits(torch.as_tensor(obs).unsqueeze(0))
-        return int(logits.argmax() if greedy else torch.multinomial(logits.softmax(-1), 1))
+        log_probs = actor(torch.as_tensor(obs).unsqueeze(0))
+        return int(log_probs.argmax() if greedy else torch.multinomial(log_probs.exp(), 1))
 
     return act
 
