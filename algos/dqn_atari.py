@@ -98,6 +98,8 @@ class Args(AtariEnvArgs):
     """env steps between target network updates"""
     batch_size: int = 32
     """transitions per gradient step"""
+    huber_delta: float = 1.0
+    """TD errors beyond this are penalised linearly (Huber loss); the paper's 1 suits rewards clipped to [-1, 1]"""
     start_e: float = 1.0
     """epsilon at the start"""
     end_e: float = 0.01
@@ -208,9 +210,9 @@ def compute_loss(q_network, target_network, batch, weights, args: Args):
         q_targets = td_targets(rewards, next_q, terminated, args.gamma)
     q_values = q_network(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
     if weights is None:
-        loss = F.smooth_l1_loss(q_values, q_targets)
+        loss = F.huber_loss(q_values, q_targets, delta=args.huber_delta)
     else:
-        loss = (weights * F.smooth_l1_loss(q_values, q_targets, reduction="none")).mean()
+        loss = (weights * F.huber_loss(q_values, q_targets, reduction="none", delta=args.huber_delta)).mean()
     return loss, (q_values - q_targets).detach(), q_values.detach()
 
 
