@@ -26,7 +26,7 @@ Actor and critic are separate MLPs (the paper shares a trunk).
 Defaults: for MuJoCo v5 (8 envs x 16 steps, RMSprop 7e-4 annealed, GAE 0.95); at 1M steps Hopper-v5
 1219, Walker2d-v5 674.1 (mean of seeds 1, 2; docs/BENCHMARKS.md).
 Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
-``./benchmark.sh mujoco1m --print-jobs --rerun --seeds 1 --algos a2c_continuous --envs InvertedPendulum``.
+``./benchmark.sh classic --print-jobs --rerun --seeds 1 --algos a2c_continuous --envs LunarLanderContinuous``.
 
 Gymnasium's SAME_STEP autoreset: the step that ends an episode returns the reset observation and the
 real final one in ``info["final_obs"]``. Only termination zeroes the bootstrap; a time-limit truncation
