@@ -24,7 +24,7 @@ gradient-norm clipping.
 Actor and critic are separate MLPs (the paper shares a trunk).
 
 Defaults: for MuJoCo v5 (8 envs x 16 steps, RMSprop 7e-4 annealed, GAE 0.95); at 1M steps Hopper-v5
-1219, Walker2d-v5 674.1 (mean of seeds 1, 2; docs/BENCHMARKS.md).
+1437.6, Walker2d-v5 652.4, InvertedDoublePendulum-v5 8399 (mean of seeds 1, 2; docs/BENCHMARKS.md).
 Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
 ``./benchmark.sh classic --print-jobs --rerun --seeds 1 --algos a2c_continuous --envs LunarLanderContinuous``.
 
