@@ -24,11 +24,10 @@ Defaults: for MuJoCo v5 (2x256 nets, batch 256, one update per env step after 5k
 Tuned settings for other envs: ``overrides`` in benchmarks/suites.py; this prints the full command:
 ``./benchmark.sh classic --print-jobs --rerun --seeds 1 --algos sac_continuous --envs Pendulum``.
 
-Speed: both critics are one module whose layer weights are stacked to shape (2, in, out), so twin Q
-is one batched matmul (torch.baddbmm) per layer; the actor and temperature losses share one
-backward pass and one fused Adam step; the log-probabilities of the policy sample are computed
-once and reused by the temperature loss; the actor's loss runs the critics with detached weights
-(no weight gradients computed for them); Polyak averaging is one in-place torch._foreach_lerp_.
+Speed: the actor and temperature losses share one backward pass and one fused Adam step; the
+log-probabilities of the policy sample are computed once and reused by the temperature loss; the
+actor's loss runs the critics with requires_grad off (no weight gradients computed for them);
+Polyak averaging is one in-place torch._foreach_lerp_.
 ``--bf16`` (opt-in) runs the hidden layers' matmuls in bfloat16 (the Q output layer and the actor's
 head stay float32); on Hopper-v5 the same curve as float32 (docs/BENCHMARKS.md). It needs a CPU that
 multiplies bf16 natively and is not faster on all of them (benchmarks/notes.md, "Threads and bf16").
@@ -149,41 +148,23 @@ def mlp(sizes, activation: str, layer_norm: bool) -> nn.Sequential:
 
 
 class TwinQNetwork(nn.Module):
-    """``num_critics`` independent MLP critics stored as one: layer l holds the weights of every
-    critic stacked as (num_critics, in, out), so all critics run as one batched matmul per layer:
-    h_l = act(baddbmm(b_l, h_{l-1}, W_l)). Input (B, in); output (num_critics, B, out).
-    Initialised like nn.Linear: W, b ~ U(-1/sqrt(in), 1/sqrt(in)).
-    """
+    """Two independent MLP critics Q_1(s, a), Q_2(s, a) of the input [s, a]; output (2, B).
+    Each output layer runs in float32 even under bf16 autocast: bf16 keeps only ~3 digits of Q."""
 
-    def __init__(self, in_dim: int, out_dim: int, args: Args, num_critics: int = 2):
+    def __init__(self, in_dim: int, args: Args):
         super().__init__()
-        sizes = [in_dim, *args.hidden_sizes, out_dim]
-        self.num_critics, self.layer_norm = num_critics, args.layer_norm
-        self.activation = {"relu": F.relu, "tanh": torch.tanh}[args.activation]
-        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
-        self.norm_weights, self.norm_biases = nn.ParameterList(), nn.ParameterList()
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            bound = 1 / math.sqrt(n_in)
-            self.weights.append(nn.Parameter(torch.empty(num_critics, n_in, n_out).uniform_(-bound, bound)))
-            self.biases.append(nn.Parameter(torch.empty(num_critics, 1, n_out).uniform_(-bound, bound)))
-            if args.layer_norm and i < len(sizes) - 2:
-                self.norm_weights.append(nn.Parameter(torch.ones(num_critics, 1, n_out)))
-                self.norm_biases.append(nn.Parameter(torch.zeros(num_critics, 1, n_out)))
+        self.trunks = nn.ModuleList(
+            mlp([in_dim, *args.hidden_sizes], args.activation, args.layer_norm) for _ in range(2)
+        )
+        self.heads = nn.ModuleList(nn.Linear(args.hidden_sizes[-1], 1) for _ in range(2))
 
-    def forward(self, x: torch.Tensor, frozen: bool = False) -> torch.Tensor:
-        """``frozen``: use detached parameters (gradients flow to ``x`` only: the actor's loss)."""
-        h = x.expand(self.num_critics, *x.shape)
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            if frozen:
-                w, b = w.detach(), b.detach()
-            if i == last:  # in float32 even under bf16 autocast: bf16 keeps only ~3 digits of Q
-                with torch.autocast(h.device.type, enabled=False):
-                    return torch.baddbmm(b, h.float(), w)
-            h = torch.baddbmm(b, h, w)
-            if self.layer_norm:
-                h = F.layer_norm(h, h.shape[-1:]) * self.norm_weights[i] + self.norm_biases[i]
-            h = self.activation(h)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q_values = []
+        for trunk, head in zip(self.trunks, self.heads):
+            hidden = trunk(x)
+            with torch.autocast(x.device.type, enabled=False):
+                q_values.append(head(hidden.float()).squeeze(-1))
+        return torch.stack(q_values)
 
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -257,8 +238,8 @@ def train(args: Args, report=None) -> dict:
     action_bias = ((action_space.high + action_space.low) / 2).astype(np.float32)
 
     actor = Actor(obs_dim, act_dim, args).to(device)
-    qf = TwinQNetwork(obs_dim + act_dim, 1, args).to(device)
-    qf_target = TwinQNetwork(obs_dim + act_dim, 1, args).to(device)
+    qf = TwinQNetwork(obs_dim + act_dim, args).to(device)
+    qf_target = TwinQNetwork(obs_dim + act_dim, args).to(device)
     qf_target.load_state_dict(qf.state_dict())
     qf_target.requires_grad_(False)
     target_entropy = -float(act_dim)
@@ -298,20 +279,21 @@ def train(args: Args, report=None) -> dict:
         alpha = log_alpha.detach().exp()
         with torch.no_grad(), autocast:
             next_actions, next_log_probs = actor.sample(next_obs)
-            next_q_values = qf_target(torch.cat([next_obs, next_actions], 1)).squeeze(-1)
+            next_q_values = qf_target(torch.cat([next_obs, next_actions], 1))
             q_targets = soft_q_targets(rewards, terminated, next_q_values, next_log_probs, alpha, args.gamma)
         with autocast:
-            q_values = qf(torch.cat([obs, actions], 1)).squeeze(-1)
+            q_values = qf(torch.cat([obs, actions], 1))
         qf_loss = critic_loss(q_values, q_targets)
         q_optimizer.zero_grad(set_to_none=True)
         qf_loss.backward()
         q_optimizer.step()
 
         if updates % args.policy_frequency == 0:
+            qf.requires_grad_(False)  # L_pi's gradient reaches the actor through a, never the critics
             with autocast:
                 pi_actions, log_probs = actor.sample(obs)
-                # Frozen critics: L_pi's gradient reaches the actor through a, never the critics.
-                q_pi = qf(torch.cat([obs, pi_actions], 1), frozen=True).squeeze(-1)
+                q_pi = qf(torch.cat([obs, pi_actions], 1))
+            qf.requires_grad_(True)
             pi_loss = actor_loss(log_probs, q_pi, alpha)
             loss = (pi_loss + alpha_loss(log_alpha, log_probs, target_entropy)) if args.autotune else pi_loss
             actor_optimizer.zero_grad(set_to_none=True)

@@ -74,25 +74,20 @@ def test_continuous_losses_by_hand():
     assert math.isclose(log_alpha.grad.item(), -(0.0 - 2.0))  # entropy 0 above target -2: alpha shrinks
 
 
-def test_twin_q_is_two_independent_mlps():
-    """The batched critic equals two separate nn.Linear MLPs with the same weights."""
+def test_twin_q_critics_are_independent():
+    """Two critics with their own weights, (2, B) out; requires_grad off keeps weight gradients away."""
     args = sac_continuous.Args(hidden_sizes=(8, 8))
-    qf = sac_continuous.TwinQNetwork(5, 1, args)
-    x = torch.randn(7, 5)
+    qf = sac_continuous.TwinQNetwork(5, args)
+    x = torch.randn(7, 5, requires_grad=True)
     out = qf(x)
-    assert out.shape == (2, 7, 1)
-    for i in range(2):
-        h = x
-        for layer, (w, b) in enumerate(zip(qf.weights, qf.biases)):
-            h = h @ w[i] + b[i]
-            h = torch.relu(h) if layer < 2 else h
-        assert torch.allclose(out[i], h, atol=1e-6)
-    out.sum().backward()
-    assert all(w.grad is not None for w in qf.weights)
-    qf.zero_grad()
-    x.requires_grad_()
-    qf(x, frozen=True).sum().backward()
-    assert all(w.grad is None for w in qf.weights) and x.grad is not None
+    assert out.shape == (2, 7) and not torch.allclose(out[0], out[1])
+    out[0].sum().backward()
+    assert all(p.grad.abs().sum() > 0 for p in qf.trunks[0].parameters())
+    assert all(not p.grad.any() for p in qf.trunks[1].parameters())
+    qf.zero_grad(set_to_none=True)
+    qf.requires_grad_(False)
+    qf(x).sum().backward()
+    assert all(p.grad is None for p in qf.parameters()) and x.grad is not None
 
 
 # ---------------------------------------------------------------- discrete: pure functions
