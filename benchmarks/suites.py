@@ -251,12 +251,28 @@ MUJOCO = [
 # a2c_continuous on HalfCheetah: RL Zoo's A2C rollouts (4 envs x 5 steps, n-step returns, constant lr):
 # 2394.6 at 300k (seed 1) against the defaults' 502.3 (benchmarks/notes.md).
 _A2C_SHORT_ROLLOUTS = {"num_envs": 4, "num_steps": 5, "gae_lambda": 1.0, "anneal_lr": False}
+# ppo_continuous on Swimmer: RL Zoo's tuned Swimmer PPO (gamma 0.9999, 4 envs x 1024 steps, minibatches of
+# 256, constant lr 6e-4, GAE 0.98, SB3's unclipped value loss).
+_PPO_SWIMMER = {
+    "gamma": 0.9999,
+    "num_envs": 4,
+    "num_steps": 1024,
+    "num_minibatches": 16,
+    "learning_rate": 6e-4,
+    "anneal_lr": False,
+    "gae_lambda": 0.98,
+    "clip_vloss": False,
+}
+_MUJOCO_1M_OVERRIDES = {
+    "HalfCheetah-v5": {"a2c_continuous": _A2C_SHORT_ROLLOUTS},
+    "Swimmer-v5": {"ppo_continuous": _PPO_SWIMMER},
+}
 MUJOCO_1M = [
     {
         "env_id": env_id,
         "family": "mujoco",
         "budgets": {"a2c_continuous": 1_000_000, "ppo_continuous": 1_000_000, "sac_continuous": 300_000},
-        "overrides": {"a2c_continuous": _A2C_SHORT_ROLLOUTS} if env_id == "HalfCheetah-v5" else {},
+        "overrides": _MUJOCO_1M_OVERRIDES.get(env_id, {}),
     }
     for env_id in _MUJOCO_BUDGETS
 ]
