@@ -263,8 +263,28 @@ _PPO_SWIMMER = {
     "gae_lambda": 0.98,
     "clip_vloss": False,
 }
+# ppo_continuous on HalfCheetah: RL Zoo's tuned HalfCheetah PPO (1 env x 512 steps, minibatches of 64, 20
+# epochs, lr 2.06e-5, clip 0.1, log-std starting at -2, ReLU 2x256): 3080.6 at 300k (seed 1) against 1085.4.
+_PPO_HALFCHEETAH = {
+    "num_envs": 1,
+    "num_steps": 512,
+    "num_minibatches": 8,
+    "update_epochs": 20,
+    "gamma": 0.98,
+    "gae_lambda": 0.92,
+    "learning_rate": 2.0633e-5,
+    "anneal_lr": False,
+    "ent_coef": 0.000401762,
+    "vf_coef": 0.58096,
+    "clip_coef": 0.1,
+    "clip_vloss": False,
+    "max_grad_norm": 0.8,
+    "init_log_std": -2.0,
+    "activation": "relu",
+    "hidden_sizes": (256, 256),
+}
 _MUJOCO_1M_OVERRIDES = {
-    "HalfCheetah-v5": {"a2c_continuous": _A2C_SHORT_ROLLOUTS},
+    "HalfCheetah-v5": {"a2c_continuous": _A2C_SHORT_ROLLOUTS, "ppo_continuous": _PPO_HALFCHEETAH},
     "Swimmer-v5": {"ppo_continuous": _PPO_SWIMMER},
 }
 MUJOCO_1M = [
