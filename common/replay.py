@@ -1,5 +1,5 @@
-"""Replay memories: the plain uniform one of dqn.py, dqn_per.py (under its priorities), sac_continuous.py and
-sac_discrete.py, with the SAME_STEP rule for the next observation, and for Atari one
+"""Replay memories: the plain uniform one of dqn.py, sac_continuous.py and sac_discrete.py, with the
+SAME_STEP rule for the next observation; dqn_per.py's prioritized one on top of it; and for Atari one
 that stores each frame once and rebuilds the frame stacks on sampling (dqn_atari.py, sac_atari.py).
 
 A uniform buffer of 4-frame stacks stores every frame 8 times (4 in obs, 4 in next_obs); the Atari
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from common.errors import fail
+from common.sumtree import SumTree, importance_weights
 
 
 def real_next_obs(next_obs: np.ndarray, info: dict) -> np.ndarray:
@@ -77,6 +78,51 @@ class ReplayBuffer:
         for k in self.fields:
             getattr(self, k)[: state["size"]] = state[k]
         self.pos, self.size = state["pos"], state["size"]
+
+
+class PrioritizedReplayBuffer(ReplayBuffer):
+    """Proportional prioritized replay (Schaul et al. 2016) for dqn_per.py: the uniform ring buffer above,
+    each transition's m (of an m-step transition), and a sum tree (common/sumtree.py) over the priorities
+    p_i^alpha that samples and updates a whole batch at once."""
+
+    fields = (*ReplayBuffer.fields, "steps")  # what a checkpoint keeps
+
+    def __init__(self, capacity: int, obs_space, device: torch.device):
+        super().__init__(capacity, obs_space, (), np.int64, device)
+        self.steps = np.ones(capacity, dtype=np.float32)  # m of an m-step transition
+        self.tree, self.new_slots = SumTree(capacity), []
+
+    def add(self, obs, next_obs, actions, rewards, terminated, steps) -> np.ndarray:
+        idx = super().add(obs, next_obs, actions, rewards, terminated)
+        self.steps[idx] = steps
+        self.new_slots.append(idx)  # they enter the tree, all at once, before the next sample
+        return idx
+
+    def add_new_slots(self) -> None:
+        """New transitions get the largest priority so far, max_{i<t} p_i^alpha."""
+        if self.new_slots:
+            self.tree.update(np.concatenate(self.new_slots), self.tree.max_priority)
+            self.new_slots.clear()
+
+    def sample(self, batch_size: int, rng: np.random.Generator, beta: float):
+        """A batch drawn with P(i) = p_i^alpha / sum_k p_k^alpha; returns (slots, batch, weights)."""
+        self.add_new_slots()
+        idx, priorities = self.tree.sample(batch_size, rng)
+        weights = importance_weights(priorities, self.tree.total, self.size, beta)
+        batch = (*self.get(idx), torch.from_numpy(self.steps.take(idx)).to(self.device))
+        return idx, batch, torch.from_numpy(weights.astype(np.float32)).to(self.device)
+
+    def update_priorities(self, idx: np.ndarray, td_errors: torch.Tensor, alpha: float, eps: float) -> None:
+        priorities = (np.abs(td_errors.cpu().numpy().astype(np.float64)) + eps) ** alpha  # p_i^alpha
+        self.tree.update(idx, priorities)
+
+    def state_dict(self) -> dict:
+        self.add_new_slots()
+        return {**super().state_dict(), **self.tree.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.tree.load_state_dict(state)
 
 
 class FrameReplayBuffer:

@@ -10,7 +10,8 @@ from conftest import assert_one_line_error, assert_run_folder, run_script, suite
 
 from algos import dqn, dqn_per
 from common import evaluation
-from common.replay import real_next_obs
+from common.nstep import NStepWindow
+from common.replay import PrioritizedReplayBuffer, real_next_obs
 
 TINY_ID = "fdrl-test/TinyTruncation-v0"
 
@@ -70,8 +71,8 @@ def test_truncated_transition_stores_final_obs(module, tmp_path):
             None,
         )
     else:  # through its window, here 1-step
-        buffer = dqn_per.PrioritizedReplayBuffer(16, TinyEnv.observation_space, torch.device("cpu"))
-        window = dqn_per.NStepWindow(1, 2, (2,), np.float32, gamma=0.5)
+        buffer = PrioritizedReplayBuffer(16, TinyEnv.observation_space, torch.device("cpu"))
+        window = NStepWindow(1, 2, (2,), np.float32, gamma=0.5)
     store_tiny_episodes(buffer, tmp_path, window)
     # Slots are step * 2 + env.
     np.testing.assert_array_equal(buffer.next_obs[4], [3, 0])  # env 0 truncated: final obs, not [0, 1]
@@ -121,8 +122,8 @@ def test_n_step_window_transitions(tmp_path):
     """--n-step 2 (gamma 0.5, reward 1 per step) on TinyEnv: full windows give 2-step transitions;
     an episode's end flushes the window into shorter ones that end at the real final observation;
     only termination masks the bootstrap, and none spans a reset."""
-    buffer = dqn_per.PrioritizedReplayBuffer(16, TinyEnv.observation_space, torch.device("cpu"))
-    store_tiny_episodes(buffer, tmp_path, dqn_per.NStepWindow(2, 2, (2,), np.float32, gamma=0.5))
+    buffer = PrioritizedReplayBuffer(16, TinyEnv.observation_space, torch.device("cpu"))
+    store_tiny_episodes(buffer, tmp_path, NStepWindow(2, 2, (2,), np.float32, gamma=0.5))
     n = buffer.size
     assert n == 6
     np.testing.assert_array_equal(buffer.obs[:n, 0], [0, 0, 1, 1, 2, 0])  # t of s
@@ -136,7 +137,7 @@ def test_n_step_window_transitions(tmp_path):
 
 def test_prioritized_buffer_priorities_and_weights():
     """New transitions get the max priority; updates store (|delta| + eps)^alpha; weights <= 1."""
-    buffer = dqn_per.PrioritizedReplayBuffer(8, gym.spaces.Box(0.0, 1.0, (1,)), torch.device("cpu"))
+    buffer = PrioritizedReplayBuffer(8, gym.spaces.Box(0.0, 1.0, (1,)), torch.device("cpu"))
     rng = np.random.default_rng(0)
     idx = buffer.add(np.zeros((4, 1)), np.ones((4, 1)), np.zeros(4), np.zeros(4), np.zeros(4), 1)
     buffer.sample(1, rng, beta=0.4)  # new transitions enter the tree (batched) before a sample
