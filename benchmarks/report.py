@@ -570,7 +570,7 @@ job, e.g. `--set torch_threads=2`), `--cuda`, `--results-dir`, `--runs-dir`, `--
 counts as done only while the script's defaults still equal what it ran; each cell shows the newest
 configuration that the suite runs today (the script's defaults under benchmarks/suites.py's
 overrides), else its newest configuration. A run made by hand: `python benchmarks/run_job.py --suite mujoco --script
-algos/sac_continuous.py --from-run runs/<run folder>`. The SB3 venv: `python3 -m venv /tmp/sb3 && /tmp/sb3/bin/pip install "torch==2.13.0"
+algos/sac_continuous.py --from-run runs/<run folder>`; a run longer than one sitting goes in pieces: `--checkpoint-every N`, SIGTERM (it writes a checkpoint and stops), `--resume <run folder>/checkpoints/latest.pt`, then `--from-run` (its wall time sums the pieces). The SB3 venv: `python3 -m venv /tmp/sb3 && /tmp/sb3/bin/pip install "torch==2.13.0"
 stable-baselines3 "gymnasium[box2d,mujoco]" ale-py opencv-python-headless` (the last two for the Atari rows); without `--sb3-python` the SB3 column is skipped with
 a note. In a learning suite `--sb3-python` adds SB3's same algorithm beside each job that has one
 (same budget, seed and translated Args; its curve recorded): the tables get an "SB3 (same budget)"

@@ -89,6 +89,8 @@ class Run:
             self.start_step = self._last_step = int(self.checkpoint["global_step"])
             self.returns.extend(self.checkpoint.get("run", {}).get("returns", []))
             self.episodes = self.checkpoint.get("run", {}).get("episodes", 0)
+        # wall time of the pieces before this one (a run resumed after a stop): summary.json's wall_s is the whole
+        self.earlier_wall = self.checkpoint.get("wall_s", 0.0) if self.checkpoint else 0.0
         self.envs, self.objects, self.loop = None, {}, {}
         self.mid_episode = False  # resume() put the envs back mid-episode: loop values of the episodes hold
         self.stop_signal: str | None = None
@@ -180,6 +182,7 @@ class Run:
             obs=obs,
             loop=loop,
             run={"returns": list(self.returns), "episodes": self.episodes},
+            wall_s=self.wall(),
         )
         path = self.dir / "checkpoints" / f"{name}.pt"
         write_atomic(state, path)
@@ -210,6 +213,10 @@ class Run:
     def log(self, global_step: int, scalars: dict[str, float]) -> None:
         for key, value in scalars.items():
             self.writer.add_scalar(key, value, global_step)
+
+    def wall(self) -> float:
+        """Seconds of training so far, the pieces before a ``--resume`` included."""
+        return self.earlier_wall + time.time() - self.start_time
 
     def sps(self, global_step: int) -> int:
         return int((global_step - self.start_step) / max(time.time() - self.start_time, 1e-9))
@@ -301,7 +308,7 @@ class Run:
         if getattr(self.args, "save_model", False) or self.stop_signal is not None:
             self.save(global_step, obs, **loop)
         self._close()
-        wall = time.time() - self.start_time
+        wall = self.wall()
         summary = {
             "final_return": self.mean_return,
             "global_step": global_step,

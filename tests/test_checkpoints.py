@@ -185,7 +185,7 @@ def leaves(obj, where=""):
 def assert_same_state(path_a: str, path_b: str) -> None:
     a, b = load_checkpoint(path_a), load_checkpoint(path_b)
     assert a["global_step"] == b["global_step"]
-    skip = ("args", "envs")  # Args differ in --resume; env state holds wall-clock episode start times
+    skip = ("args", "envs", "wall_s")  # Args differ in --resume; wall-clock times (env state: episode starts)
     tensors_a = dict(leaves({k: v for k, v in a.items() if k not in skip}))
     tensors_b = dict(leaves({k: v for k, v in b.items() if k not in skip}))
     assert tensors_a.keys() == tensors_b.keys()
@@ -234,6 +234,7 @@ def test_resume_is_exact(script, straight_runs, tmp_path):
         make_args(script, tmp_path / "unused", save_model=True, resume=first_half)
     )
     assert summary["run_dir"] == str(Path(first_half).parent.parent)  # resumed in the same run folder
+    assert summary["wall_s"] >= load_checkpoint(first_half)["wall_s"] > 0  # both pieces' training time
     if script.exact:
         assert_same_state(checkpoint_of(straight), first_half)
         assert curve(straight) == curve(tmp_path)
