@@ -265,6 +265,8 @@ def parse_setting(text: str) -> tuple[str, object]:
     name, sep, value = text.partition("=")
     if not sep or not name:
         fail(f"--set {text}: expected NAME=VALUE, e.g. --set torch_threads=2")
+    if value.lower() in ("true", "false"):  # Python's spelling too: --set anneal_lr=False
+        value = value.lower()
     try:
         return name.replace("-", "_"), json.loads(value)
     except json.JSONDecodeError:

@@ -157,6 +157,9 @@ def test_plan_skips_missing_scripts_and_filters(tmp_path, monkeypatch):
     # --set: every job that has the field gets it; a field the script lacks is noted, not passed.
     assert all(j.argv[-2:] == ["--torch-threads", "2"] for j in jobs)
     assert any("no --no-such-field" in n for n in notes + [n for j in jobs for n in j.notes])
+    assert (
+        run.parse_setting("anneal_lr=False") == ("anneal_lr", False) == run.parse_setting("anneal-lr=false")
+    )
     assert run.match_env("ALE/Breakout-v5", ["breakout"]) and not run.match_env("ALE/Breakout-v5", ["pong"])
     with pytest.raises(SystemExit):
         run.plan(type("Opts", (), {**parser_defaults, "algos": "ppo2"})())
