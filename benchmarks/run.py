@@ -12,7 +12,9 @@ A job is ``python benchmarks/run_job.py --suite S --script algos/X.py -- --env-i
 --total-timesteps T``. With ``--sb3-python``, a learning suite also runs Stable-Baselines3's same
 algorithm beside each job that has an SB3 counterpart (same env, seed, budget, translated Args;
 ``benchmarks/sb3_job.py --curve``). Jobs whose result is already in the results file are skipped (``--rerun`` runs
-them again; ``--print-jobs`` prints them all), so a suite can be finished over many sittings. Scripts that do not exist yet are
+them again; ``--print-jobs`` prints them all), so a suite can be finished over many sittings. A job whose run was
+cut short (stopped by SIGTERM or Ctrl-C, which write a checkpoint, or killed after a ``--set checkpoint_every=N``
+checkpoint) continues from its latest checkpoint when the suite runs again. Scripts that do not exist yet are
 skipped with a note. Each job's output goes to a log file under benchmarks/scratch/logs/.
 """
 
@@ -295,6 +297,28 @@ def finished_keys(results_dir: Path, suite: str) -> set[tuple]:
     return keys
 
 
+def unfinished_run(job: Job, runs_dir: Path) -> Path | None:
+    """The latest checkpoint of a run of ``job`` that did not finish (stopped by SIGTERM / Ctrl-C, or cut off
+    after a ``--checkpoint-every`` checkpoint) in ``runs_dir``, the newest if several; None if there is none.
+    Its Args must give the job's key: same script fields, same config (budget and seed included)."""
+    if job.key is None or job.python is not None:  # SB3's runs cannot be resumed
+        return None
+    script, config = job.key[0], dict(job.key[1])
+    today = script_defaults(Path(script).stem)
+    found = []
+    for folder in runs_dir.glob(f"{str(config['env_id']).replace('/', '_')}__*__{config['seed']}__*"):
+        checkpoint, summary = folder / "checkpoints" / "latest.pt", folder / "summary.json"
+        try:
+            args = json.loads((folder / "args.json").read_text())
+            if summary.exists() and not json.loads(summary.read_text()).get("stopped"):
+                continue  # a finished run
+        except (OSError, ValueError):
+            continue
+        if checkpoint.exists() and set(args) == set(today) and job_key(script, today | args) == job.key:
+            found.append(checkpoint)
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+
+
 def run_one(job: Job, python: str, log_dir: Path) -> tuple[Job, int, float, str]:
     log = log_dir / f"{job.log_name}.log"
     start = time.time()
@@ -385,6 +409,13 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(
                 f"{before - len(jobs)} job(s) already in {rel(results_dir)}/{opts.suite}.jsonl (--rerun to repeat)"
             )
+    if not opts.print_jobs:  # a run cut short in an earlier sitting continues from its last checkpoint
+        runs_dir = Path(opts.runs_dir) if opts.runs_dir else ROOT / "runs"
+        resumed = [(job, path) for job in jobs if (path := unfinished_run(job, runs_dir))]
+        for job, path in resumed:
+            job.argv += ["--resume", str(path)]
+        if resumed:
+            notes.append(f"{len(resumed)} job(s) continue an unfinished run from its checkpoint (--resume)")
     notes = list(dict.fromkeys(notes + [n for j in jobs for n in j.notes]))
     if opts.print_jobs:  # stdout: the commands only; notes go to stderr
         python = opts.python or "python"

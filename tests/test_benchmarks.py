@@ -138,6 +138,35 @@ def test_print_jobs_lines_run_standalone(tmp_path, capsys):
     assert json.loads(line)["seed"] == 2
 
 
+def test_unfinished_run_is_resumed(tmp_path):
+    """A job whose run was cut short (a checkpoint, no finished summary) continues from the newest such
+    checkpoint; a finished run, or one with another budget, is not taken."""
+    opts = dict(suite="classic", seeds=1, scale=0.01, envs="CartPole-v1", algos="ppo", results_dir=None,
+                runs_dir=str(tmp_path), cuda=False, reps=1, sb3_python=None, set={})  # fmt: skip
+    (job,), _ = run.plan(type("Opts", (), opts)())
+    steps = int(job.argv[job.argv.index("--total-timesteps") + 1])
+    args = dict(run.script_defaults("ppo"), env_id="CartPole-v1", seed=1, total_timesteps=steps)
+
+    def folder(stamp: int, summary: dict | None, **changes) -> str:
+        path = tmp_path / f"CartPole-v1__ppo__1__{stamp}"
+        (path / "checkpoints").mkdir(parents=True)
+        (path / "checkpoints" / "latest.pt").write_bytes(b"")
+        os.utime(path / "checkpoints" / "latest.pt", (stamp, stamp))
+        (path / "args.json").write_text(json.dumps({**args, **changes}))
+        if summary is not None:
+            (path / "summary.json").write_text(json.dumps(summary))
+        return str(path / "checkpoints" / "latest.pt")
+
+    assert run.unfinished_run(job, tmp_path) is None
+    stopped = folder(100, {"stopped": "SIGTERM"}, runs_dir="elsewhere", resume="an/earlier/piece.pt")
+    assert str(run.unfinished_run(job, tmp_path)) == stopped
+    folder(200, {"stopped": None})  # finished
+    folder(300, None, total_timesteps=steps + 1)  # another budget
+    assert str(run.unfinished_run(job, tmp_path)) == stopped
+    killed = folder(400, None)  # killed after a --checkpoint-every checkpoint: no summary
+    assert str(run.unfinished_run(job, tmp_path)) == killed
+
+
 def test_plan_skips_missing_scripts_and_filters(tmp_path, monkeypatch):
     """Suites name scripts: one not written yet is skipped with a note; --envs takes short names."""
     (tmp_path / "algos").mkdir()
