@@ -211,6 +211,13 @@ def sb3_runs(records: list[dict], env_id: str, script: str, steps: int, ours: li
     return list(per_seed.values())
 
 
+def greedy_text(group: list[dict]) -> str:
+    """ "; greedy X (n)": the mean over the runs of ``group`` that have one of their final policy's greedy
+    evaluation (``--eval-episodes``), the protocol of RL Zoo's scores; "" when none has."""
+    evals = [r["eval_return"] for r in group if r.get("eval_return") is not None]
+    return f"; greedy {mean_std(evals)} ({len(evals)})" if evals else ""
+
+
 def sb3_cell(runs: list[dict]) -> str:
     """SB3's final returns: mean ± std over seeds (number of seeds); – where SB3 did not run."""
     returns = [r["final_return"] for r in runs if r.get("final_return") is not None]
@@ -266,7 +273,7 @@ def suite_table(
                     continue
                 returns = [r["final_return"] for r in group if r.get("final_return") is not None]
                 seeds = sorted({r["seed"] for r in group})
-                ours = mean_std(returns) if returns else "no episode finished"
+                ours = (mean_std(returns) if returns else "no episode finished") + greedy_text(group)
                 wall = duration(statistics.fmean(r["wall_s"] for r in group))
                 sps = f"{statistics.fmean(r['sps'] for r in group):,.0f}"
                 hw = ", ".join(sorted({hardware(r.get("hardware", "?")) for r in group}))
@@ -329,7 +336,8 @@ def peer_budget_table(suite: str, records: list[dict], refs: dict) -> list[str]:
                 cells.append("not run")
             else:
                 cells.append(
-                    f"**{mean_std(returns)}** ({len(returns)})" if returns else "no episode finished"
+                    (f"**{mean_std(returns)}** ({len(returns)})" if returns else "no episode finished")
+                    + greedy_text(group)
                 )
         lines.append(f"| {env_id} | " + " | ".join(cells) + " |")
     return lines
@@ -566,7 +574,7 @@ Jobs already in the results file are skipped, so a suite can be finished over se
 Options: `--seeds N` (seeds 1..N; default 4, SLM-Lab's protocol), `--scale X` (multiplies every
 budget), `--jobs N` (parallel jobs, default: the number of cores), `--envs` (ids or short names:
 `Breakout,Pong`), `--algos` (script names: `ppo,dqn`), `--set NAME=VALUE` (an Args value for every
-job, e.g. `--set torch_threads=2`), `--cuda`, `--results-dir`, `--runs-dir`, `--print-jobs`. A result
+job, e.g. `--set torch_threads=2`), `--eval-episodes K` (then K greedy episodes of each final policy: the "greedy" figures), `--cuda`, `--results-dir`, `--runs-dir`, `--print-jobs`. A result
 counts as done only while the script's defaults still equal what it ran; each cell shows the newest
 configuration that the suite runs today (the script's defaults under benchmarks/suites.py's
 overrides), else its newest configuration. A run made by hand: `python benchmarks/run_job.py --suite mujoco --script
@@ -678,7 +686,9 @@ def render(results_dir: Path, out: Path, images_dir: Path) -> str:
             lines += [
                 f"Ours (mean ± std over seeds, number of seeds) beside the peers' published scores at "
                 f"{steps_str(ref_steps)} steps, their env version in brackets ([sources](#sources)); "
-                "– : none published. The table after it has every cell's seeds, wall time and speed.",
+                '– : none published. Ours is the mean of the last 100 training episodes; "greedy", where '
+                "shown, the final policy played greedily (`--eval-episodes`), as RL Zoo scores. "
+                "The table after it has every cell's seeds, wall time and speed.",
                 "",
                 *peer_budget_table(suite, records[suite], refs),
                 "",

@@ -108,6 +108,7 @@ def plan(opts) -> tuple[list[Job], list[str]]:
     if wanted_envs and not entries:
         fail(f"--envs {opts.envs} matches no env of suite {opts.suite}")
     common = ["--results-dir", rel(opts.results_dir)] if opts.results_dir else []
+    evaluation = ["--eval-episodes", str(opts.eval_episodes)] if getattr(opts, "eval_episodes", 0) else []
     throughput = opts.suite == "throughput"
     missing, fields_cache, defaults_cache = set(), {}, {}
     jobs: list[Job] = []
@@ -134,6 +135,7 @@ def plan(opts) -> tuple[list[Job], list[str]]:
                     extra += ["--runs-dir", rel(opts.runs_dir)]
                 path = f"algos/{script}.py"
                 head = ["benchmarks/run_job.py", "--suite", opts.suite, "--script", path, *common]
+                train_head = [*head, *evaluation]  # learning jobs: and the greedy evaluation, if asked
                 name = f"{script}__{env_id.replace('/', '_')}"
                 what = f"{script} {env_id} ({steps:,} steps)"
                 if not throughput:
@@ -150,7 +152,7 @@ def plan(opts) -> tuple[list[Job], list[str]]:
                         jobs.append(
                             Job(
                                 f"{script} {env_id} seed {seed} ({steps:,} steps)",
-                                [*head, "--", *script_argv],
+                                [*train_head, "--", *script_argv],
                                 f"{name}__{seed}",
                                 key=job_key(
                                     path, resolved | dict(env_id=env_id, seed=seed, total_timesteps=steps)
@@ -384,6 +386,12 @@ def main(argv: list[str] | None = None) -> int:
         "--rerun", action="store_true", help="run jobs whose result is already in the results file"
     )
     parser.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=0,
+        help="learning suites: after each of our runs, K greedy episodes of its final policy (eval_return)",
+    )
+    parser.add_argument(
         "--reps", type=int, default=3, help="throughput: repetitions (the table shows the median)"
     )
     parser.add_argument(
@@ -398,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         opts.seeds = 1 if opts.suite == "smoke" else 4
     if opts.seeds < 1 or opts.scale <= 0 or opts.jobs < 1 or opts.reps < 1:
         fail("--seeds, --scale, --jobs and --reps must be positive")
+    if opts.eval_episodes < 0:
+        fail(f"--eval-episodes must be 0 (no evaluation) or more, not {opts.eval_episodes}")
 
     jobs, notes = plan(opts)
     results_dir = results_dir_of(opts.results_dir)

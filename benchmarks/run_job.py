@@ -8,6 +8,9 @@ imports the script, calls ``train(args)`` and appends the summary with the machi
 the learning curve (from the run folder's curve.csv, at most 200 points) to the results file.
 The command is self-contained: run it by hand, from GNU parallel or from a Slurm array.
 
+``--eval-episodes K`` then plays the final policy greedily for K episodes (``evaluate.py``) and records
+their mean as ``eval_return``: the protocol of RL Zoo's published scores, beside the training one.
+
 ``--measure env-only`` instead steps the script's vector env (same env factory, number of envs and
 autoreset mode) with random actions for ``--total-timesteps`` steps: the throughput suite's
 physical limit.
@@ -126,6 +129,13 @@ def main(argv: list[str] | None = None) -> dict:
         metavar="RUN_DIR",
         help="record a run that already finished (its args.json and summary.json) instead of training",
     )
+    parser.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=0,
+        help="after training, play the final policy greedily for this many episodes (evaluate.py's) and "
+        "record their mean as eval_return (RL Zoo's published scores are such evaluations)",
+    )
     opts = parser.parse_args(ours)
 
     import tyro
@@ -134,6 +144,8 @@ def main(argv: list[str] | None = None) -> dict:
     if opts.from_run:
         summary, script_argv = finished_run(opts.from_run, module.Args)
     args = tyro.cli(module.Args, args=script_argv, prog=f"{opts.script} (via run_job.py)")
+    if opts.eval_episodes > 0:
+        args.save_model = True  # the final checkpoint, which the evaluation plays
     if not opts.from_run:
         try:
             summary = module.train(args) if opts.measure == "train" else measure_env_only(module, args)
@@ -170,6 +182,11 @@ def main(argv: list[str] | None = None) -> dict:
     for key in ("num_envs", "env_factory"):
         if key in summary:
             record[key] = summary[key]
+    if opts.eval_episodes > 0 and summary.get("run_dir"):
+        from common.evaluation import evaluate
+
+        played = evaluate(str(Path(summary["run_dir"]) / "checkpoints" / "latest.pt"), opts.eval_episodes)
+        record.update(eval_return=played["mean"], eval_returns=played["returns"])
     path = append_record(record, opts.suite, opts.results_dir)
     ret = record["final_return"]
     print(

@@ -20,9 +20,9 @@ def _lines(path):
 
 
 def test_smoke_suite_runs_and_results_append(tmp_path, capsys):
-    """`./benchmark.sh smoke --algos ppo` writes one result line; a second run of the same job
-    (--rerun) appends a second line and leaves the first byte for byte; without --rerun the
-    finished job is skipped."""
+    """`./benchmark.sh smoke --algos ppo` writes one result line (with --eval-episodes 2, the final
+    policy's greedy return too); a second run of the same job (--rerun) appends a second line and leaves
+    the first byte for byte; without --rerun the finished job is skipped."""
     results, runs = tmp_path / "results", tmp_path / "runs"
     out = subprocess.run(
         [
@@ -34,6 +34,8 @@ def test_smoke_suite_runs_and_results_append(tmp_path, capsys):
             str(results),
             "--runs-dir",
             str(runs),
+            "--eval-episodes",
+            "2",
         ],
         capture_output=True,
         text=True,
@@ -59,6 +61,7 @@ def test_smoke_suite_runs_and_results_append(tmp_path, capsys):
         assert key in rec
     assert rec["script"] == "algos/ppo.py" and rec["env_id"] == "CartPole-v1" and rec["global_step"] == 2048
     assert rec["curve"] and 0 < rec["curve"][-1][0] <= 2048
+    assert len(rec["eval_returns"]) == 2 and rec["eval_return"] == sum(rec["eval_returns"]) / 2
 
     # Same job again, in-process: a second line, the first untouched.
     argv = rec["argv"]
@@ -378,6 +381,7 @@ def test_report_mujoco_1m_table_puts_ours_beside_the_peers_1m_scores(tmp_path):
         _fixture_record("mujoco1m", "algos/ppo_continuous.py", "Hopper-v5", 2, 1_000_000, 2600.0),
         _fixture_record("mujoco1m", "algos/sac_continuous.py", "Hopper-v5", 1, 300_000, 2000.0),
     ]
+    rows[2]["eval_return"] = 3000.0  # its final policy played greedily (--eval-episodes)
     (results / "mujoco1m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "docs" / "BENCHMARKS.md"
     text = report.render(results, out, tmp_path / "docs" / "images").split("## MuJoCo v5 at 1M")[1]
@@ -389,7 +393,9 @@ def test_report_mujoco_1m_table_puts_ours_beside_the_peers_1m_scores(tmp_path):
     cells = [c.strip() for c in hopper.strip("|").split("|")]
     assert cells[1] == "not run" and cells[2] == "733 (Hopper-v3)"  # a2c: ours, RL Zoo
     assert cells[3] == "**2500 ± 100** (2)" and "2382.86 ± 271.74 (Hopper-v4)" in cells  # ppo, CleanRL
-    assert "**2000** (1)" in cells and "2310.46 ± 342.82 (Hopper-v2)" in cells  # sac, CleanRL
+    assert (
+        "**2000** (1); greedy 3000 (1)" in cells and "2310.46 ± 342.82 (Hopper-v2)" in cells
+    )  # sac, CleanRL
     assert "(1M" not in hopper  # the budget is in the header, not repeated per cell
     assert (tmp_path / "docs" / "images" / "curves_mujoco_1m.png").stat().st_size > 1000
     assert not (tmp_path / "docs" / "images" / "curves_mujoco.png").exists()
