@@ -3,7 +3,7 @@
     python benchmarks/report.py                      # or ./benchmark.sh report
     python benchmarks/report.py --results-dir DIR --out OUT.md --images-dir DIR
 
-Reads every line of ``<results-dir>/{classic,mujoco,mujoco1m,atari,throughput}.jsonl``. Our column
+Reads every line of ``<results-dir>/{classic,mujoco,mujoco1m,atari,throughput,peer_versions}.jsonl``. Our column
 is only ever computed from those lines; the peers' columns come from benchmarks/reference_scores.json.
 A (script, env) pair of a suite with no result at the suite's budget says "not run". A suite run at a
 budget the peers publish (mujoco1m: 1M steps) also gets one row per env with ours beside the peers'
@@ -343,6 +343,32 @@ def peer_budget_table(suite: str, records: list[dict], refs: dict) -> list[str]:
     return lines
 
 
+def peer_version_table(records: list[dict], refs: dict) -> list[str]:
+    """Our runs on a peer's own env version (``peer_versions.jsonl``: e.g. Humanoid-v4, the version of
+    CleanRL's PPO table), beside the scores that peers quote for that version and budget."""
+    groups = defaultdict(list)
+    for r in training_records(records):
+        groups[(r["env_id"], Path(r["script"]).stem, r["total_timesteps"])].append(r)
+    lines = [
+        "| env | script | budget | ours: final return (seeds) | peers on that version, same budget |",
+        "|---|---|---|---|---|",
+    ]
+    for (env_id, script, steps), group in sorted(groups.items()):
+        returns = [r["final_return"] for r in group if r.get("final_return") is not None]
+        ours = f"**{mean_std(returns)}** ({len(returns)})" if returns else "no episode finished"
+        peers = [
+            f"{refs['sources'][src]['name']} {row['score']:g}"
+            + (f" ± {row['std']:g}" if "std" in row else "")
+            for (src, algo, _), rows in refs["scores"].items()
+            if algo == ALGORITHM.get(script)
+            for row in rows
+            if row.get("note") == env_id and row.get("steps") == steps
+        ]
+        cells = [env_id, script, steps_str(steps), ours + greedy_text(group), "<br>".join(peers) or "–"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def tuned_commands() -> list[str]:
     """Per learning suite, env and script with overrides: the command that trains the script as the
     suite does (seed 1, the suite's budget), for a user of ``python algos/X.py``."""
@@ -625,7 +651,9 @@ over NFS give each machine its own `FDRL_RESULTS_DIR` as above.
 def render(results_dir: Path, out: Path, images_dir: Path) -> str:
     refs = load_references()
     hardware = Hardware()
-    records = {s: read_records(results_dir / f"{s}.jsonl") for s in [*LEARNING_SUITES, "throughput"]}
+    records = {
+        s: read_records(results_dir / f"{s}.jsonl") for s in [*LEARNING_SUITES, "throughput", "peer_versions"]
+    }
     image_link = os.path.relpath(images_dir, out.parent)
     lines = [
         "# Benchmarks",
@@ -704,6 +732,17 @@ def render(results_dir: Path, out: Path, images_dir: Path) -> str:
             short = ", ".join(e.removeprefix("ALE/").removesuffix("-v5") for e in hidden)
             lines += ["", f"Not run, and no peer score quoted: {short}."]
         lines.append("")
+    if records["peer_versions"]:
+        lines += [
+            "## On the peers' env versions",
+            "",
+            "Where a peer published on an older env version than ours (v5), our script run on that version "
+            "(`python benchmarks/run_job.py --suite peer_versions ...`; `benchmarks/results/peer_versions.jsonl`), "
+            "to tell the version's share of a gap from ours.",
+            "",
+            *peer_version_table(records["peer_versions"], refs),
+            "",
+        ]
     lines += [
         "## Tuned settings per env",
         "",

@@ -383,8 +383,13 @@ def test_report_mujoco_1m_table_puts_ours_beside_the_peers_1m_scores(tmp_path):
     ]
     rows[2]["eval_return"] = 3000.0  # its final policy played greedily (--eval-episodes)
     (results / "mujoco1m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    v4 = _fixture_record("peer_versions", "algos/ppo_continuous.py", "Humanoid-v4", 1, 1_000_000, 800.0)
+    (results / "peer_versions.jsonl").write_text(json.dumps(v4) + "\n")
     out = tmp_path / "docs" / "BENCHMARKS.md"
-    text = report.render(results, out, tmp_path / "docs" / "images").split("## MuJoCo v5 at 1M")[1]
+    full = report.render(results, out, tmp_path / "docs" / "images")
+    versions = full.split("## On the peers' env versions")[1]
+    assert "| Humanoid-v4 | ppo_continuous | 1M | **800.0** (1) | CleanRL 716.11 ± 49.08 |" in versions
+    text = full.split("## MuJoCo v5 at 1M")[1]
 
     header = next(line for line in text.splitlines() if line.startswith("| env |"))
     assert "ppo_continuous: ours (1M)" in header and "CleanRL PPO (1M)" in header
