@@ -223,7 +223,7 @@ def sb3_cell(runs: list[dict]) -> str:
     returns = [r["final_return"] for r in runs if r.get("final_return") is not None]
     if not runs:
         return "–"
-    return f"{mean_std(returns)} ({len(returns)})" if returns else "no episode finished"
+    return (f"{mean_std(returns)} ({len(returns)})" if returns else "no episode finished") + greedy_text(runs)
 
 
 def suite_table(

@@ -248,6 +248,11 @@ def sb3_job(opts, script, path, script_argv, rep, common, notes) -> Job | None:
         # learning: the seed, the curve and our device; throughput: as it always ran (seed 1, CPU)
         *(["--rep", str(rep)] if rep is not None else ["--seed", str(args.seed), "--curve"]),
         *(["--device", "cuda"] if rep is None and getattr(args, "cuda", False) else []),
+        *(
+            ["--eval-episodes", str(opts.eval_episodes)]
+            if rep is None and getattr(opts, "eval_episodes", 0)
+            else []
+        ),
         "--hparams",
         json.dumps(hparams, separators=(",", ":")),
         "--argv",

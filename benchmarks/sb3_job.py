@@ -49,6 +49,24 @@ def curve_callback(curve: list):
     return EpisodeCurve()
 
 
+def greedy_returns(model, env_source, trained, episodes: int) -> list[float]:
+    """The final policy, deterministic, for ``episodes`` episodes of a fresh env seeded as evaluate.py
+    seeds ours (10000), with the observation statistics of ``trained`` (the VecNormalize it learnt in,
+    or None) frozen; Monitor's raw returns (Atari: the game score)."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    env = make_vec_env(env_source, n_envs=1, seed=10_000, vec_env_cls=DummyVecEnv)
+    if trained is not None:
+        env = VecNormalize(
+            env, training=False, norm_obs=trained.norm_obs, norm_reward=False, clip_obs=trained.clip_obs
+        )
+        env.obs_rms = trained.obs_rms
+    returns, _ = evaluate_policy(model, env, episodes, deterministic=True, return_episode_rewards=True)
+    return [float(r) for r in returns]
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", default="throughput")
@@ -66,6 +84,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default="cpu", help="SB3's torch device (cpu, cuda)")
     parser.add_argument(
         "--curve", action="store_true", help="record the learning curve (learning suites; off: throughput)"
+    )
+    parser.add_argument(
+        "--eval-episodes", type=int, default=0, help="then the final policy, deterministic, for K episodes"
     )
     opts = parser.parse_args(argv)
 
@@ -121,8 +142,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     if atari:
         envs = SignReward(envs)
+    normalized = None
     if "vec_normalize" in hparams:  # our continuous scripts normalise observations and rewards
-        envs = VecNormalize(envs, **hparams.pop("vec_normalize"))
+        envs = normalized = VecNormalize(envs, **hparams.pop("vec_normalize"))
     algo = getattr(sb3, opts.algo)
     policy = hparams.pop("policy", "MlpPolicy")
     model = algo(
@@ -158,6 +180,9 @@ def main(argv: list[str] | None = None) -> dict:
         "curve_path": None,
         "curve": thin_curve(curve),
     }
+    if opts.eval_episodes > 0:  # as run_job.py --eval-episodes does for ours
+        played = greedy_returns(model, make_env if atari else opts.env_id, normalized, opts.eval_episodes)
+        record.update(eval_return=float(np.mean(played)), eval_returns=played)
     path = append_record(record, opts.suite, opts.results_dir)
     ret = record["final_return"]
     print(

@@ -544,6 +544,7 @@ def _fake_sb3(monkeypatch) -> list:
         "stable_baselines3.common.env_util": dict(make_vec_env=lambda env_id, n_envs, seed, vec_env_cls: types.SimpleNamespace(num_envs=n_envs)),
         "stable_baselines3.common.vec_env": dict(DummyVecEnv=None, VecEnvWrapper=object, VecNormalize=None),
         "stable_baselines3.common.callbacks": dict(BaseCallback=BaseCallback),
+        "stable_baselines3.common.evaluation": dict(evaluate_policy=lambda model, env, n, deterministic, return_episode_rewards: ([float(i) for i in range(n)], [1] * n)),
     }  # fmt: skip
     for name, attributes in modules.items():
         module = types.ModuleType(name)
@@ -568,6 +569,8 @@ def test_sb3_job_records_the_learning_curve_only_when_asked(monkeypatch, tmp_pat
     assert json.loads(_lines(tmp_path / "classic.jsonl")[0])["curve"] == curve
     rec = sb3_job.main(argv)
     assert given[-1] is None and rec["curve"] == [] and rec["final_return"] == 2505.0
+    rec = sb3_job.main([*argv, "--eval-episodes", "3"])  # then the final policy, deterministic
+    assert rec["eval_returns"] == [0.0, 1.0, 2.0] and rec["eval_return"] == 1.0
 
 
 def test_report_puts_sb3_beside_ours_where_it_ran(tmp_path):
