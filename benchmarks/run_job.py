@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
         "record their mean as eval_return (RL Zoo's published scores are such evaluations)",
     )
     opts = parser.parse_args(ours)
+    if opts.eval_episodes < 0:
+        fail(f"--eval-episodes must be 0 (no evaluation) or more, not {opts.eval_episodes}")
 
     import tyro
 

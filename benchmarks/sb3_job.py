@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> dict:
         "--eval-episodes", type=int, default=0, help="then the final policy, deterministic, for K episodes"
     )
     opts = parser.parse_args(argv)
+    if opts.eval_episodes < 0:
+        parser.error(f"--eval-episodes must be 0 (no evaluation) or more, not {opts.eval_episodes}")
 
     import gymnasium as gym
     import numpy as np
