@@ -218,11 +218,14 @@ def greedy_text(group: list[dict]) -> str:
     return f"; greedy {mean_std(evals)} ({len(evals)})" if evals else ""
 
 
-def sb3_cell(runs: list[dict]) -> str:
-    """SB3's final returns: mean ± std over seeds (number of seeds); – where SB3 did not run."""
+def sb3_cell(runs: list[dict], ours: list[dict] = ()) -> str:
+    """SB3's final returns: mean ± std over seeds (number of seeds); – where SB3 did not run; marked
+    "other settings" where SB3 ran another configuration than the translation of ``ours``."""
     returns = [r["final_return"] for r in runs if r.get("final_return") is not None]
     if not runs:
         return "–"
+    if ours and _sb3_config(runs[0]) != _translated(ours[0]):
+        return f"{mean_std(returns)} ({len(returns)}; other settings)" + greedy_text(runs)
     return (f"{mean_std(returns)} ({len(returns)})" if returns else "no episode finished") + greedy_text(runs)
 
 
@@ -264,7 +267,11 @@ def suite_table(
                     current_settings(env_id, script, suite),
                 )
                 label = steps_str(steps) + ("" if steps == budget else f" (×{steps / budget:.2g})")
-                sb3 = f" {sb3_cell(sb3_runs(records, env_id, script, steps, group))} |" if sb3_budgets else ""
+                sb3 = (
+                    f" {sb3_cell(sb3_runs(records, env_id, script, steps, group), group)} |"
+                    if sb3_budgets
+                    else ""
+                )
                 if not group:
                     ours = "not run" if exists else "not run (script not written yet)"
                     rows.append(
@@ -327,7 +334,7 @@ def peer_budget_table(suite: str, records: list[dict], refs: dict) -> list[str]:
             group, _ = latest_config(runs, current_settings(env_id, script, suite))
             if src == "sb3":
                 sb3 = sb3_runs(records, env_id, script, budget, group) if budget else []
-                cells.append(sb3_cell(sb3))
+                cells.append(sb3_cell(sb3, group))
                 continue
             returns = [r["final_return"] for r in group if r.get("final_return") is not None]
             if budget is None:

@@ -595,6 +595,8 @@ def test_report_puts_sb3_beside_ours_where_it_ran(tmp_path):
                  sb3(1, 100.0, dict(translated, gamma=0.5), "2026-01-03")]  # newer, not ours' translation  # fmt: skip
     (results / "classic.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ours + sb3_lines))
     text = report.render(results, tmp_path / "BENCHMARKS.md", tmp_path / "images")
+    assert report.sb3_cell(sb3_lines[:2], ours) == "400.0 ± 10.0 (2)"
+    assert report.sb3_cell(sb3_lines[2:], ours) == "100.0 (1; other settings)"  # not the translation of ours
 
     classic = text.split("## Classic control")[1].split("\n## ")[0]
     assert (
