@@ -119,11 +119,16 @@ def peer_rows(refs: dict, source: str, script: str, env_id: str, steps: int | No
     return [row for row in rows if steps is None or row.get("steps") == steps]
 
 
+def score_text(row: dict) -> str:
+    """A quoted score as published: ``score`` [± ``std``]."""
+    return f"{row['score']:g}" + (f" ± {row['std']:g}" if "std" in row else "")
+
+
 def peer_cell(refs: dict, source: str, script: str, env_id: str, steps: int | None = None) -> str:
     """The quoted scores as published, each with its budget (unless ``steps`` fixes it) and note."""
     cells = []
     for row in peer_rows(refs, source, script, env_id, steps):
-        score = f"{row['score']:g}" + (f" ± {row['std']:g}" if "std" in row else "")  # as published
+        score = score_text(row)
         budget = steps_str(row["steps"]) if row.get("steps") and steps is None else None
         extra = ", ".join(x for x in (budget, row.get("note")) if x)
         cells.append(f"{score} ({extra})" if extra else score)
@@ -218,15 +223,22 @@ def greedy_text(group: list[dict]) -> str:
     return f"; greedy {mean_std(evals)} ({len(evals)})" if evals else ""
 
 
+def ours_cell(group: list[dict]) -> str:
+    """Our runs' final returns in bold, mean ± std (number of runs), and their greedy evaluation if any."""
+    returns = [r["final_return"] for r in group if r.get("final_return") is not None]
+    text = f"**{mean_std(returns)}** ({len(returns)})" if returns else "no episode finished"
+    return text + greedy_text(group)
+
+
 def sb3_cell(runs: list[dict], ours: list[dict] = ()) -> str:
     """SB3's final returns: mean ± std over seeds (number of seeds); – where SB3 did not run; marked
     "other settings" where SB3 ran another configuration than the translation of ``ours``."""
     returns = [r["final_return"] for r in runs if r.get("final_return") is not None]
     if not runs:
         return "–"
-    if ours and _sb3_config(runs[0]) != _translated(ours[0]):
-        return f"{mean_std(returns)} ({len(returns)}; other settings)" + greedy_text(runs)
-    return (f"{mean_std(returns)} ({len(returns)})" if returns else "no episode finished") + greedy_text(runs)
+    other = "; other settings" if ours and _sb3_config(runs[0]) != _translated(ours[0]) else ""
+    text = f"{mean_std(returns)} ({len(returns)}{other})" if returns else "no episode finished"
+    return text + greedy_text(runs)
 
 
 def suite_table(
@@ -336,16 +348,12 @@ def peer_budget_table(suite: str, records: list[dict], refs: dict) -> list[str]:
                 sb3 = sb3_runs(records, env_id, script, budget, group) if budget else []
                 cells.append(sb3_cell(sb3, group))
                 continue
-            returns = [r["final_return"] for r in group if r.get("final_return") is not None]
             if budget is None:
                 cells.append("–")
             elif not group:
                 cells.append("not run")
             else:
-                cells.append(
-                    (f"**{mean_std(returns)}** ({len(returns)})" if returns else "no episode finished")
-                    + greedy_text(group)
-                )
+                cells.append(ours_cell(group))
         lines.append(f"| {env_id} | " + " | ".join(cells) + " |")
     return lines
 
@@ -361,17 +369,14 @@ def peer_version_table(records: list[dict], refs: dict) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for (env_id, script, steps), group in sorted(groups.items()):
-        returns = [r["final_return"] for r in group if r.get("final_return") is not None]
-        ours = f"**{mean_std(returns)}** ({len(returns)})" if returns else "no episode finished"
         peers = [
-            f"{refs['sources'][src]['name']} {row['score']:g}"
-            + (f" ± {row['std']:g}" if "std" in row else "")
+            f"{refs['sources'][src]['name']} {score_text(row)}"
             for (src, algo, _), rows in refs["scores"].items()
             if algo == ALGORITHM.get(script)
             for row in rows
             if row.get("note") == env_id and row.get("steps") == steps
         ]
-        cells = [env_id, script, steps_str(steps), ours + greedy_text(group), "<br>".join(peers) or "–"]
+        cells = [env_id, script, steps_str(steps), ours_cell(group), "<br>".join(peers) or "–"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 

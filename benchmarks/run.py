@@ -90,6 +90,12 @@ def rel(path: str | os.PathLike) -> str:
         return str(path)
 
 
+def eval_argv(opts) -> list[str]:
+    """``--eval-episodes K`` for a learning job (ours or SB3's) when the suite asks for the greedy evaluation."""
+    episodes = getattr(opts, "eval_episodes", 0)
+    return ["--eval-episodes", str(episodes)] if episodes else []
+
+
 def plan(opts) -> tuple[list[Job], list[str]]:
     """The suite's jobs after --envs / --algos / --seeds / --scale, and notes on what was skipped.
 
@@ -108,7 +114,7 @@ def plan(opts) -> tuple[list[Job], list[str]]:
     if wanted_envs and not entries:
         fail(f"--envs {opts.envs} matches no env of suite {opts.suite}")
     common = ["--results-dir", rel(opts.results_dir)] if opts.results_dir else []
-    evaluation = ["--eval-episodes", str(opts.eval_episodes)] if getattr(opts, "eval_episodes", 0) else []
+    evaluation = eval_argv(opts)
     throughput = opts.suite == "throughput"
     missing, fields_cache, defaults_cache = set(), {}, {}
     jobs: list[Job] = []
@@ -248,11 +254,7 @@ def sb3_job(opts, script, path, script_argv, rep, common, notes) -> Job | None:
         # learning: the seed, the curve and our device; throughput: as it always ran (seed 1, CPU)
         *(["--rep", str(rep)] if rep is not None else ["--seed", str(args.seed), "--curve"]),
         *(["--device", "cuda"] if rep is None and getattr(args, "cuda", False) else []),
-        *(
-            ["--eval-episodes", str(opts.eval_episodes)]
-            if rep is None and getattr(opts, "eval_episodes", 0)
-            else []
-        ),
+        *(eval_argv(opts) if rep is None else []),
         "--hparams",
         json.dumps(hparams, separators=(",", ":")),
         "--argv",
@@ -311,7 +313,7 @@ def unfinished_run(job: Job, runs_dir: Path) -> Path | None:
     if job.key is None or job.python is not None:  # SB3's runs cannot be resumed
         return None
     script, config = job.key[0], dict(job.key[1])
-    today = script_defaults(Path(script).stem)
+    fields = script_fields(Path(script).stem)
     found = []
     for folder in runs_dir.glob(f"{str(config['env_id']).replace('/', '_')}__*__{config['seed']}__*"):
         checkpoint, summary = folder / "checkpoints" / "latest.pt", folder / "summary.json"
@@ -321,7 +323,7 @@ def unfinished_run(job: Job, runs_dir: Path) -> Path | None:
                 continue  # a finished run
         except (OSError, ValueError):
             continue
-        if checkpoint.exists() and set(args) == set(today) and job_key(script, today | args) == job.key:
+        if checkpoint.exists() and set(args) == fields and job_key(script, args) == job.key:
             found.append(checkpoint)
     return max(found, key=lambda p: p.stat().st_mtime, default=None)
 
