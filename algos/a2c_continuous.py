@@ -111,7 +111,7 @@ class Args:
     reward_clip: float = 10.0
     """clip of the scaled rewards"""
     init_log_std: float = 0.0
-    """initial log standard deviation of the Gaussian policy"""
+    """initial log standard deviation of the Gaussian policy (-2 in some MuJoCo envs: docs/BENCHMARKS.md)"""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """hidden layer widths of the actor and of the critic"""
     activation: Literal["tanh", "relu"] = "tanh"
