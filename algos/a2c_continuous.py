@@ -18,7 +18,7 @@ clipped to +-10), reward scaling by the running std of the discounted return (th
 +-10), orthogonal init. Written as ppo_continuous.py minus what PPO adds:
 ``diff algos/a2c_continuous.py algos/ppo_continuous.py`` shows the clipped ratio (and the old
 log-probabilities it needs), the value clipping, the epochs and the minibatches, and ppo_continuous's
-two speed tricks (its numpy actor would buy A2C only 1.03x: benchmarks/notes.md).
+numpy actor (a speed trick that would buy A2C only 1.03x: benchmarks/notes.md).
 Options beyond the paper: Adam or AdamW instead of RMSprop (``--optimizer``, ``--weight-decay``),
 ``normalize_v_targets``, ``symlog_transform``, learning-rate annealing, advantage normalisation,
 gradient-norm clipping.

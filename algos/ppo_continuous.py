@@ -236,16 +236,6 @@ def compute_loss(agent, value_transform, mb, args: Args):
     return loss, stats
 
 
-def flatten_parameters(module: nn.Module) -> nn.Parameter:
-    # 1.08x steps/s: Adam and the gradient clip run one kernel over one flat tensor, not one per tensor
-    params, sizes = list(module.parameters()), [p.numel() for p in module.parameters()]
-    flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
-    flat.grad = torch.zeros_like(flat)  # zeroed in place each step: the parameters' .grad are views of it
-    for p, data, grad in zip(params, flat.data.split(sizes), flat.grad.split(sizes)):
-        p.data, p.grad = data.view_as(p), grad.view_as(p)
-    return flat
-
-
 def train(args: Args, report=None) -> dict:
     check_args(args)
     check_action_space(args.env_id, gym.spaces.Box, use_instead="algos/ppo.py")
@@ -262,8 +252,7 @@ def train(args: Args, report=None) -> dict:
 
     agent = Agent(obs_dim, act_dim, args).to(device)
     value_transform = ValueTransform(args.symlog_transform, args.normalize_v_targets).to(device)
-    flat_params = flatten_parameters(agent)
-    optimizer = torch.optim.Adam([flat_params], lr=args.learning_rate, eps=1e-5, fused=True)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, foreach=True)
     next_obs, _ = envs.reset(seed=args.seed)
     global_step, next_obs = run.resume(
         envs,
@@ -359,9 +348,9 @@ def train(args: Args, report=None) -> dict:
                     b_values[idx],
                 )
                 loss, stats = compute_loss(agent, value_transform, mb, args)
-                flat_params.grad.zero_()
+                optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_([flat_params], args.max_grad_norm)
+                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm, foreach=True)
                 optimizer.step()
                 all_stats.append(stats)
             if args.target_kl is not None and stats[3].item() > args.target_kl:

@@ -108,34 +108,6 @@ def test_numpy_actor_is_the_actor(activation):
                 param.add_(0.1 * torch.randn_like(param))
 
 
-def test_flatten_parameters_keeps_the_update():
-    """One Adam step with clipped gradients on the flat view of the parameters is the same step as
-    on the separate parameter tensors, and a numpy copy of the actor made from the flat storage acts alike."""
-    from algos.ppo_continuous import Agent, Args, flatten_parameters, numpy_actor
-
-    torch.manual_seed(0)
-    agents = [Agent(3, 2, Args()) for _ in range(2)]
-    agents[1].load_state_dict(agents[0].state_dict())
-    flat = flatten_parameters(agents[1])
-    optimizers = [torch.optim.Adam(agents[0].parameters(), lr=1e-2), torch.optim.Adam([flat], lr=1e-2)]
-    obs = torch.randn(4, 3)
-    for agent, params, optimizer in zip(agents, [list(agents[0].parameters()), [flat]], optimizers):
-        for _ in range(2):
-            loss = agent.actor_mean(obs).pow(2).sum() + agent.critic(obs).sum() + agent.actor_logstd.sum()
-            for p in params:
-                p.grad = None if p is not flat else p.grad.zero_()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 0.5)
-            optimizer.step()
-    for a, b in zip(agents[0].state_dict().values(), agents[1].state_dict().values()):
-        torch.testing.assert_close(a, b)
-    actor = numpy_actor(agents[1].actor_mean, "tanh")
-    with torch.no_grad():
-        np.testing.assert_allclose(
-            actor(obs.numpy()), agents[0].actor_mean(obs).numpy(), rtol=1e-5, atol=1e-6
-        )
-
-
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_gae_across_truncation_uses_final_obs_value(script, runs_dir, monkeypatch):
     """A real rollout on Ticker (truncated every 3 steps): the script bootstraps the truncated step from
