@@ -186,13 +186,10 @@ class TwinQNetwork(nn.Module):
                 self.norm_weights.append(nn.Parameter(torch.ones(num_critics, 1, n_out)))
                 self.norm_biases.append(nn.Parameter(torch.zeros(num_critics, 1, n_out)))
 
-    def forward(self, x: torch.Tensor, frozen: bool = False) -> torch.Tensor:
-        """``frozen``: use detached parameters (gradients flow to ``x`` only: the actor's loss)."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.expand(self.num_critics, *x.shape)
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            if frozen:
-                w, b = w.detach(), b.detach()
             h = torch.baddbmm(b, h, w)
             if i < last:
                 if self.layer_norm:
