@@ -150,7 +150,13 @@ class Run:
         global_step = int(checkpoint["global_step"])
         for name, obj in objects.items():
             if checkpoint.get(name) is not None:
-                load_state(obj, checkpoint[name])
+                try:
+                    load_state(obj, checkpoint[name])
+                except (ValueError, RuntimeError, KeyError, TypeError) as err:  # another version's shapes
+                    self.fail(
+                        f"checkpoint '{self.args.resume}': its {name} does not fit this script's "
+                        f"({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+                    )
             elif name == "buffer":  # updates wait until the current policy has refilled learning_starts
                 buffer_not_saved(global_step, self.args.learning_starts, self.args.num_envs)
         set_rng_states(checkpoint["rng"])

@@ -564,3 +564,22 @@ def test_load_optimizer_keeps_the_runs_learning_rates():
     load_optimizer(fresh, saved.state_dict())
     assert fresh.param_groups[0]["lr"] == 0.5
     assert torch.equal(next(iter(fresh.state.values()))["exp_avg"], saved.state[w]["exp_avg"])
+
+
+def test_resume_refuses_an_optimizer_of_another_shape(straight_runs, tmp_path, capsys):
+    """A checkpoint whose optimizer state does not fit the script's parameters (e.g. written by an older
+    version of the script, as ppo_continuous's one flat parameter before fd838e9) ends in one line."""
+    (script,) = [s for s in SCRIPTS if s.name == "ppo"]
+    state = load_checkpoint(checkpoint_of(straight_runs(script)))
+    flat = torch.nn.Parameter(torch.zeros(10))
+    flat.grad = torch.ones(10)
+    old_style = torch.optim.Adam([flat])
+    old_style.step()
+    state["optimizer"] = old_style.state_dict()
+    path = tmp_path / "old" / "checkpoints" / "latest.pt"
+    path.parent.mkdir(parents=True)
+    write_atomic(state, path)
+    with pytest.raises(SystemExit) as exit_info:
+        module_of(script).train(make_args(script, tmp_path / "runs", resume=str(path)))
+    assert_one_line_error(capsys.readouterr().err, "its optimizer does not fit this script's")
+    assert exit_info.value.code == 1
