@@ -44,7 +44,7 @@ from common.checkpoints import (
 )
 from common.device import pick_device, seed_everything, threads_for
 from common.envs import check_env_id, env_state, set_env_state
-from common.errors import Stopped, fail
+from common.errors import Stopped, fail, one_line
 
 
 def _script_name(args: Any) -> str:
@@ -155,7 +155,8 @@ class Run:
                 except (ValueError, RuntimeError, KeyError, TypeError) as err:  # another version's shapes
                     self.fail(
                         f"checkpoint '{self.args.resume}': its {name} does not fit this script's "
-                        f"({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+                        f"({type(err).__name__}: {one_line(str(err))})",
+                        code=2,  # bad input, as a checkpoint trained with other flags
                     )
             elif name == "buffer":  # updates wait until the current policy has refilled learning_starts
                 buffer_not_saved(global_step, self.args.learning_starts, self.args.num_envs)

@@ -31,7 +31,7 @@ def test_a2c_learns_cartpole(runs_dir):
             "ppo_continuous",
             185,
             ("b_log_probs", "numpy_actor"),
-        ),  # 176
+        ),  # 182
     ],
 )
 def test_a2c_is_ppo_minus_ppo(a2c, ppo, limit, ppo_only):

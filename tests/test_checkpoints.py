@@ -582,4 +582,4 @@ def test_resume_refuses_an_optimizer_of_another_shape(straight_runs, tmp_path, c
     with pytest.raises(SystemExit) as exit_info:
         module_of(script).train(make_args(script, tmp_path / "runs", resume=str(path)))
     assert_one_line_error(capsys.readouterr().err, "its optimizer does not fit this script's")
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == 2
